@@ -1,0 +1,39 @@
+//! The `drydock` command line: parses arguments, calls the library crates,
+//! and presents their results. No registry, scanning or patching logic lives here.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "drydock", version, about = "Continuous patching for container registries")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded OCI registry (and, later, the API, scheduler and dashboard).
+    Serve(serve::ServeArgs),
+    /// Collect garbage in the embedded registry's storage.
+    Gc(serve::GcArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Gc(args) => serve::gc(args).await,
+        }
+    })
+}

@@ -1,0 +1,14 @@
+//! The OCI core of drydock: content digests, image references, manifests,
+//! OCI image layouts on disk, a registry client, and copying images between
+//! any two of those places.
+//!
+//! Everything that crosses this crate's boundary as bytes is verified
+//! against its digest before it is handed on.
+
+pub mod digest;
+pub mod manifest;
+pub mod reference;
+
+pub use digest::{Algorithm, Digest, DigestError, DigestMismatch, Hasher, Verifier, VerifyError};
+pub use manifest::{ContentRef, Manifest, ManifestError, ParsedManifest, media_type};
+pub use reference::{ImageLocation, ImageReference, ReferenceError};
