@@ -5,10 +5,17 @@
 //! Everything that crosses this crate's boundary as bytes is verified
 //! against its digest before it is handed on.
 
+pub mod client;
+pub mod copy;
 pub mod digest;
+pub mod error;
+pub mod layout;
 pub mod manifest;
 pub mod reference;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestMismatch, Hasher, Verifier, VerifyError};
 pub use manifest::{ContentRef, Manifest, ManifestError, ParsedManifest, media_type};
 pub use reference::{ImageLocation, ImageReference, ReferenceError};
+pub use client::{ClientOptions, Credentials, RegistryClient};
+pub use error::{Error, Result};
+pub use layout::OciLayout;

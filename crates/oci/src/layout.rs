@@ -1,0 +1,318 @@
+//! OCI image layouts on disk (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
+//!
+//! Owns reading and writing a layout directory the way skopeo, umoci and
+//! podman do: tags are the `org.opencontainers.image.ref.name` annotation of
+//! `index.json` entries. Blobs are written to a temporary file, verified,
+//! synced and renamed into place; `index.json` is replaced atomically. Blob
+//! paths come only from validated [`Digest`]s, so no name can escape the
+//! layout directory.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use tokio::io::AsyncWriteExt;
+
+use crate::client::{BlobStream, verified_stream};
+use crate::digest::{Digest, Verifier};
+use crate::error::{Error, Result};
+use crate::manifest::{ContentRef, media_type};
+
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+const READ_CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct OciLayout {
+    root: PathBuf,
+}
+
+impl OciLayout {
+    /// Opens an existing layout, checking its `oci-layout` marker.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<OciLayout> {
+        let root = root.into();
+        let marker = root.join(LAYOUT_FILE);
+        let text = tokio::fs::read_to_string(&marker).await.map_err(|e| Error::Layout {
+            path: root.clone(),
+            message: format!("not an OCI image layout (cannot read {LAYOUT_FILE}: {e})"),
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Layout {
+            path: root.clone(),
+            message: format!("{LAYOUT_FILE} is not JSON: {e}"),
+        })?;
+        if value.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(Error::Layout {
+                path: root,
+                message: format!("{LAYOUT_FILE} does not declare imageLayoutVersion 1.0.0"),
+            });
+        }
+        Ok(OciLayout { root })
+    }
+
+    /// Opens a layout, creating an empty one when the directory has none.
+    pub async fn create(root: impl Into<PathBuf>) -> Result<OciLayout> {
+        let root = root.into();
+        if tokio::fs::try_exists(root.join(LAYOUT_FILE)).await.unwrap_or(false) {
+            return OciLayout::open(root).await;
+        }
+        tokio::fs::create_dir_all(root.join("blobs")).await.map_err(Error::io(&root))?;
+        let layout = OciLayout { root };
+        layout.write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes()).await?;
+        layout.write_index(&empty_index()?).await?;
+        Ok(layout)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
+    }
+
+    pub async fn read_index(&self) -> Result<ImageIndex> {
+        let path = self.root.join("index.json");
+        let bytes = tokio::fs::read(&path).await.map_err(Error::io(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
+            path: self.root.clone(),
+            message: format!("index.json is not a valid image index: {e}"),
+        })
+    }
+
+    /// The tags in `index.json`, in file order.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        Ok(self
+            .read_index()
+            .await?
+            .manifests()
+            .iter()
+            .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME_ANNOTATION).cloned())
+            .collect())
+    }
+
+    /// The descriptor a tag names; without a tag, the only entry of the index.
+    pub async fn resolve(&self, tag: Option<&str>) -> Result<ContentRef> {
+        let index = self.read_index().await?;
+        let entries = index.manifests();
+        let chosen = match tag {
+            Some(tag) => entries
+                .iter()
+                .find(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME_ANNOTATION)).map(String::as_str) == Some(tag)),
+            None if entries.len() == 1 => entries.first(),
+            None => None,
+        };
+        let descriptor = chosen.ok_or_else(|| {
+            let tags = entries
+                .iter()
+                .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME_ANNOTATION).cloned())
+                .collect::<Vec<_>>();
+            Error::Layout {
+                path: self.root.clone(),
+                message: match tag {
+                    Some(tag) => format!("has no image tagged {tag:?} (tags: {})", tags.join(", ")),
+                    None => format!(
+                        "holds {} images; name one as oci:{}:TAG (tags: {})",
+                        entries.len(),
+                        self.root.display(),
+                        tags.join(", ")
+                    ),
+                },
+            }
+        })?;
+        Ok(ContentRef {
+            digest: descriptor.digest().as_ref().parse().map_err(crate::manifest::ManifestError::from)?,
+            size: descriptor.size(),
+            media_type: descriptor.media_type().to_string(),
+        })
+    }
+
+    pub async fn has_blob(&self, digest: &Digest) -> bool {
+        tokio::fs::try_exists(self.blob_path(digest)).await.unwrap_or(false)
+    }
+
+    /// Streams a blob, verifying digest and size as it is read.
+    pub async fn read_blob(&self, content: &ContentRef) -> Result<BlobStream> {
+        let path = self.blob_path(&content.digest);
+        let file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {} in {}", content.digest, self.root.display())),
+            _ => Error::io(&path)(e),
+        })?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK).map(move |r| r.map_err(Error::io(&path)));
+        Ok(verified_stream(stream, content))
+    }
+
+    /// Reads a whole blob into memory, verified.
+    pub async fn read_blob_bytes(&self, content: &ContentRef) -> Result<Bytes> {
+        crate::client::collect_stream(self.read_blob(content).await?).await
+    }
+
+    /// Writes a blob from a stream; the file appears only once it is complete and verified.
+    pub async fn write_blob(&self, content: &ContentRef, mut stream: BlobStream) -> Result<()> {
+        let final_path = self.blob_path(&content.digest);
+        if tokio::fs::try_exists(&final_path).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let dir = final_path.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(Error::io(&dir))?;
+        let temp = self.temp_path();
+        let result = async {
+            let mut file = tokio::io::BufWriter::with_capacity(
+                READ_CHUNK,
+                tokio::fs::File::create(&temp).await.map_err(Error::io(&temp))?,
+            );
+            let mut verifier = Verifier::new(content.digest.clone(), Some(content.size));
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                verifier.update(&chunk)?;
+                file.write_all(&chunk).await.map_err(Error::io(&temp))?;
+            }
+            verifier.finish()?;
+            file.flush().await.map_err(Error::io(&temp))?;
+            file.get_ref().sync_all().await.map_err(Error::io(&temp))?;
+            tokio::fs::rename(&temp, &final_path).await.map_err(Error::io(&final_path))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    /// Writes small content (a manifest, a config) as a blob.
+    pub async fn write_blob_bytes(&self, bytes: Bytes, media_type: &str) -> Result<ContentRef> {
+        let content = ContentRef {
+            digest: Digest::sha256_of(&bytes),
+            size: bytes.len() as u64,
+            media_type: media_type.to_string(),
+        };
+        let stream: BlobStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+        self.write_blob(&content, stream).await?;
+        Ok(content)
+    }
+
+    /// Points `tag` at `content` in `index.json` (replacing the tag's old
+    /// entry), or, without a tag, adds an untagged entry unless one exists.
+    pub async fn set_tag(&self, tag: Option<&str>, content: &ContentRef) -> Result<()> {
+        let index = self.read_index().await?;
+        let mut entries: Vec<Descriptor> = index.manifests().clone();
+        let tag_of = |d: &Descriptor| d.annotations().as_ref().and_then(|a| a.get(REF_NAME_ANNOTATION)).cloned();
+        let mut descriptor = Descriptor::new(
+            MediaType::from(content.media_type.as_str()),
+            content.size,
+            oci_spec::image::Digest::try_from(content.digest.to_string()).map_err(|e| Error::Layout {
+                path: self.root.clone(),
+                message: format!("digest {}: {e}", content.digest),
+            })?,
+        );
+        match tag {
+            Some(tag) => {
+                entries.retain(|d| tag_of(d).as_deref() != Some(tag));
+                descriptor.set_annotations(Some([(REF_NAME_ANNOTATION.to_string(), tag.to_string())].into()));
+            }
+            None => {
+                let exists = entries.iter().any(|d| d.digest().as_ref() == content.digest.to_string() && tag_of(d).is_none());
+                if exists {
+                    return Ok(());
+                }
+            }
+        }
+        entries.push(descriptor);
+        let mut index = index;
+        index.set_manifests(entries);
+        self.write_index(&index).await
+    }
+
+    async fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::Layout {
+            path: self.root.clone(),
+            message: format!("cannot encode index.json: {e}"),
+        })?;
+        self.write_atomically("index.json", &bytes).await
+    }
+
+    async fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let temp = self.temp_path();
+        let target = self.root.join(name);
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp).await.map_err(Error::io(&temp))?;
+            file.write_all(bytes).await.map_err(Error::io(&temp))?;
+            file.sync_all().await.map_err(Error::io(&temp))?;
+            tokio::fs::rename(&temp, &target).await.map_err(Error::io(&target))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.root.join(format!(".drydock-tmp-{}-{n}", std::process::id()))
+    }
+}
+
+fn empty_index() -> Result<ImageIndex> {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::from(media_type::OCI_INDEX))
+        .manifests(Vec::<Descriptor>::new())
+        .build()
+        .map_err(|e| Error::Layout {
+            path: PathBuf::new(),
+            message: format!("cannot build an empty index: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_and_reads_tagged_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).await.unwrap();
+        let content = layout
+            .write_blob_bytes(Bytes::from_static(b"{}"), media_type::OCI_MANIFEST)
+            .await
+            .unwrap();
+        layout.set_tag(Some("v1"), &content).await.unwrap();
+        layout.set_tag(Some("v1"), &content).await.unwrap();
+        layout.set_tag(Some("v2"), &content).await.unwrap();
+        let reopened = OciLayout::open(dir.path()).await.unwrap();
+        assert_eq!(reopened.tags().await.unwrap(), ["v1", "v2"]);
+        assert_eq!(reopened.resolve(Some("v2")).await.unwrap(), content);
+        assert!(reopened.resolve(None).await.is_err(), "two entries need a tag");
+        assert!(reopened.resolve(Some("v3")).await.is_err());
+        assert_eq!(reopened.read_blob_bytes(&content).await.unwrap().as_ref(), b"{}");
+    }
+
+    #[tokio::test]
+    async fn refuses_corrupt_blobs_and_non_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(OciLayout::open(dir.path()).await.is_err());
+        let layout = OciLayout::create(dir.path()).await.unwrap();
+        let claimed = ContentRef {
+            digest: Digest::sha256_of(b"expected"),
+            size: 8,
+            media_type: String::new(),
+        };
+        let stream: BlobStream = Box::pin(futures_util::stream::once(async { Ok(Bytes::from_static(b"tampered")) }));
+        assert!(layout.write_blob(&claimed, stream).await.is_err());
+        assert!(!layout.has_blob(&claimed.digest).await);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".drydock-tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        // A blob altered on disk after it was written is caught when read.
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        std::fs::write(dir.path().join("blobs/sha256").join(claimed.digest.hex()), b"tampered").unwrap();
+        assert!(layout.read_blob_bytes(&claimed).await.is_err());
+    }
+}
