@@ -1,7 +1,12 @@
 //! The `drydock` command line: parses arguments, calls the library crates,
 //! and presents their results. No registry, scanning or patching logic lives here.
 
+mod import;
+mod registry_options;
+mod repo;
 mod serve;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -18,9 +23,23 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Collect garbage in the embedded registry's storage.
     Gc(serve::GcArgs),
+    /// Copy an image (or a whole multi-platform index) between registries and OCI layouts.
+    Import(import::ImportArgs),
+    /// List repositories and tags.
+    Repo(repo::RepoArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG")
@@ -34,6 +53,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Gc(args) => serve::gc(args).await,
+            Command::Import(args) => import::run(args).await,
+            Command::Repo(args) => repo::run(args).await,
         }
     })
 }

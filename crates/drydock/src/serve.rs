@@ -1,15 +1,186 @@
-//! `drydock serve` and `drydock gc`: wiring of the embedded registry.
+//! `drydock serve` and `drydock gc`: wiring of the embedded registry. Parses
+//! flags into a [`registry::Config`], listens, and shuts down on SIGINT or
+//! SIGTERM. No registry logic lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
 
 #[derive(clap::Args)]
-pub struct ServeArgs {}
-
-#[derive(clap::Args)]
-pub struct GcArgs {}
-
-pub async fn serve(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// htpasswd file of bcrypt entries (`htpasswd -B`); enables basic auth.
+    #[arg(long, value_name = "FILE")]
+    htpasswd: Option<PathBuf>,
+    /// With --htpasswd, allow pulls (GET/HEAD) without credentials.
+    #[arg(long, requires = "htpasswd")]
+    anonymous_pull: bool,
+    /// How often to collect garbage (e.g. 30m, 1h; 0 disables).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    gc_interval: Duration,
+    /// Never collect blobs used more recently than this.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    gc_grace: Duration,
+    /// Remove upload sessions untouched for this long.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    upload_expiry: Duration,
+    /// Largest manifest accepted (e.g. 4MiB, 8388608); larger ones get 413.
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    max_manifest_size: u64,
 }
 
-pub async fn gc(_args: GcArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Report what would be removed without removing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Never collect blobs used more recently than this.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    grace: Duration,
+    /// Remove upload sessions untouched for this long.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    upload_expiry: Duration,
+}
+
+#[derive(clap::Args)]
+struct DataDirArg {
+    /// Directory holding the registry's blobs, uploads and database.
+    #[arg(long, env = "DRYDOCK_DATA_DIR", default_value = ".drydock")]
+    data_dir: PathBuf,
+}
+
+fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {
+    let dir = config.data_dir.display().to_string();
+    registry::Registry::open(config).with_context(|| format!("cannot open the registry data directory {dir}"))
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = registry::Config {
+        max_manifest_bytes: args.max_manifest_size,
+        htpasswd: args.htpasswd,
+        anonymous_pull: args.anonymous_pull,
+        gc_grace: args.gc_grace,
+        gc_interval: Some(args.gc_interval).filter(|i| !i.is_zero()),
+        upload_expiry: args.upload_expiry,
+        ..registry::Config::new(args.data.data_dir)
+    };
+    let registry = open(config)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another registry running there?", args.listen))?;
+    let address = listener.local_addr()?;
+    println!(
+        "drydock registry listening on http://{address} (data in {})",
+        registry.config().data_dir.display()
+    );
+    let maintenance = registry.spawn_maintenance();
+    axum::serve(listener, registry.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the registry server failed")?;
+    if let Some(task) = maintenance {
+        task.abort();
+    }
+    Ok(())
+}
+
+pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
+    let config = registry::Config {
+        gc_grace: args.grace,
+        upload_expiry: args.upload_expiry,
+        ..registry::Config::new(args.data.data_dir)
+    };
+    let report = open(config)?.gc(args.dry_run).await.context("garbage collection failed")?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the registry");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 1h or 7d"))?;
+    let seconds = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(value)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(value.saturating_mul(seconds)))
+}
+
+/// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 4MiB or 4194304"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)")),
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("8MB"), Ok(8_000_000));
+        assert!(parse_size("4XB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 }

@@ -24,8 +24,14 @@ const PARALLEL_BLOBS: usize = 4;
 /// One side of a copy.
 #[derive(Clone)]
 pub enum Endpoint {
-    Registry { client: RegistryClient, image: ImageReference },
-    Layout { layout: OciLayout, tag: Option<String> },
+    Registry {
+        client: RegistryClient,
+        image: ImageReference,
+    },
+    Layout {
+        layout: OciLayout,
+        tag: Option<String>,
+    },
 }
 
 impl Endpoint {
@@ -45,7 +51,10 @@ impl Endpoint {
 
     async fn child_manifest(&self, content: &ContentRef) -> Result<Bytes> {
         match self {
-            Endpoint::Registry { client, image } => Ok(client.get_manifest_by_digest(image, &content.digest).await?.bytes),
+            Endpoint::Registry { client, image } => Ok(client
+                .get_manifest_by_digest(image, &content.digest)
+                .await?
+                .bytes),
             Endpoint::Layout { layout, .. } => layout.read_blob_bytes(content).await,
         }
     }
@@ -65,11 +74,20 @@ impl Endpoint {
     }
 
     /// Stores manifest bytes, under `tag` when given, else by digest only.
-    async fn put_manifest(&self, bytes: Bytes, media_type: &str, digest: &Digest, tag: Option<&str>) -> Result<()> {
+    async fn put_manifest(
+        &self,
+        bytes: Bytes,
+        media_type: &str,
+        digest: &Digest,
+        tag: Option<&str>,
+    ) -> Result<()> {
         match self {
             Endpoint::Registry { client, image } => {
                 let reference = tag.map_or_else(|| digest.to_string(), str::to_string);
-                client.put_manifest(image, &reference, bytes, media_type).await.map(|_| ())
+                client
+                    .put_manifest(image, &reference, bytes, media_type)
+                    .await
+                    .map(|_| ())
             }
             Endpoint::Layout { layout, .. } => {
                 let content = layout.write_blob_bytes(bytes, media_type).await?;
@@ -84,9 +102,13 @@ impl Endpoint {
     /// The tag a copy should land under at this endpoint.
     fn destination_tag(&self) -> Option<String> {
         match self {
-            Endpoint::Registry { image, .. } if image.digest().is_none() => Some(image.manifest_reference()),
+            Endpoint::Registry { image, .. } if image.digest().is_none() => {
+                Some(image.manifest_reference())
+            }
             Endpoint::Registry { .. } => None,
-            Endpoint::Layout { tag, .. } => Some(tag.clone().unwrap_or_else(|| "latest".to_string())),
+            Endpoint::Layout { tag, .. } => {
+                Some(tag.clone().unwrap_or_else(|| "latest".to_string()))
+            }
         }
     }
 
@@ -133,7 +155,11 @@ pub struct CopyReport {
 }
 
 /// Copies the image `source` names (a single manifest or a whole index) to `destination`.
-pub async fn copy_image(source: &Endpoint, destination: &Endpoint, progress: Arc<dyn CopyProgress>) -> Result<CopyReport> {
+pub async fn copy_image(
+    source: &Endpoint,
+    destination: &Endpoint,
+    progress: Arc<dyn CopyProgress>,
+) -> Result<CopyReport> {
     let (bytes, media_type, digest) = source.root_manifest().await?;
     let root = ParsedManifest::parse(&bytes, Some(&media_type))?;
     let mut report = CopyReport {
@@ -153,16 +179,22 @@ pub async fn copy_image(source: &Endpoint, destination: &Endpoint, progress: Arc
                 images.push((child, child_bytes, parsed));
             }
         }
-        let blobs = unique_blobs(images.iter().map(|(_, _, p)| p).chain(std::iter::once(&root)));
+        let blobs = unique_blobs(
+            images
+                .iter()
+                .map(|(_, _, p)| p)
+                .chain(std::iter::once(&root)),
+        );
         progress.blobs_planned(blobs.len(), blobs.iter().map(|b| b.size).sum());
         let outcomes: Vec<(ContentRef, BlobTransfer)> = futures_util::stream::iter(blobs)
             .map(|blob| {
                 let progress = progress.clone();
                 async move {
-                let how = copy_blob(source, destination, &blob, progress.clone()).await?;
-                progress.blob_done(&blob, how);
-                Ok::<_, crate::error::Error>((blob, how))
-            }})
+                    let how = copy_blob(source, destination, &blob, progress.clone()).await?;
+                    progress.blob_done(&blob, how);
+                    Ok::<_, crate::error::Error>((blob, how))
+                }
+            })
             .buffer_unordered(PARALLEL_BLOBS)
             .try_collect()
             .await?;
@@ -177,12 +209,19 @@ pub async fn copy_image(source: &Endpoint, destination: &Endpoint, progress: Arc
             }
         }
         for (child, child_bytes, parsed) in images {
-            destination.put_manifest(child_bytes, &parsed.media_type, &child.digest, None).await?;
+            destination
+                .put_manifest(child_bytes, &parsed.media_type, &child.digest, None)
+                .await?;
             report.manifests += 1;
         }
     }
     destination
-        .put_manifest(bytes, &root.media_type, &digest, destination.destination_tag().as_deref())
+        .put_manifest(
+            bytes,
+            &root.media_type,
+            &digest,
+            destination.destination_tag().as_deref(),
+        )
         .await?;
     report.manifests += 1;
     Ok(report)
@@ -217,7 +256,8 @@ async fn copy_blob(
             }
             let mount_from = match source {
                 Endpoint::Registry { image: from, .. }
-                    if from.registry() == image.registry() && from.repository() != image.repository() =>
+                    if from.registry() == image.registry()
+                        && from.repository() != image.repository() =>
                 {
                     Some((from.repository(), &blob.digest))
                 }

@@ -40,7 +40,9 @@ pub enum DigestError {
     MissingAlgorithm(String),
     #[error("digest {0:?} uses an unsupported algorithm (supported: sha256, sha512)")]
     UnsupportedAlgorithm(String),
-    #[error("digest {0:?} has an encoded part of the wrong length or with characters other than lowercase hex")]
+    #[error(
+        "digest {0:?} has an encoded part of the wrong length or with characters other than lowercase hex"
+    )]
     BadEncoding(String),
 }
 
@@ -102,7 +104,9 @@ impl FromStr for Digest {
             _ => return Err(DigestError::UnsupportedAlgorithm(s.to_string())),
         };
         let well_formed = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(DigestError::BadEncoding(s.to_string()));
         }
@@ -291,7 +295,10 @@ mod tests {
         assert_eq!(v.finish().unwrap(), 11);
 
         let mut v = Verifier::new(digest.clone(), Some(5));
-        assert!(matches!(v.update(b"hello world"), Err(VerifyError::Size { .. })));
+        assert!(matches!(
+            v.update(b"hello world"),
+            Err(VerifyError::Size { .. })
+        ));
 
         let mut v = Verifier::new(digest, None);
         v.update(b"hello there").unwrap();

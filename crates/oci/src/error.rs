@@ -41,8 +41,14 @@ pub enum Error {
     Credentials { registry: String, message: String },
     #[error("{0} not found")]
     NotFound(String),
-    #[error("blob {digest} is {size} bytes, more than the {limit}-byte limit for this kind of content")]
-    TooLarge { digest: Digest, size: u64, limit: u64 },
+    #[error(
+        "blob {digest} is {size} bytes, more than the {limit}-byte limit for this kind of content"
+    )]
+    TooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
     #[error("OCI layout {}: {message}", path.display())]
     Layout { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]

@@ -34,10 +34,12 @@ impl OciLayout {
     pub async fn open(root: impl Into<PathBuf>) -> Result<OciLayout> {
         let root = root.into();
         let marker = root.join(LAYOUT_FILE);
-        let text = tokio::fs::read_to_string(&marker).await.map_err(|e| Error::Layout {
-            path: root.clone(),
-            message: format!("not an OCI image layout (cannot read {LAYOUT_FILE}: {e})"),
-        })?;
+        let text = tokio::fs::read_to_string(&marker)
+            .await
+            .map_err(|e| Error::Layout {
+                path: root.clone(),
+                message: format!("not an OCI image layout (cannot read {LAYOUT_FILE}: {e})"),
+            })?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Layout {
             path: root.clone(),
             message: format!("{LAYOUT_FILE} is not JSON: {e}"),
@@ -54,12 +56,19 @@ impl OciLayout {
     /// Opens a layout, creating an empty one when the directory has none.
     pub async fn create(root: impl Into<PathBuf>) -> Result<OciLayout> {
         let root = root.into();
-        if tokio::fs::try_exists(root.join(LAYOUT_FILE)).await.unwrap_or(false) {
+        if tokio::fs::try_exists(root.join(LAYOUT_FILE))
+            .await
+            .unwrap_or(false)
+        {
             return OciLayout::open(root).await;
         }
-        tokio::fs::create_dir_all(root.join("blobs")).await.map_err(Error::io(&root))?;
+        tokio::fs::create_dir_all(root.join("blobs"))
+            .await
+            .map_err(Error::io(&root))?;
         let layout = OciLayout { root };
-        layout.write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes()).await?;
+        layout
+            .write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes())
+            .await?;
         layout.write_index(&empty_index()?).await?;
         Ok(layout)
     }
@@ -69,7 +78,10 @@ impl OciLayout {
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
     }
 
     pub async fn read_index(&self) -> Result<ImageIndex> {
@@ -97,9 +109,13 @@ impl OciLayout {
         let index = self.read_index().await?;
         let entries = index.manifests();
         let chosen = match tag {
-            Some(tag) => entries
-                .iter()
-                .find(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME_ANNOTATION)).map(String::as_str) == Some(tag)),
+            Some(tag) => entries.iter().find(|d| {
+                d.annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(REF_NAME_ANNOTATION))
+                    .map(String::as_str)
+                    == Some(tag)
+            }),
             None if entries.len() == 1 => entries.first(),
             None => None,
         };
@@ -122,24 +138,37 @@ impl OciLayout {
             }
         })?;
         Ok(ContentRef {
-            digest: descriptor.digest().as_ref().parse().map_err(crate::manifest::ManifestError::from)?,
+            digest: descriptor
+                .digest()
+                .as_ref()
+                .parse()
+                .map_err(crate::manifest::ManifestError::from)?,
             size: descriptor.size(),
             media_type: descriptor.media_type().to_string(),
         })
     }
 
     pub async fn has_blob(&self, digest: &Digest) -> bool {
-        tokio::fs::try_exists(self.blob_path(digest)).await.unwrap_or(false)
+        tokio::fs::try_exists(self.blob_path(digest))
+            .await
+            .unwrap_or(false)
     }
 
     /// Streams a blob, verifying digest and size as it is read.
     pub async fn read_blob(&self, content: &ContentRef) -> Result<BlobStream> {
         let path = self.blob_path(&content.digest);
-        let file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {} in {}", content.digest, self.root.display())),
-            _ => Error::io(&path)(e),
-        })?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK).map(move |r| r.map_err(Error::io(&path)));
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::NotFound(format!(
+                    "blob {} in {}",
+                    content.digest,
+                    self.root.display()
+                )),
+                _ => Error::io(&path)(e),
+            })?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK)
+            .map(move |r| r.map_err(Error::io(&path)));
         Ok(verified_stream(stream, content))
     }
 
@@ -155,12 +184,16 @@ impl OciLayout {
             return Ok(());
         }
         let dir = final_path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir).await.map_err(Error::io(&dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(Error::io(&dir))?;
         let temp = self.temp_path();
         let result = async {
             let mut file = tokio::io::BufWriter::with_capacity(
                 READ_CHUNK,
-                tokio::fs::File::create(&temp).await.map_err(Error::io(&temp))?,
+                tokio::fs::File::create(&temp)
+                    .await
+                    .map_err(Error::io(&temp))?,
             );
             let mut verifier = Verifier::new(content.digest.clone(), Some(content.size));
             while let Some(chunk) = stream.next().await {
@@ -171,7 +204,9 @@ impl OciLayout {
             verifier.finish()?;
             file.flush().await.map_err(Error::io(&temp))?;
             file.get_ref().sync_all().await.map_err(Error::io(&temp))?;
-            tokio::fs::rename(&temp, &final_path).await.map_err(Error::io(&final_path))
+            tokio::fs::rename(&temp, &final_path)
+                .await
+                .map_err(Error::io(&final_path))
         }
         .await;
         if result.is_err() {
@@ -197,22 +232,33 @@ impl OciLayout {
     pub async fn set_tag(&self, tag: Option<&str>, content: &ContentRef) -> Result<()> {
         let index = self.read_index().await?;
         let mut entries: Vec<Descriptor> = index.manifests().clone();
-        let tag_of = |d: &Descriptor| d.annotations().as_ref().and_then(|a| a.get(REF_NAME_ANNOTATION)).cloned();
+        let tag_of = |d: &Descriptor| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME_ANNOTATION))
+                .cloned()
+        };
         let mut descriptor = Descriptor::new(
             MediaType::from(content.media_type.as_str()),
             content.size,
-            oci_spec::image::Digest::try_from(content.digest.to_string()).map_err(|e| Error::Layout {
-                path: self.root.clone(),
-                message: format!("digest {}: {e}", content.digest),
+            oci_spec::image::Digest::try_from(content.digest.to_string()).map_err(|e| {
+                Error::Layout {
+                    path: self.root.clone(),
+                    message: format!("digest {}: {e}", content.digest),
+                }
             })?,
         );
         match tag {
             Some(tag) => {
                 entries.retain(|d| tag_of(d).as_deref() != Some(tag));
-                descriptor.set_annotations(Some([(REF_NAME_ANNOTATION.to_string(), tag.to_string())].into()));
+                descriptor.set_annotations(Some(
+                    [(REF_NAME_ANNOTATION.to_string(), tag.to_string())].into(),
+                ));
             }
             None => {
-                let exists = entries.iter().any(|d| d.digest().as_ref() == content.digest.to_string() && tag_of(d).is_none());
+                let exists = entries.iter().any(|d| {
+                    d.digest().as_ref() == content.digest.to_string() && tag_of(d).is_none()
+                });
                 if exists {
                     return Ok(());
                 }
@@ -236,10 +282,14 @@ impl OciLayout {
         let temp = self.temp_path();
         let target = self.root.join(name);
         let result = async {
-            let mut file = tokio::fs::File::create(&temp).await.map_err(Error::io(&temp))?;
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(Error::io(&temp))?;
             file.write_all(bytes).await.map_err(Error::io(&temp))?;
             file.sync_all().await.map_err(Error::io(&temp))?;
-            tokio::fs::rename(&temp, &target).await.map_err(Error::io(&target))
+            tokio::fs::rename(&temp, &target)
+                .await
+                .map_err(Error::io(&target))
         }
         .await;
         if result.is_err() {
@@ -252,7 +302,8 @@ impl OciLayout {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root.join(format!(".drydock-tmp-{}-{n}", std::process::id()))
+        self.root
+            .join(format!(".drydock-tmp-{}-{n}", std::process::id()))
     }
 }
 
@@ -286,9 +337,15 @@ mod tests {
         let reopened = OciLayout::open(dir.path()).await.unwrap();
         assert_eq!(reopened.tags().await.unwrap(), ["v1", "v2"]);
         assert_eq!(reopened.resolve(Some("v2")).await.unwrap(), content);
-        assert!(reopened.resolve(None).await.is_err(), "two entries need a tag");
+        assert!(
+            reopened.resolve(None).await.is_err(),
+            "two entries need a tag"
+        );
         assert!(reopened.resolve(Some("v3")).await.is_err());
-        assert_eq!(reopened.read_blob_bytes(&content).await.unwrap().as_ref(), b"{}");
+        assert_eq!(
+            reopened.read_blob_bytes(&content).await.unwrap().as_ref(),
+            b"{}"
+        );
     }
 
     #[tokio::test]
@@ -301,7 +358,9 @@ mod tests {
             size: 8,
             media_type: String::new(),
         };
-        let stream: BlobStream = Box::pin(futures_util::stream::once(async { Ok(Bytes::from_static(b"tampered")) }));
+        let stream: BlobStream = Box::pin(futures_util::stream::once(async {
+            Ok(Bytes::from_static(b"tampered"))
+        }));
         assert!(layout.write_blob(&claimed, stream).await.is_err());
         assert!(!layout.has_blob(&claimed.digest).await);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -312,7 +371,11 @@ mod tests {
         assert!(leftovers.is_empty());
         // A blob altered on disk after it was written is caught when read.
         std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
-        std::fs::write(dir.path().join("blobs/sha256").join(claimed.digest.hex()), b"tampered").unwrap();
+        std::fs::write(
+            dir.path().join("blobs/sha256").join(claimed.digest.hex()),
+            b"tampered",
+        )
+        .unwrap();
         assert!(layout.read_blob_bytes(&claimed).await.is_err());
     }
 }

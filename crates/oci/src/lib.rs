@@ -13,9 +13,9 @@ pub mod layout;
 pub mod manifest;
 pub mod reference;
 
-pub use digest::{Algorithm, Digest, DigestError, DigestMismatch, Hasher, Verifier, VerifyError};
-pub use manifest::{ContentRef, Manifest, ManifestError, ParsedManifest, media_type};
-pub use reference::{ImageLocation, ImageReference, ReferenceError};
 pub use client::{ClientOptions, Credentials, RegistryClient};
+pub use digest::{Algorithm, Digest, DigestError, DigestMismatch, Hasher, Verifier, VerifyError};
 pub use error::{Error, Result};
 pub use layout::OciLayout;
+pub use manifest::{ContentRef, Manifest, ManifestError, ParsedManifest, media_type};
+pub use reference::{ImageLocation, ImageReference, ReferenceError};

@@ -18,14 +18,22 @@ pub mod media_type {
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-    pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-    pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    pub const DOCKER_SCHEMA1_SIGNED: &str =
+        "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub const DOCKER_FOREIGN_LAYER: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
     /// Every manifest media type we read, in the order we ask registries for them.
-    pub const ACCEPTED: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST];
+    pub const ACCEPTED: &[&str] = &[
+        OCI_INDEX,
+        OCI_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        DOCKER_MANIFEST,
+    ];
 
     pub fn is_index(media_type: &str) -> bool {
         media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
@@ -46,10 +54,15 @@ pub enum ManifestError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("manifest media type {0:?} is not supported (expected an OCI or Docker v2 manifest or index)")]
+    #[error(
+        "manifest media type {0:?} is not supported (expected an OCI or Docker v2 manifest or index)"
+    )]
     UnsupportedMediaType(String),
     #[error("manifest declares mediaType {declared:?} but was sent as {content_type:?}")]
-    MediaTypeMismatch { declared: String, content_type: String },
+    MediaTypeMismatch {
+        declared: String,
+        content_type: String,
+    },
     #[error("manifest has schemaVersion {0}, expected 2")]
     SchemaVersion(u64),
     #[error("manifest names an invalid digest: {0}")]
@@ -59,8 +72,8 @@ pub enum ManifestError {
 /// A manifest whose kind is known.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
-    Image(ImageManifest),
-    Index(ImageIndex),
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 /// A descriptor reduced to what storage and copying need.
@@ -92,12 +105,18 @@ impl ParsedManifest {
     /// Parses manifest bytes. `content_type` is the type the bytes were served
     /// or pushed with; the document's own `mediaType` wins when present, and a
     /// disagreement between the two is an error.
-    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, ManifestError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
+    pub fn parse(
+        bytes: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<ParsedManifest, ManifestError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         let declared = value.get("mediaType").and_then(|v| v.as_str());
         let content_type = content_type
             .map(|c| c.split(';').next().unwrap_or(c).trim())
-            .filter(|c| !c.is_empty() && *c != "application/json" && *c != "application/octet-stream");
+            .filter(|c| {
+                !c.is_empty() && *c != "application/json" && *c != "application/octet-stream"
+            });
         if let (Some(declared), Some(content_type)) = (declared, content_type)
             && declared != content_type
         {
@@ -127,7 +146,10 @@ impl ParsedManifest {
         } else {
             Manifest::Image(serde_json::from_value(value).map_err(schema)?)
         };
-        let parsed = ParsedManifest { media_type, manifest };
+        let parsed = ParsedManifest {
+            media_type,
+            manifest,
+        };
         // Validate every digest up front so later accessors cannot fail.
         parsed.references()?;
         parsed.subject()?;
@@ -146,7 +168,11 @@ impl ParsedManifest {
                 .chain(m.layers())
                 .map(ContentRef::from_descriptor)
                 .collect(),
-            Manifest::Index(i) => i.manifests().iter().map(ContentRef::from_descriptor).collect(),
+            Manifest::Index(i) => i
+                .manifests()
+                .iter()
+                .map(ContentRef::from_descriptor)
+                .collect(),
         }
     }
 
@@ -203,7 +229,9 @@ mod tests {
     const LAYER: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn image(media_type: Option<&str>) -> String {
-        let mt = media_type.map(|m| format!("\"mediaType\":\"{m}\",")).unwrap_or_default();
+        let mt = media_type
+            .map(|m| format!("\"mediaType\":\"{m}\","))
+            .unwrap_or_default();
         format!(
             r#"{{"schemaVersion":2,{mt}"config":{{"mediaType":"{}","digest":"{CONFIG}","size":2}},"layers":[{{"mediaType":"{}","digest":"{LAYER}","size":0}}]}}"#,
             media_type::OCI_CONFIG,
@@ -213,19 +241,36 @@ mod tests {
 
     #[test]
     fn parses_image_and_lists_blobs() {
-        let parsed = ParsedManifest::parse(image(Some(media_type::OCI_MANIFEST)).as_bytes(), None).unwrap();
+        let parsed =
+            ParsedManifest::parse(image(Some(media_type::OCI_MANIFEST)).as_bytes(), None).unwrap();
         assert_eq!(parsed.media_type, media_type::OCI_MANIFEST);
-        let blobs: Vec<String> = parsed.required_blobs().iter().map(|b| b.digest.to_string()).collect();
+        let blobs: Vec<String> = parsed
+            .required_blobs()
+            .iter()
+            .map(|b| b.digest.to_string())
+            .collect();
         assert_eq!(blobs, [CONFIG, LAYER]);
-        assert_eq!(parsed.artifact_type().as_deref(), Some(media_type::OCI_CONFIG));
+        assert_eq!(
+            parsed.artifact_type().as_deref(),
+            Some(media_type::OCI_CONFIG)
+        );
     }
 
     #[test]
     fn media_type_from_content_type_or_shape() {
-        let docker = ParsedManifest::parse(image(None).as_bytes(), Some(media_type::DOCKER_MANIFEST)).unwrap();
+        let docker =
+            ParsedManifest::parse(image(None).as_bytes(), Some(media_type::DOCKER_MANIFEST))
+                .unwrap();
         assert_eq!(docker.media_type, media_type::DOCKER_MANIFEST);
-        let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{LAYER}","size":1}}]}}"#, media_type::OCI_MANIFEST);
-        assert!(ParsedManifest::parse(index.as_bytes(), None).unwrap().is_index());
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{LAYER}","size":1}}]}}"#,
+            media_type::OCI_MANIFEST
+        );
+        assert!(
+            ParsedManifest::parse(index.as_bytes(), None)
+                .unwrap()
+                .is_index()
+        );
     }
 
     #[test]
@@ -235,7 +280,10 @@ mod tests {
             ParsedManifest::parse(body.as_bytes(), Some(media_type::DOCKER_MANIFEST)),
             Err(ManifestError::MediaTypeMismatch { .. })
         ));
-        assert!(matches!(ParsedManifest::parse(b"{not json", None), Err(ManifestError::Json(_))));
+        assert!(matches!(
+            ParsedManifest::parse(b"{not json", None),
+            Err(ManifestError::Json(_))
+        ));
         assert!(matches!(
             ParsedManifest::parse(br#"{"schemaVersion":1}"#, Some(media_type::DOCKER_SCHEMA1)),
             Err(ManifestError::UnsupportedMediaType(_))

@@ -25,7 +25,9 @@ pub enum ReferenceError {
         "invalid repository name {0:?}: use lowercase path components of letters, digits and single separators (. _ __ -), joined by '/'"
     )]
     InvalidRepository(String),
-    #[error("invalid tag {0:?}: up to 128 characters of letters, digits, '_', '.', '-', not starting with '.' or '-'")]
+    #[error(
+        "invalid tag {0:?}: up to 128 characters of letters, digits, '_', '.', '-', not starting with '.' or '-'"
+    )]
     InvalidTag(String),
     #[error("invalid registry host {0:?}")]
     InvalidRegistry(String),
@@ -198,7 +200,11 @@ impl ImageReference {
 /// `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
 pub fn is_loopback_host(registry: &str) -> bool {
     let host = if registry.starts_with('[') {
-        registry.split(']').next().unwrap_or("").trim_start_matches('[')
+        registry
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('[')
     } else {
         registry.split(':').next().unwrap_or("")
     };
@@ -224,13 +230,20 @@ impl FromStr for ImageReference {
         };
         let (registry, repository) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.starts_with('[') =>
             {
                 (first, remainder.to_string())
             }
             _ => (DOCKER_HUB, name.to_string()),
         };
-        let registry = if registry == "index.docker.io" { DOCKER_HUB } else { registry };
+        let registry = if registry == "index.docker.io" {
+            DOCKER_HUB
+        } else {
+            registry
+        };
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -263,7 +276,10 @@ impl fmt::Display for ImageReference {
 pub enum ImageLocation {
     Registry(ImageReference),
     /// An OCI image layout directory; the tag is the `org.opencontainers.image.ref.name` annotation.
-    Layout { path: PathBuf, tag: Option<String> },
+    Layout {
+        path: PathBuf,
+        tag: Option<String>,
+    },
 }
 
 impl FromStr for ImageLocation {
@@ -320,7 +336,10 @@ mod tests {
         let r = parse("nginx");
         assert_eq!(r.to_string(), "docker.io/library/nginx:latest");
         assert_eq!(r.api_host(), "registry-1.docker.io");
-        assert_eq!(parse("bitnami/nginx:1.25").to_string(), "docker.io/bitnami/nginx:1.25");
+        assert_eq!(
+            parse("bitnami/nginx:1.25").to_string(),
+            "docker.io/bitnami/nginx:1.25"
+        );
         assert_eq!(parse("index.docker.io/nginx").registry(), "docker.io");
     }
 
@@ -343,7 +362,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "Nginx", "a//b", "a/../b", "a/-b", "a..b", "a___b", "x:UPPER!", "host:5000/", "a/b:"] {
+        for bad in [
+            "",
+            "Nginx",
+            "a//b",
+            "a/../b",
+            "a/-b",
+            "a..b",
+            "a___b",
+            "x:UPPER!",
+            "host:5000/",
+            "a/b:",
+        ] {
             assert!(bad.parse::<ImageReference>().is_err(), "{bad} accepted");
         }
         assert!(is_valid_repository_name("a/b-c/d__e.f---g"));
@@ -359,13 +389,22 @@ mod tests {
     fn layout_locations() {
         assert_eq!(
             "oci:/tmp/img:1.0".parse::<ImageLocation>().unwrap(),
-            ImageLocation::Layout { path: "/tmp/img".into(), tag: Some("1.0".into()) }
+            ImageLocation::Layout {
+                path: "/tmp/img".into(),
+                tag: Some("1.0".into())
+            }
         );
         assert_eq!(
             "oci:./dir".parse::<ImageLocation>().unwrap(),
-            ImageLocation::Layout { path: "./dir".into(), tag: None }
+            ImageLocation::Layout {
+                path: "./dir".into(),
+                tag: None
+            }
         );
         assert!("oci:".parse::<ImageLocation>().is_err());
-        assert!(matches!("nginx".parse::<ImageLocation>().unwrap(), ImageLocation::Registry(_)));
+        assert!(matches!(
+            "nginx".parse::<ImageLocation>().unwrap(),
+            ImageLocation::Registry(_)
+        ));
     }
 }

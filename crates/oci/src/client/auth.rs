@@ -32,7 +32,9 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.to_unescaped())
     };
-    let bearer = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer"));
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"));
     if let Some(c) = bearer {
         return Some(Challenge::Bearer {
             realm: param(c, "realm")?,
@@ -48,7 +50,10 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
 
 pub(crate) fn basic_header(creds: &Credentials) -> String {
     let raw = format!("{}:{}", creds.username, creds.password);
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 #[derive(Deserialize)]
@@ -98,7 +103,11 @@ pub(crate) async fn fetch_token(
             registry: registry.to_string(),
             message: format!(
                 "token service {realm} answered HTTP {status}{}",
-                if creds.is_some() { "; check the credentials" } else { "; this registry may need credentials" }
+                if creds.is_some() {
+                    "; check the credentials"
+                } else {
+                    "; this registry may need credentials"
+                }
             ),
         });
     }
@@ -106,10 +115,13 @@ pub(crate) async fn fetch_token(
         url: url.to_string(),
         source,
     })?;
-    let token = answer.token.or(answer.access_token).ok_or_else(|| Error::Auth {
-        registry: registry.to_string(),
-        message: format!("token service {realm} answered without a token"),
-    })?;
+    let token = answer
+        .token
+        .or(answer.access_token)
+        .ok_or_else(|| Error::Auth {
+            registry: registry.to_string(),
+            message: format!("token service {realm} answered without a token"),
+        })?;
     let lifetime = answer
         .expires_in
         .map(Duration::from_secs)
@@ -118,10 +130,13 @@ pub(crate) async fn fetch_token(
     Ok((format!("Bearer {token}"), Instant::now() + lifetime))
 }
 
+/// An `Authorization` header value and when it stops being valid (never, for basic auth).
+type CachedHeader = (String, Option<Instant>);
+
 /// `Authorization` headers that worked, by registry and scope set.
 #[derive(Default)]
 pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<(String, String), (String, Option<Instant>)>>,
+    entries: Mutex<HashMap<(String, String), CachedHeader>>,
 }
 
 impl AuthCache {
@@ -138,7 +153,13 @@ impl AuthCache {
         }
     }
 
-    pub(crate) fn put(&self, registry: &str, scopes: &[String], header: String, expires: Option<Instant>) {
+    pub(crate) fn put(
+        &self,
+        registry: &str,
+        scopes: &[String],
+        header: String,
+        expires: Option<Instant>,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.insert(Self::key(registry, scopes), (header, expires));
     }
@@ -165,8 +186,15 @@ mod tests {
 
     #[test]
     fn parses_basic_and_rejects_garbage() {
-        assert_eq!(parse_challenge(r#"Basic realm="drydock""#), Some(Challenge::Basic));
-        assert_eq!(parse_challenge("Bearer service=\"x\""), None, "bearer without realm");
+        assert_eq!(
+            parse_challenge(r#"Basic realm="drydock""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge("Bearer service=\"x\""),
+            None,
+            "bearer without realm"
+        );
         assert_eq!(parse_challenge("\u{0}"), None);
     }
 
@@ -174,7 +202,12 @@ mod tests {
     fn cache_respects_expiry() {
         let cache = AuthCache::default();
         let scopes = vec!["repository:a:pull".to_string()];
-        cache.put("r", &scopes, "Bearer x".into(), Some(Instant::now() - Duration::from_secs(1)));
+        cache.put(
+            "r",
+            &scopes,
+            "Bearer x".into(),
+            Some(Instant::now() - Duration::from_secs(1)),
+        );
         assert_eq!(cache.get("r", &scopes), None);
         cache.put("r", &scopes, "Bearer y".into(), None);
         assert_eq!(cache.get("r", &scopes).as_deref(), Some("Bearer y"));

@@ -76,10 +76,18 @@ fn normalize_key(key: &str) -> String {
 }
 
 fn lookup(file: &AuthFile, registry: &str) -> Result<Option<Lookup>> {
-    if let Some((_, helper)) = file.cred_helpers.iter().find(|(k, _)| normalize_key(k) == registry) {
+    if let Some((_, helper)) = file
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| normalize_key(k) == registry)
+    {
         return Ok(Some(Lookup::Helper(helper.clone())));
     }
-    if let Some((_, entry)) = file.auths.iter().find(|(k, _)| normalize_key(k) == registry) {
+    if let Some((_, entry)) = file
+        .auths
+        .iter()
+        .find(|(k, _)| normalize_key(k) == registry)
+    {
         if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
@@ -110,7 +118,9 @@ fn auth_file_paths() -> Vec<PathBuf> {
         None => paths.extend(home.as_ref().map(|h| h.join(".docker/config.json"))),
     }
     paths.extend(std::env::var_os("REGISTRY_AUTH_FILE").map(PathBuf::from));
-    paths.extend(std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("containers/auth.json")));
+    paths.extend(
+        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("containers/auth.json")),
+    );
     paths.extend(home.map(|h| h.join(".config/containers/auth.json")));
     paths
 }
@@ -158,7 +168,11 @@ async fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot run credential helper {program}: {e}")))?;
-    let server = if registry == DOCKER_HUB { "https://index.docker.io/v1/" } else { registry };
+    let server = if registry == DOCKER_HUB {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(server.as_bytes())
@@ -200,25 +214,43 @@ mod tests {
 
     #[test]
     fn inline_auths_by_normalized_host() {
-        let f = file(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYTpzcw=="},"localhost:5000":{"username":"a","password":"b"}}}"#);
+        let f = file(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYTpzcw=="},"localhost:5000":{"username":"a","password":"b"}}}"#,
+        );
         assert_eq!(
             lookup(&f, "docker.io").unwrap(),
-            Some(Lookup::Inline(Credentials { username: "user".into(), password: "pa:ss".into() }))
+            Some(Lookup::Inline(Credentials {
+                username: "user".into(),
+                password: "pa:ss".into()
+            }))
         );
-        assert!(matches!(lookup(&f, "localhost:5000").unwrap(), Some(Lookup::Inline(c)) if c.username == "a"));
+        assert!(
+            matches!(lookup(&f, "localhost:5000").unwrap(), Some(Lookup::Inline(c)) if c.username == "a")
+        );
         assert_eq!(lookup(&f, "ghcr.io").unwrap(), None);
     }
 
     #[test]
     fn helpers_take_precedence_and_store_is_the_fallback() {
-        let f = file(r#"{"auths":{"ghcr.io":{"auth":"dTpw"}},"credHelpers":{"ghcr.io":"gh"},"credsStore":"desktop"}"#);
-        assert_eq!(lookup(&f, "ghcr.io").unwrap(), Some(Lookup::Helper("gh".into())));
-        assert_eq!(lookup(&f, "quay.io").unwrap(), Some(Lookup::Helper("desktop".into())));
+        let f = file(
+            r#"{"auths":{"ghcr.io":{"auth":"dTpw"}},"credHelpers":{"ghcr.io":"gh"},"credsStore":"desktop"}"#,
+        );
+        assert_eq!(
+            lookup(&f, "ghcr.io").unwrap(),
+            Some(Lookup::Helper("gh".into()))
+        );
+        assert_eq!(
+            lookup(&f, "quay.io").unwrap(),
+            Some(Lookup::Helper("desktop".into()))
+        );
     }
 
     #[test]
     fn malformed_auth_is_an_error() {
         let f = file(r#"{"auths":{"ghcr.io":{"auth":"!!!"}}}"#);
-        assert!(matches!(lookup(&f, "ghcr.io"), Err(Error::Credentials { .. })));
+        assert!(matches!(
+            lookup(&f, "ghcr.io"),
+            Err(Error::Credentials { .. })
+        ));
     }
 }

@@ -19,7 +19,10 @@ use std::sync::{Arc, Mutex, Once};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION, WWW_AUTHENTICATE};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LINK, LOCATION,
+    WWW_AUTHENTICATE,
+};
 use oci_spec::image::{Descriptor, ImageIndex};
 use reqwest::{RequestBuilder, Response, Url};
 
@@ -126,7 +129,11 @@ impl RegistryClient {
     }
 
     fn url(&self, image: &ImageReference, path: &str) -> Result<Url> {
-        let text = format!("{}{}/{path}", self.base_url(image.api_host()), image.repository());
+        let text = format!(
+            "{}{}/{path}",
+            self.base_url(image.api_host()),
+            image.repository()
+        );
         Url::parse(&text).map_err(|e| Error::NotFound(format!("URL {text}: {e}")))
     }
 
@@ -134,7 +141,13 @@ impl RegistryClient {
         if let Some(explicit) = &self.inner.options.credentials {
             return Ok(Some(explicit.clone()));
         }
-        if let Some(found) = self.inner.credentials.lock().unwrap_or_else(|e| e.into_inner()).get(registry) {
+        if let Some(found) = self
+            .inner
+            .credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(registry)
+        {
             return Ok(found.clone());
         }
         let found = credentials::find(registry).await?;
@@ -201,7 +214,12 @@ impl RegistryClient {
             .map_err(|source| Error::Http { url, source })
     }
 
-    async fn authorize(&self, registry: &str, scopes: &[String], challenge: Challenge) -> Result<()> {
+    async fn authorize(
+        &self,
+        registry: &str,
+        scopes: &[String],
+        challenge: Challenge,
+    ) -> Result<()> {
         let creds = self.credentials_for(registry).await?;
         match challenge {
             Challenge::Basic => {
@@ -210,18 +228,30 @@ impl RegistryClient {
                     message: "the registry wants a user name and password; log in (docker login / podman login) or pass --creds USER:PASSWORD"
                         .to_string(),
                 })?;
-                self.inner.auth.put(registry, scopes, auth::basic_header(&creds), None);
+                self.inner
+                    .auth
+                    .put(registry, scopes, auth::basic_header(&creds), None);
             }
-            Challenge::Bearer { realm, service, scope } => {
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
                 let mut wanted = scopes.to_vec();
                 if let Some(scope) = scope
                     && !wanted.contains(&scope)
                 {
                     wanted.push(scope);
                 }
-                let (header, expires) =
-                    auth::fetch_token(&self.inner.http, registry, &realm, service.as_deref(), &wanted, creds.as_ref())
-                        .await?;
+                let (header, expires) = auth::fetch_token(
+                    &self.inner.http,
+                    registry,
+                    &realm,
+                    service.as_deref(),
+                    &wanted,
+                    creds.as_ref(),
+                )
+                .await?;
                 self.inner.auth.put(registry, scopes, header, Some(expires));
             }
         }
@@ -229,7 +259,11 @@ impl RegistryClient {
     }
 
     /// Turns a non-success answer into an error carrying the registry's own words.
-    async fn check(response: Response, operation: &'static str, expected: &[StatusCode]) -> Result<Response> {
+    async fn check(
+        response: Response,
+        operation: &'static str,
+        expected: &[StatusCode],
+    ) -> Result<Response> {
         if expected.contains(&response.status()) {
             return Ok(response);
         }
@@ -257,18 +291,29 @@ impl RegistryClient {
 
     /// Fetches a manifest by tag or digest (as `image` names it).
     pub async fn get_manifest(&self, image: &ImageReference) -> Result<FetchedManifest> {
-        self.get_manifest_by(image, &image.manifest_reference()).await
+        self.get_manifest_by(image, &image.manifest_reference())
+            .await
     }
 
-    async fn get_manifest_by(&self, image: &ImageReference, reference: &str) -> Result<FetchedManifest> {
+    async fn get_manifest_by(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<FetchedManifest> {
         let url = self.url(image, &format!("manifests/{reference}"))?;
         let scopes = [pull_scope(image.repository())];
         let accept = media_type::ACCEPTED.join(", ");
         let response = self
-            .send(image.registry(), &scopes, |http| http.get(url.clone()).header(ACCEPT, &accept))
+            .send(image.registry(), &scopes, |http| {
+                http.get(url.clone()).header(ACCEPT, &accept)
+            })
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
-            return Err(Error::NotFound(format!("manifest {}/{}:{reference}", image.registry(), image.repository())));
+            return Err(Error::NotFound(format!(
+                "manifest {}/{}:{reference}",
+                image.registry(),
+                image.repository()
+            )));
         }
         let response = Self::check(response, "fetching a manifest", &[StatusCode::OK]).await?;
         let content_type = response
@@ -284,7 +329,9 @@ impl RegistryClient {
         let bytes = read_bounded(response, MAX_MANIFEST_BYTES, &url).await?;
         let digest = match reference.parse::<Digest>() {
             Ok(pinned) => {
-                pinned.verify(&bytes).map_err(crate::digest::VerifyError::from)?;
+                pinned
+                    .verify(&bytes)
+                    .map_err(crate::digest::VerifyError::from)?;
                 pinned
             }
             Err(_) => {
@@ -295,18 +342,24 @@ impl RegistryClient {
                 if let Some(h) = header_digest
                     && h != computed
                 {
-                    return Err(crate::digest::VerifyError::from(crate::digest::DigestMismatch {
-                        expected: h,
-                        actual: computed,
-                    })
-                    .into());
+                    return Err(
+                        crate::digest::VerifyError::from(crate::digest::DigestMismatch {
+                            expected: h,
+                            actual: computed,
+                        })
+                        .into(),
+                    );
                 }
                 computed
             }
         };
         let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            });
         let media_type = declared
             .or(content_type)
             .unwrap_or_else(|| media_type::OCI_MANIFEST.to_string());
@@ -318,7 +371,11 @@ impl RegistryClient {
     }
 
     /// Fetches a manifest of the same repository by digest.
-    pub async fn get_manifest_by_digest(&self, image: &ImageReference, digest: &Digest) -> Result<FetchedManifest> {
+    pub async fn get_manifest_by_digest(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<FetchedManifest> {
         self.get_manifest_by(image, &digest.to_string()).await
     }
 
@@ -328,47 +385,149 @@ impl RegistryClient {
         let scopes = [pull_scope(image.repository())];
         let accept = media_type::ACCEPTED.join(", ");
         let response = self
-            .send(image.registry(), &scopes, |http| http.head(url.clone()).header(ACCEPT, &accept))
+            .send(image.registry(), &scopes, |http| {
+                http.head(url.clone()).header(ACCEPT, &accept)
+            })
             .await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Self::check(response, "checking for a manifest", &[]).await.map(|_| false),
+            _ => Self::check(response, "checking for a manifest", &[])
+                .await
+                .map(|_| false),
         }
     }
 
     /// Pushes manifest bytes under `reference` (a tag or the digest) and returns their digest.
-    pub async fn put_manifest(&self, image: &ImageReference, reference: &str, bytes: Bytes, media_type: &str) -> Result<Digest> {
+    pub async fn put_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<Digest> {
+        Ok(self
+            .put_manifest_answering(image, reference, bytes, media_type)
+            .await?
+            .0)
+    }
+
+    /// Pushes a manifest and says whether the registry acknowledged its subject (`OCI-Subject`).
+    async fn put_manifest_answering(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<(Digest, bool)> {
         let url = self.url(image, &format!("manifests/{reference}"))?;
         let scopes = [push_scope(image.repository())];
         let response = self
             .send(image.registry(), &scopes, |http| {
-                http.put(url.clone()).header(CONTENT_TYPE, media_type).body(bytes.clone())
+                http.put(url.clone())
+                    .header(CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
             })
             .await?;
-        Self::check(response, "pushing a manifest", &[StatusCode::CREATED, StatusCode::OK]).await?;
-        Ok(Digest::sha256_of(&bytes))
+        let response = Self::check(
+            response,
+            "pushing a manifest",
+            &[StatusCode::CREATED, StatusCode::OK],
+        )
+        .await?;
+        let subject_acknowledged = response.headers().contains_key("oci-subject");
+        Ok((Digest::sha256_of(&bytes), subject_acknowledged))
+    }
+
+    /// Pushes a manifest that has a `subject` (a report, a signature, a VEX
+    /// document) by digest. On registries without the referrers API it also
+    /// adds the manifest to the `<alg>-<hex>` fallback index of its subject,
+    /// as the distribution spec asks of clients.
+    pub async fn push_referrer(
+        &self,
+        image: &ImageReference,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<Digest> {
+        let parsed = crate::manifest::ParsedManifest::parse(&bytes, Some(media_type))?;
+        let subject = parsed.subject()?.ok_or_else(|| {
+            Error::Manifest(crate::manifest::ManifestError::UnsupportedMediaType(
+                "a referrer must have a subject".to_string(),
+            ))
+        })?;
+        let digest = Digest::sha256_of(&bytes);
+        let (_, acknowledged) = self
+            .put_manifest_answering(image, &digest.to_string(), bytes.clone(), media_type)
+            .await?;
+        if acknowledged {
+            return Ok(digest);
+        }
+        let tag = format!(
+            "{}-{}",
+            subject.digest.algorithm().as_str(),
+            subject.digest.hex()
+        );
+        let mut entries: Vec<Descriptor> = match self.get_manifest_by(image, &tag).await {
+            Ok(existing) => parse_index(&existing.bytes)?.manifests().clone(),
+            Err(Error::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if !entries
+            .iter()
+            .any(|d| d.digest().as_ref() == digest.to_string())
+        {
+            entries.push(referrer_descriptor(&parsed, &digest, bytes.len() as u64)?);
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX,
+            "manifests": entries,
+        });
+        let index_bytes = Bytes::from(serde_json::to_vec(&index).map_err(|source| {
+            crate::manifest::ManifestError::Schema {
+                media_type: media_type::OCI_INDEX.to_string(),
+                source,
+            }
+        })?);
+        self.put_manifest(image, &tag, index_bytes, media_type::OCI_INDEX)
+            .await?;
+        Ok(digest)
     }
 
     /// Whether the repository holds the blob.
     pub async fn has_blob(&self, image: &ImageReference, digest: &Digest) -> Result<bool> {
         let url = self.url(image, &format!("blobs/{digest}"))?;
         let scopes = [pull_scope(image.repository())];
-        let response = self.send(image.registry(), &scopes, |http| http.head(url.clone())).await?;
+        let response = self
+            .send(image.registry(), &scopes, |http| http.head(url.clone()))
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Self::check(response, "checking for a blob", &[]).await.map(|_| false),
+            _ => Self::check(response, "checking for a blob", &[])
+                .await
+                .map(|_| false),
         }
     }
 
     /// Streams a blob, verifying its digest (and size) as it arrives.
-    pub async fn get_blob(&self, image: &ImageReference, content: &ContentRef) -> Result<BlobStream> {
+    pub async fn get_blob(
+        &self,
+        image: &ImageReference,
+        content: &ContentRef,
+    ) -> Result<BlobStream> {
         let url = self.url(image, &format!("blobs/{}", content.digest))?;
         let scopes = [pull_scope(image.repository())];
-        let response = self.send(image.registry(), &scopes, |http| http.get(url.clone())).await?;
+        let response = self
+            .send(image.registry(), &scopes, |http| http.get(url.clone()))
+            .await?;
         if response.status() == StatusCode::NOT_FOUND {
-            return Err(Error::NotFound(format!("blob {} in {}/{}", content.digest, image.registry(), image.repository())));
+            return Err(Error::NotFound(format!(
+                "blob {} in {}/{}",
+                content.digest,
+                image.registry(),
+                image.repository()
+            )));
         }
         let response = Self::check(response, "fetching a blob", &[StatusCode::OK]).await?;
         Ok(verified_stream(
@@ -383,7 +542,12 @@ impl RegistryClient {
     }
 
     /// Reads a whole small blob (a config, a JSON document) into memory, verified.
-    pub async fn get_blob_bytes(&self, image: &ImageReference, content: &ContentRef, limit: u64) -> Result<Bytes> {
+    pub async fn get_blob_bytes(
+        &self,
+        image: &ImageReference,
+        content: &ContentRef,
+        limit: u64,
+    ) -> Result<Bytes> {
         if content.size > limit {
             return Err(Error::TooLarge {
                 digest: content.digest.clone(),
@@ -396,7 +560,11 @@ impl RegistryClient {
 
     /// Opens an upload, asking the registry to mount the blob from `mount_from`
     /// (a repository of the same registry) when given.
-    pub async fn start_upload(&self, image: &ImageReference, mount_from: Option<(&str, &Digest)>) -> Result<UploadStart> {
+    pub async fn start_upload(
+        &self,
+        image: &ImageReference,
+        mount_from: Option<(&str, &Digest)>,
+    ) -> Result<UploadStart> {
         let mut url = self.url(image, "blobs/uploads/")?;
         let mut scopes = vec![push_scope(image.repository())];
         if let Some((from, digest)) = mount_from {
@@ -405,8 +573,15 @@ impl RegistryClient {
                 .append_pair("from", from);
             scopes.push(pull_scope(from));
         }
-        let response = self.send(image.registry(), &scopes, |http| http.post(url.clone())).await?;
-        let response = Self::check(response, "starting a blob upload", &[StatusCode::CREATED, StatusCode::ACCEPTED]).await?;
+        let response = self
+            .send(image.registry(), &scopes, |http| http.post(url.clone()))
+            .await?;
+        let response = Self::check(
+            response,
+            "starting a blob upload",
+            &[StatusCode::CREATED, StatusCode::ACCEPTED],
+        )
+        .await?;
         if response.status() == StatusCode::CREATED {
             return Ok(UploadStart::Mounted);
         }
@@ -451,7 +626,9 @@ impl RegistryClient {
                         .header(CONTENT_LENGTH, chunk.len())
                         .body(chunk);
                     let response = send_request(request, &location).await?;
-                    let response = Self::check(response, "uploading a blob chunk", &[StatusCode::ACCEPTED]).await?;
+                    let response =
+                        Self::check(response, "uploading a blob chunk", &[StatusCode::ACCEPTED])
+                            .await?;
                     location = self::location(&response, &location)?;
                     offset = end + 1;
                 }
@@ -465,20 +642,36 @@ impl RegistryClient {
     }
 
     /// Uploads a blob from a stream (no mount attempt).
-    pub async fn push_blob(&self, image: &ImageReference, content: &ContentRef, stream: BlobStream) -> Result<()> {
+    pub async fn push_blob(
+        &self,
+        image: &ImageReference,
+        content: &ContentRef,
+        stream: BlobStream,
+    ) -> Result<()> {
         match self.start_upload(image, None).await? {
             UploadStart::Mounted => Ok(()),
-            UploadStart::Session(session) => self.finish_upload(image, session, content, stream).await,
+            UploadStart::Session(session) => {
+                self.finish_upload(image, session, content, stream).await
+            }
         }
     }
 
-    async fn paged_list(&self, registry: &str, scopes: &[String], first: Url, field: &str) -> Result<Vec<String>> {
+    async fn paged_list(
+        &self,
+        registry: &str,
+        scopes: &[String],
+        first: Url,
+        field: &str,
+        what: String,
+    ) -> Result<Vec<String>> {
         let mut items = Vec::new();
         let mut next = Some(first);
         while let Some(url) = next.take() {
-            let response = self.send(registry, scopes, |http| http.get(url.clone())).await?;
+            let response = self
+                .send(registry, scopes, |http| http.get(url.clone()))
+                .await?;
             if response.status() == StatusCode::NOT_FOUND {
-                return Err(Error::NotFound(format!("{url}")));
+                return Err(Error::NotFound(what));
             }
             let response = Self::check(response, "listing", &[StatusCode::OK]).await?;
             next = response
@@ -488,9 +681,17 @@ impl RegistryClient {
                 .and_then(next_link)
                 .and_then(|link| url.join(&link).ok());
             let body = read_bounded(response, MAX_MANIFEST_BYTES, &url).await?;
-            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::NotFound(format!("a JSON listing at {url}: {e}")))?;
-            let page = value.get(field).and_then(|v| v.as_array()).cloned().unwrap_or_default();
-            items.extend(page.into_iter().filter_map(|v| v.as_str().map(str::to_string)));
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| Error::NotFound(format!("a JSON listing at {url}: {e}")))?;
+            let page = value
+                .get(field)
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            items.extend(
+                page.into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            );
         }
         Ok(items)
     }
@@ -498,27 +699,54 @@ impl RegistryClient {
     /// Every tag of the repository, following `Link` pages.
     pub async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>> {
         let url = self.url(image, "tags/list")?;
-        self.paged_list(image.registry(), &[pull_scope(image.repository())], url, "tags").await
+        let what = format!("repository {}/{}", image.registry(), image.repository());
+        self.paged_list(
+            image.registry(),
+            &[pull_scope(image.repository())],
+            url,
+            "tags",
+            what,
+        )
+        .await
     }
 
     /// Every repository of the registry, following `Link` pages.
     pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
-        let api_host = if registry == crate::reference::DOCKER_HUB { crate::reference::DOCKER_HUB_API } else { registry };
+        let api_host = if registry == crate::reference::DOCKER_HUB {
+            crate::reference::DOCKER_HUB_API
+        } else {
+            registry
+        };
         let text = format!("{}_catalog", self.base_url(api_host));
         let url = Url::parse(&text).map_err(|e| Error::NotFound(format!("URL {text}: {e}")))?;
-        self.paged_list(registry, &["registry:catalog:*".to_string()], url, "repositories").await
+        let what = format!("the catalog of {registry} (this registry may not offer /v2/_catalog)");
+        self.paged_list(
+            registry,
+            &["registry:catalog:*".to_string()],
+            url,
+            "repositories",
+            what,
+        )
+        .await
     }
 
     /// Manifests that name `subject` as their subject, optionally only those
     /// of one artifact type. Falls back to the `sha256-<hex>` tag schema on
     /// registries without the referrers API.
-    pub async fn referrers(&self, image: &ImageReference, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+    pub async fn referrers(
+        &self,
+        image: &ImageReference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
         let mut url = self.url(image, &format!("referrers/{subject}"))?;
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
         }
         let scopes = [pull_scope(image.repository())];
-        let response = self.send(image.registry(), &scopes, |http| http.get(url.clone())).await?;
+        let response = self
+            .send(image.registry(), &scopes, |http| http.get(url.clone()))
+            .await?;
         let (index, filtered): (ImageIndex, bool) = if response.status() == StatusCode::NOT_FOUND {
             let tag = format!("{}-{}", subject.algorithm().as_str(), subject.hex());
             match self.get_manifest_by(image, &tag).await {
@@ -529,18 +757,51 @@ impl RegistryClient {
         } else {
             let response = Self::check(response, "listing referrers", &[StatusCode::OK]).await?;
             let filtered = response.headers().contains_key("oci-filters-applied");
-            (parse_index(&read_bounded(response, MAX_MANIFEST_BYTES, &url).await?)?, filtered)
+            (
+                parse_index(&read_bounded(response, MAX_MANIFEST_BYTES, &url).await?)?,
+                filtered,
+            )
         };
         Ok(index
             .manifests()
             .iter()
             .filter(|d| {
                 filtered
-                    || artifact_type.is_none_or(|t| d.artifact_type().as_ref().is_some_and(|a| a.to_string() == t))
+                    || artifact_type.is_none_or(|t| {
+                        d.artifact_type()
+                            .as_ref()
+                            .is_some_and(|a| a.to_string() == t)
+                    })
             })
             .cloned()
             .collect())
     }
+}
+
+/// The descriptor a referrers index lists for a manifest.
+fn referrer_descriptor(
+    parsed: &crate::manifest::ParsedManifest,
+    digest: &Digest,
+    size: u64,
+) -> Result<Descriptor> {
+    let mut value = serde_json::json!({
+        "mediaType": parsed.media_type,
+        "digest": digest.to_string(),
+        "size": size,
+    });
+    if let Some(artifact_type) = parsed.artifact_type() {
+        value["artifactType"] = serde_json::Value::String(artifact_type);
+    }
+    if let Some(annotations) = parsed.annotations() {
+        value["annotations"] = serde_json::json!(annotations);
+    }
+    serde_json::from_value(value).map_err(|source| {
+        crate::manifest::ManifestError::Schema {
+            media_type: media_type::OCI_INDEX.to_string(),
+            source,
+        }
+        .into()
+    })
 }
 
 fn parse_index(bytes: &[u8]) -> Result<ImageIndex> {
@@ -574,11 +835,13 @@ fn location(response: &Response, base: &Url) -> Result<Url> {
                 message: "the registry did not say where to upload (no Location header)".into(),
             }],
         })?;
-    base.join(value).map_err(|e| Error::NotFound(format!("upload location {value:?}: {e}")))
+    base.join(value)
+        .map_err(|e| Error::NotFound(format!("upload location {value:?}: {e}")))
 }
 
 fn with_digest(mut url: Url, digest: &Digest) -> Url {
-    url.query_pairs_mut().append_pair("digest", &digest.to_string());
+    url.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
     url
 }
 
@@ -590,7 +853,13 @@ fn next_link(header: &str) -> Option<String> {
             let p = p.trim();
             p == "rel=\"next\"" || p == "rel=next"
         });
-        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        is_next.then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
@@ -631,7 +900,10 @@ async fn read_bounded(response: Response, limit: u64, url: &Url) -> Result<Bytes
 
 /// Wraps a byte stream so it fails instead of ending when the content does
 /// not match `content`'s digest and size.
-pub fn verified_stream(stream: impl Stream<Item = Result<Bytes>> + Send + 'static, content: &ContentRef) -> BlobStream {
+pub fn verified_stream(
+    stream: impl Stream<Item = Result<Bytes>> + Send + 'static,
+    content: &ContentRef,
+) -> BlobStream {
     let mut verifier = Some(Verifier::new(content.digest.clone(), Some(content.size)));
     Box::pin(async_stream::try_stream! {
         let mut stream = std::pin::pin!(stream);
@@ -699,14 +971,26 @@ mod tests {
             size: data.len() as u64,
             media_type: String::new(),
         };
-        let pieces: Vec<Result<Bytes>> = data.chunks(7).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let pieces: Vec<Result<Bytes>> = data
+            .chunks(7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let stream = verified_stream(futures_util::stream::iter(pieces), &content);
         let chunks: Vec<Bytes> = rechunk(stream, 300).map(|c| c.unwrap()).collect().await;
-        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [300, 300, 300, 100]);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
         assert_eq!(chunks.concat(), data);
 
-        let wrong = ContentRef { digest: Digest::sha256_of(b"other"), ..content };
-        let stream = verified_stream(futures_util::stream::iter(vec![Ok(Bytes::from(data))]), &wrong);
+        let wrong = ContentRef {
+            digest: Digest::sha256_of(b"other"),
+            ..content
+        };
+        let stream = verified_stream(
+            futures_util::stream::iter(vec![Ok(Bytes::from(data))]),
+            &wrong,
+        );
         assert!(collect_stream(stream).await.is_err());
     }
 }

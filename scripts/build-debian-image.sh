@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds a real Debian or Ubuntu image from the distribution's archive into an
+# OCI image layout: debootstrap --variant=minbase, then umoci to pack the root
+# filesystem as one layer. Needs root (debootstrap) and network access to the
+# archive. The result is the archive's release as published, so it lacks the
+# security updates issued since: a realistic target for scanning and patching.
+#
+#   scripts/build-debian-image.sh SUITE LAYOUT_DIR TAG [MIRROR] [EXTRA_PACKAGES]
+#   scripts/build-debian-image.sh bookworm .drydock/images/debian 12
+set -euo pipefail
+
+suite=${1:?usage: $0 SUITE LAYOUT_DIR TAG [MIRROR] [EXTRA_PACKAGES]}
+layout=${2:?layout directory}
+tag=${3:?tag}
+mirror=${4:-http://deb.debian.org/debian}
+extra=${5:-}
+
+for tool in debootstrap umoci; do
+  command -v "$tool" >/dev/null || { echo "$0: $tool is missing; run scripts/install-test-deps.sh" >&2; exit 1; }
+done
+if [[ $(id -u) -ne 0 ]]; then echo "$0: debootstrap needs root" >&2; exit 1; fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rootfs=$work/rootfs
+
+script=()
+# Debian 12's debootstrap has no script for Ubuntu releases newer than it; gutsy's works for them.
+if [[ ! -e /usr/share/debootstrap/scripts/$suite ]]; then script=(/usr/share/debootstrap/scripts/gutsy); fi
+
+echo "Building $suite from $mirror with debootstrap (a minute or two)..." >&2
+debootstrap --variant=minbase ${extra:+--include="$extra"} "$suite" "$rootfs" "$mirror" "${script[@]}" >"$work/debootstrap.log" 2>&1 || {
+  tail -20 "$work/debootstrap.log" >&2
+  exit 1
+}
+
+# What a container image does not carry: device nodes, caches, downloaded lists.
+rm -rf "${rootfs:?}"/dev/* "$rootfs"/proc/* "$rootfs"/sys/* "$rootfs"/var/cache/apt/*.bin \
+  "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/tmp/*
+
+[[ -f $layout/oci-layout ]] || umoci init --layout "$layout"
+umoci new --image "$layout:$tag"
+umoci unpack --image "$layout:$tag" "$work/bundle" >/dev/null
+cp -a "$rootfs"/. "$work/bundle/rootfs/"
+umoci repack --image "$layout:$tag" "$work/bundle"
+umoci config --image "$layout:$tag" --os linux --architecture "$(dpkg --print-architecture)" \
+  --config.cmd /bin/bash --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+umoci gc --layout "$layout"
+echo "Built $layout:$tag" >&2

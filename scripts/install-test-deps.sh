@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the real clients and peers drydock's tests
+# and benchmarks run against. Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(
+  skopeo          # real registry client for interop tests and benchmarks
+  umoci           # builds and unpacks OCI image layouts
+  docker-registry # CNCF Distribution 2.8, the peer registry
+  apache2-utils   # htpasswd -B for registry auth tests
+  debootstrap     # real Debian root filesystems for images
+  ca-certificates
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-test-deps: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's docker-registry package starts a system service on install; the
+# tests start their own instances on free ports, so stop the system one.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
