@@ -59,7 +59,8 @@ struct DataDirArg {
 
 fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {
     let dir = config.data_dir.display().to_string();
-    registry::Registry::open(config).with_context(|| format!("cannot open the registry data directory {dir}"))
+    registry::Registry::open(config)
+        .with_context(|| format!("cannot open the registry data directory {dir}"))
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -75,7 +76,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = open(config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another registry running there?", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another registry running there?",
+                args.listen
+            )
+        })?;
     let address = listener.local_addr()?;
     println!(
         "drydock registry listening on http://{address} (data in {})",
@@ -98,20 +104,24 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         upload_expiry: args.upload_expiry,
         ..registry::Config::new(args.data.data_dir)
     };
-    let report = open(config)?.gc(args.dry_run).await.context("garbage collection failed")?;
+    let report = open(config)?
+        .gc(args.dry_run)
+        .await
+        .context("garbage collection failed")?;
     println!("{report}");
     Ok(())
 }
 
 async fn shutdown_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the registry");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the registry");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -122,7 +132,9 @@ async fn shutdown_signal() {
 /// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -133,7 +145,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     Ok(Duration::from_secs(value.saturating_mul(seconds)))
 }
@@ -141,7 +157,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -154,7 +172,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
     };
     value
         .checked_mul(factor)

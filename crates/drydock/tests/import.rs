@@ -349,6 +349,45 @@ async fn authenticates_with_htpasswd_credentials_from_flags_and_docker_config() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Credentials from a credential helper (`credHelpers`), as docker-credential-* programs give them.
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-drydocktest");
+    let script = format!(
+        "#!/bin/sh\nread host\n[ \"$1\" = get ] && [ \"$host\" = \"{}\" ] || exit 1\necho '{{\"Username\":\"alice\",\"Secret\":\"s3cret\"}}'\n",
+        server.address
+    );
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"credHelpers":{{"{}":"drydocktest"}}}}"#,
+            server.address
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args([
+            "import",
+            &dest,
+            &format!("oci:{}", work.path().join("via-helper").display()),
+        ])
+        .env("DOCKER_CONFIG", &docker_config)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn base64_encode(text: &str) -> String {

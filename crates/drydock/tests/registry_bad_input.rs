@@ -21,7 +21,11 @@ async fn wrong_digest_discards_the_upload() {
     assert_eq!(monolithic.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(monolithic).await, "DIGEST_INVALID");
 
-    let start = client.post(server.url("/v2/bad/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/bad/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     let location = header(&start, "location");
     let put = client
         .put(server.url(&format!("{location}?digest={wrong}")))
@@ -48,7 +52,11 @@ async fn wrong_digest_discards_the_upload() {
         .await
         .unwrap();
     assert_eq!(error_code(malformed).await, "DIGEST_INVALID");
-    let no_digest = client.put(server.url(&format!("{location}"))).send().await.unwrap();
+    let no_digest = client
+        .put(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_digest.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -58,7 +66,11 @@ async fn bad_manifests_are_rejected_and_leave_no_tag() {
     let client = client();
     let config = b"{}";
     push_blob(&server, &client, "bad", config).await;
-    let missing_layer = image_manifest(OCI_MANIFEST, (OCI_CONFIG, config), &[(OCI_LAYER, b"never pushed")]);
+    let missing_layer = image_manifest(
+        OCI_MANIFEST,
+        (OCI_CONFIG, config),
+        &[(OCI_LAYER, b"never pushed")],
+    );
     let put = put_manifest(&server, &client, "bad", "t", OCI_MANIFEST, &missing_layer).await;
     assert_eq!(put.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(put).await, "MANIFEST_BLOB_UNKNOWN");
@@ -76,19 +88,36 @@ async fn bad_manifests_are_rejected_and_leave_no_tag() {
     let put = put_manifest(&server, &client, "bad", "t", OCI_INDEX, &index).await;
     assert_eq!(error_code(put).await, "MANIFEST_BLOB_UNKNOWN");
 
-    for body in [&b"{not json"[..], b"[]", b"{\"schemaVersion\":2,\"config\":{}}", b""] {
+    for body in [
+        &b"{not json"[..],
+        b"[]",
+        b"{\"schemaVersion\":2,\"config\":{}}",
+        b"",
+    ] {
         let put = put_manifest(&server, &client, "bad", "t", OCI_MANIFEST, body).await;
         assert_eq!(put.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error_code(put).await, "MANIFEST_INVALID");
     }
     let valid = image_manifest(OCI_MANIFEST, (OCI_CONFIG, config), &[]);
-    let mismatch = put_manifest(&server, &client, "bad", &sha256(b"other"), OCI_MANIFEST, &valid).await;
+    let mismatch = put_manifest(
+        &server,
+        &client,
+        "bad",
+        &sha256(b"other"),
+        OCI_MANIFEST,
+        &valid,
+    )
+    .await;
     assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(mismatch).await, "DIGEST_INVALID");
     let wrong_type = put_manifest(&server, &client, "bad", "t", DOCKER_MANIFEST, &valid).await;
     assert_eq!(error_code(wrong_type).await, "MANIFEST_INVALID");
 
-    let tags = client.get(server.url("/v2/bad/tags/list")).send().await.unwrap();
+    let tags = client
+        .get(server.url("/v2/bad/tags/list"))
+        .send()
+        .await
+        .unwrap();
     let tags: serde_json::Value = tags.json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
 
@@ -100,12 +129,20 @@ async fn bad_manifests_are_rejected_and_leave_no_tag() {
 async fn invalid_repository_names() {
     let server = Server::start(&[]);
     let client = client();
-    for path in ["/v2/Upper/tags/list", "/v2/a/-b/manifests/latest", "/v2/a__-b/blobs/uploads/"] {
+    for path in [
+        "/v2/Upper/tags/list",
+        "/v2/a/-b/manifests/latest",
+        "/v2/a__-b/blobs/uploads/",
+    ] {
         let response = client.post(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(error_code(response).await, "NAME_INVALID", "{path}");
     }
-    for path in ["/v2/../etc/manifests/latest", "/v2/a/../b/tags/list", "/v2/a//b/tags/list"] {
+    for path in [
+        "/v2/../etc/manifests/latest",
+        "/v2/a/../b/tags/list",
+        "/v2/a//b/tags/list",
+    ] {
         let answer = raw_request(
             &server,
             format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -113,9 +150,17 @@ async fn invalid_repository_names() {
         assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
         assert!(answer.contains("NAME_INVALID"), "{path}: {answer}");
     }
-    let bad_tag = client.get(server.url("/v2/ok/manifests/.hidden")).send().await.unwrap();
+    let bad_tag = client
+        .get(server.url("/v2/ok/manifests/.hidden"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_tag.status(), StatusCode::BAD_REQUEST);
-    let wrong_method = client.post(server.url("/v2/ok/tags/list")).send().await.unwrap();
+    let wrong_method = client
+        .post(server.url("/v2/ok/tags/list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(wrong_method).await, "UNSUPPORTED");
 }
@@ -144,7 +189,11 @@ async fn truncated_uploads_record_nothing() {
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 
     // A session chunk that stops half-way is rolled back.
-    let start = client.post(server.url("/v2/trunc/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/trunc/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     let location = header(&start, "location");
     let first = client
         .patch(server.url(&location))
@@ -189,11 +238,25 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
     let digest = sha256(&content);
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (server, client, content, digest) = (server.clone(), client.clone(), content.clone(), digest.clone());
+        let (server, client, content, digest) = (
+            server.clone(),
+            client.clone(),
+            content.clone(),
+            digest.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            let start = client.post(server.url("/v2/race/blobs/uploads/")).send().await.unwrap();
+            let start = client
+                .post(server.url("/v2/race/blobs/uploads/"))
+                .send()
+                .await
+                .unwrap();
             let location = header(&start, "location");
-            let patch = client.patch(server.url(&location)).body(content).send().await.unwrap();
+            let patch = client
+                .patch(server.url(&location))
+                .body(content)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(patch.status(), StatusCode::ACCEPTED);
             let location = header(&patch, "location");
             let put = client
@@ -218,7 +281,14 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
     for i in 0..8 {
         let (server, client) = (server.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
-            let (manifest, digest, _) = push_image(&server, &client, "race", &format!("own{i}"), &format!("s{i}")).await;
+            let (manifest, digest, _) = push_image(
+                &server,
+                &client,
+                "race",
+                &format!("own{i}"),
+                &format!("s{i}"),
+            )
+            .await;
             let put = put_manifest(&server, &client, "race", "same", OCI_MANIFEST, &manifest).await;
             (put.status(), digest)
         }));
@@ -229,7 +299,11 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
         assert_eq!(status, StatusCode::CREATED);
         digests.push(digest);
     }
-    let get = client.get(server.url("/v2/race/manifests/same")).send().await.unwrap();
+    let get = client
+        .get(server.url("/v2/race/manifests/same"))
+        .send()
+        .await
+        .unwrap();
     let digest = header(&get, "docker-content-digest");
     let bytes = get.bytes().await.unwrap();
     assert_eq!(sha256(&bytes), digest);

@@ -12,14 +12,18 @@ async fn base_endpoint_announces_api_version() {
     let server = Server::start(&[]);
     let response = client().get(server.url("/v2/")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(header(&response, "docker-distribution-api-version"), "registry/2.0");
+    assert_eq!(
+        header(&response, "docker-distribution-api-version"),
+        "registry/2.0"
+    );
 }
 
 #[tokio::test]
 async fn pull_manifest_and_blob_with_get_head_and_range() {
     let server = Server::start(&[]);
     let client = client();
-    let (manifest, digest, layer_digest) = push_image(&server, &client, "pull/me", "v1", "pull").await;
+    let (manifest, digest, layer_digest) =
+        push_image(&server, &client, "pull/me", "v1", "pull").await;
 
     for reference in ["v1", digest.as_str()] {
         let url = server.url(&format!("/v2/pull/me/manifests/{reference}"));
@@ -28,7 +32,12 @@ async fn pull_manifest_and_blob_with_get_head_and_range() {
         assert_eq!(header(&head, "docker-content-digest"), digest);
         assert_eq!(header(&head, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&head, "content-length"), manifest.len().to_string());
-        let get = client.get(&url).header("Accept", OCI_MANIFEST).send().await.unwrap();
+        let get = client
+            .get(&url)
+            .header("Accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(get.status(), StatusCode::OK);
         assert_eq!(get.bytes().await.unwrap(), manifest);
     }
@@ -42,11 +51,24 @@ async fn pull_manifest_and_blob_with_get_head_and_range() {
     let get = client.get(&url).send().await.unwrap();
     assert_eq!(get.bytes().await.unwrap().as_ref(), layer);
 
-    let part = client.get(&url).header("Range", "bytes=6-8").send().await.unwrap();
+    let part = client
+        .get(&url)
+        .header("Range", "bytes=6-8")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&part, "content-range"), format!("bytes 6-8/{}", layer.len()));
+    assert_eq!(
+        header(&part, "content-range"),
+        format!("bytes 6-8/{}", layer.len())
+    );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &layer[6..=8]);
-    let beyond = client.get(&url).header("Range", "bytes=100-").send().await.unwrap();
+    let beyond = client
+        .get(&url)
+        .header("Range", "bytes=100-")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     // The manifest is also readable through the blob endpoint.
@@ -64,7 +86,11 @@ async fn pull_manifest_and_blob_with_get_head_and_range() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(missing).await, "BLOB_UNKNOWN");
-    let missing = client.get(server.url("/v2/pull/me/manifests/nope")).send().await.unwrap();
+    let missing = client
+        .get(server.url("/v2/pull/me/manifests/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(missing).await, "MANIFEST_UNKNOWN");
 }
@@ -76,7 +102,11 @@ async fn push_post_then_put_and_streamed_patch() {
     let content = b"post then put".to_vec();
     let digest = sha256(&content);
 
-    let start = client.post(server.url("/v2/push/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/push/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(start.status(), StatusCode::ACCEPTED);
     assert!(!header(&start, "docker-upload-uuid").is_empty());
     let location = header(&start, "location");
@@ -94,7 +124,11 @@ async fn push_post_then_put_and_streamed_patch() {
     // Streamed: a PATCH without Content-Range, then a PUT without a body.
     let streamed: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let streamed_digest = sha256(&streamed);
-    let start = client.post(server.url("/v2/push/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/push/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     let location = header(&start, "location");
     let chunks = futures_util::stream::iter(
         streamed
@@ -114,7 +148,10 @@ async fn push_post_then_put_and_streamed_patch() {
     let location = header(&patch, "location");
     let status = client.get(server.url(&location)).send().await.unwrap();
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
-    assert_eq!(header(&status, "range"), format!("0-{}", streamed.len() - 1));
+    assert_eq!(
+        header(&status, "range"),
+        format!("0-{}", streamed.len() - 1)
+    );
     let put = client
         .put(server.url(&format!("{location}?digest={streamed_digest}")))
         .send()
@@ -137,12 +174,19 @@ async fn push_chunked_with_content_range_and_out_of_order_416() {
     let digest = sha256(&content);
     let (first, second) = content.split_at(60_000);
 
-    let start = client.post(server.url("/v2/chunked/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/chunked/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     let location = header(&start, "location");
 
     let out_of_order = client
         .patch(server.url(&location))
-        .header("Content-Range", format!("{}-{}", first.len(), content.len() - 1))
+        .header(
+            "Content-Range",
+            format!("{}-{}", first.len(), content.len() - 1),
+        )
         .body(second.to_vec())
         .send()
         .await
@@ -175,7 +219,10 @@ async fn push_chunked_with_content_range_and_out_of_order_416() {
 
     let put = client
         .put(server.url(&format!("{location}?digest={digest}")))
-        .header("Content-Range", format!("{}-{}", first.len(), content.len() - 1))
+        .header(
+            "Content-Range",
+            format!("{}-{}", first.len(), content.len() - 1),
+        )
         .body(second.to_vec())
         .send()
         .await
@@ -196,12 +243,17 @@ async fn cross_mount_creates_or_falls_back_to_an_upload() {
     let digest = push_blob(&server, &client, "source/repo", b"shared layer").await;
 
     let mounted = client
-        .post(server.url(&format!("/v2/target/blobs/uploads/?mount={digest}&from=source/repo")))
+        .post(server.url(&format!(
+            "/v2/target/blobs/uploads/?mount={digest}&from=source/repo"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(mounted.status(), StatusCode::CREATED);
-    assert_eq!(header(&mounted, "location"), format!("/v2/target/blobs/{digest}"));
+    assert_eq!(
+        header(&mounted, "location"),
+        format!("/v2/target/blobs/{digest}")
+    );
     let get = client
         .get(server.url(&format!("/v2/target/blobs/{digest}")))
         .send()
@@ -211,14 +263,19 @@ async fn cross_mount_creates_or_falls_back_to_an_upload() {
 
     let unknown = sha256(b"not anywhere");
     let fallback = client
-        .post(server.url(&format!("/v2/target/blobs/uploads/?mount={unknown}&from=source/repo")))
+        .post(server.url(&format!(
+            "/v2/target/blobs/uploads/?mount={unknown}&from=source/repo"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(fallback.status(), StatusCode::ACCEPTED);
     let location = header(&fallback, "location");
     let put = client
-        .put(server.url(&format!("{location}?digest={}", sha256(b"uploaded instead"))))
+        .put(server.url(&format!(
+            "{location}?digest={}",
+            sha256(b"uploaded instead")
+        )))
         .body("uploaded instead")
         .send()
         .await
@@ -246,7 +303,11 @@ async fn empty_layer_and_cancelled_upload() {
     assert_eq!(get.status(), StatusCode::OK);
     assert!(get.bytes().await.unwrap().is_empty());
 
-    let start = client.post(server.url("/v2/empty/blobs/uploads/")).send().await.unwrap();
+    let start = client
+        .post(server.url("/v2/empty/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
     let location = header(&start, "location");
     let cancel = client.delete(server.url(&location)).send().await.unwrap();
     assert_eq!(cancel.status(), StatusCode::NO_CONTENT);
@@ -263,10 +324,26 @@ async fn oci_and_docker_media_types_and_manifest_size_limit() {
     let layer = b"docker layer";
     push_blob(&server, &client, "types", config).await;
     push_blob(&server, &client, "types", layer).await;
-    let docker = image_manifest(DOCKER_MANIFEST, (DOCKER_CONFIG, config), &[(DOCKER_LAYER, layer)]);
-    let put = put_manifest(&server, &client, "types", "docker", DOCKER_MANIFEST, &docker).await;
+    let docker = image_manifest(
+        DOCKER_MANIFEST,
+        (DOCKER_CONFIG, config),
+        &[(DOCKER_LAYER, layer)],
+    );
+    let put = put_manifest(
+        &server,
+        &client,
+        "types",
+        "docker",
+        DOCKER_MANIFEST,
+        &docker,
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client.get(server.url("/v2/types/manifests/docker")).send().await.unwrap();
+    let get = client
+        .get(server.url("/v2/types/manifests/docker"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&get, "content-type"), DOCKER_MANIFEST);
     assert_eq!(get.bytes().await.unwrap(), docker);
 
@@ -280,13 +357,21 @@ async fn oci_and_docker_media_types_and_manifest_size_limit() {
     .unwrap();
     let put = put_manifest(&server, &client, "types", "index", OCI_INDEX, &index).await;
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client.get(server.url("/v2/types/manifests/index")).send().await.unwrap();
+    let get = client
+        .get(server.url("/v2/types/manifests/index"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&get, "content-type"), OCI_INDEX);
 
     // Exactly 4 MiB (padded with an annotation) is accepted; one byte more is not.
     let limit = 4 * 1024 * 1024;
     let padded = |len: usize| {
-        let base = image_manifest(OCI_MANIFEST, (DOCKER_CONFIG, config), &[(DOCKER_LAYER, layer)]);
+        let base = image_manifest(
+            OCI_MANIFEST,
+            (DOCKER_CONFIG, config),
+            &[(DOCKER_LAYER, layer)],
+        );
         let mut value: serde_json::Value = serde_json::from_slice(&base).unwrap();
         value["annotations"] = serde_json::json!({"pad": ""});
         let overhead = serde_json::to_vec(&value).unwrap().len();
@@ -298,9 +383,21 @@ async fn oci_and_docker_media_types_and_manifest_size_limit() {
     let at_limit = padded(limit);
     let put = put_manifest(&server, &client, "types", "big", OCI_MANIFEST, &at_limit).await;
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client.get(server.url("/v2/types/manifests/big")).send().await.unwrap();
+    let get = client
+        .get(server.url("/v2/types/manifests/big"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.bytes().await.unwrap(), at_limit);
-    let put = put_manifest(&server, &client, "types", "too-big", OCI_MANIFEST, &padded(limit + 1)).await;
+    let put = put_manifest(
+        &server,
+        &client,
+        "types",
+        "too-big",
+        OCI_MANIFEST,
+        &padded(limit + 1),
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(put).await, "SIZE_INVALID");
 }
@@ -322,7 +419,10 @@ async fn tag_list_paging_and_catalog() {
         .json()
         .await
         .unwrap();
-    assert_eq!(all, serde_json::json!({"name": "tags/repo", "tags": ["a", "b", "c", "d", "e"]}));
+    assert_eq!(
+        all,
+        serde_json::json!({"name": "tags/repo", "tags": ["a", "b", "c", "d", "e"]})
+    );
 
     let mut collected = Vec::new();
     let mut next = Some("/v2/tags/repo/tags/list?n=2".to_string());
@@ -351,7 +451,11 @@ async fn tag_list_paging_and_catalog() {
         .unwrap();
     assert_eq!(after["tags"], serde_json::json!(["d", "e"]));
 
-    let unknown = client.get(server.url("/v2/no/such/tags/list")).send().await.unwrap();
+    let unknown = client
+        .get(server.url("/v2/no/such/tags/list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(unknown).await, "NAME_UNKNOWN");
 
@@ -364,9 +468,19 @@ async fn tag_list_paging_and_catalog() {
         .json()
         .await
         .unwrap();
-    assert_eq!(catalog, serde_json::json!({"repositories": ["another", "tags/repo"]}));
-    let first = client.get(server.url("/v2/_catalog?n=1")).send().await.unwrap();
-    assert_eq!(header(&first, "link"), "</v2/_catalog?n=1&last=another>; rel=\"next\"");
+    assert_eq!(
+        catalog,
+        serde_json::json!({"repositories": ["another", "tags/repo"]})
+    );
+    let first = client
+        .get(server.url("/v2/_catalog?n=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&first, "link"),
+        "</v2/_catalog?n=1&last=another>; rel=\"next\""
+    );
 }
 
 #[tokio::test]
@@ -388,7 +502,10 @@ async fn referrers_with_subject_and_artifact_type_filter() {
     assert_eq!(index["manifests"], serde_json::json!([]));
 
     let mut referrer_digests = Vec::new();
-    for (artifact_type, payload) in [("application/vnd.example.sbom", "sbom"), ("application/vnd.example.vex", "vex")] {
+    for (artifact_type, payload) in [
+        ("application/vnd.example.sbom", "sbom"),
+        ("application/vnd.example.vex", "vex"),
+    ] {
         let blob = push_blob(&server, &client, "ref", payload.as_bytes()).await;
         let manifest = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
@@ -417,7 +534,10 @@ async fn referrers_with_subject_and_artifact_type_filter() {
     let manifests = index["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 2);
     for (artifact_type, digest, size) in &referrer_digests {
-        let entry = manifests.iter().find(|m| m["digest"] == digest.as_str()).unwrap();
+        let entry = manifests
+            .iter()
+            .find(|m| m["digest"] == digest.as_str())
+            .unwrap();
         assert_eq!(entry["artifactType"], *artifact_type);
         assert_eq!(entry["size"], *size);
         assert_eq!(entry["mediaType"], OCI_MANIFEST);
@@ -434,9 +554,16 @@ async fn referrers_with_subject_and_artifact_type_filter() {
     assert_eq!(header(&filtered, "oci-filters-applied"), "artifactType");
     let index: serde_json::Value = filtered.json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
-    assert_eq!(index["manifests"][0]["digest"], referrer_digests[1].1.as_str());
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        referrer_digests[1].1.as_str()
+    );
 
-    let invalid = client.get(server.url("/v2/ref/referrers/sha256:nope")).send().await.unwrap();
+    let invalid = client
+        .get(server.url("/v2/ref/referrers/sha256:nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(invalid).await, "DIGEST_INVALID");
 }
@@ -449,11 +576,23 @@ async fn delete_manifest_by_digest_and_tag_and_delete_blob() {
     let put = put_manifest(&server, &client, "del", "two", OCI_MANIFEST, &manifest).await;
     assert_eq!(put.status(), StatusCode::CREATED);
 
-    let by_tag = client.delete(server.url("/v2/del/manifests/one")).send().await.unwrap();
+    let by_tag = client
+        .delete(server.url("/v2/del/manifests/one"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_tag.status(), StatusCode::ACCEPTED);
-    let gone = client.get(server.url("/v2/del/manifests/one")).send().await.unwrap();
+    let gone = client
+        .get(server.url("/v2/del/manifests/one"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    let still = client.get(server.url("/v2/del/manifests/two")).send().await.unwrap();
+    let still = client
+        .get(server.url("/v2/del/manifests/two"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(still.status(), StatusCode::OK);
 
     let by_digest = client
@@ -488,15 +627,24 @@ async fn delete_manifest_by_digest_and_tag_and_delete_blob() {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 
     let blob_url = server.url(&format!("/v2/del/blobs/{layer_digest}"));
-    assert_eq!(client.delete(&blob_url).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        client.delete(&blob_url).send().await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
     let gone = client.get(&blob_url).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(gone).await, "BLOB_UNKNOWN");
-    assert_eq!(client.delete(&blob_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        client.delete(&blob_url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn shuts_down_cleanly_on_sigterm() {
     let mut server = Server::start(&[]);
-    assert!(server.terminate(), "serve should exit successfully on SIGTERM");
+    assert!(
+        server.terminate(),
+        "serve should exit successfully on SIGTERM"
+    );
 }

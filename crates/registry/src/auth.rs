@@ -53,7 +53,10 @@ impl Htpasswd {
                 .split_once(':')
                 .filter(|(user, hash)| !user.is_empty() && !hash.is_empty())
                 .ok_or(HtpasswdError::Malformed { line: index + 1 })?;
-            if !["$2a$", "$2b$", "$2x$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+            if !["$2a$", "$2b$", "$2x$", "$2y$"]
+                .iter()
+                .any(|p| hash.starts_with(p))
+            {
                 return Err(HtpasswdError::NotBcrypt {
                     line: index + 1,
                     user: user.to_string(),
@@ -114,13 +117,19 @@ impl Authenticator {
             };
         };
         let fingerprint = Digest::sha256_of(format!("{user}:{password}").as_bytes());
-        let known = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(&user) == Some(&fingerprint);
+        let known = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user)
+            == Some(&fingerprint);
         if known {
             return Ok(());
         }
         let htpasswd = self.htpasswd.clone();
         let checked_user = user.clone();
-        let valid = tokio::task::spawn_blocking(move || htpasswd.verify(&checked_user, &password)).await?;
+        let valid =
+            tokio::task::spawn_blocking(move || htpasswd.verify(&checked_user, &password)).await?;
         if !valid {
             return Err(Error::Unauthorized);
         }
@@ -139,7 +148,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
@@ -162,15 +173,27 @@ mod tests {
             Htpasswd::parse("bob:{SHA}abc\n"),
             Err(HtpasswdError::NotBcrypt { line: 1, .. })
         ));
-        assert!(matches!(Htpasswd::parse("x\n"), Err(HtpasswdError::Malformed { line: 1 })));
-        assert!(matches!(Htpasswd::parse("# nobody\n"), Err(HtpasswdError::Empty)));
+        assert!(matches!(
+            Htpasswd::parse("x\n"),
+            Err(HtpasswdError::Malformed { line: 1 })
+        ));
+        assert!(matches!(
+            Htpasswd::parse("# nobody\n"),
+            Err(HtpasswdError::Empty)
+        ));
     }
 
     #[test]
     fn reads_basic_credentials() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, "Basic YWxpY2U6czpwdw==".parse().unwrap());
-        assert_eq!(basic_credentials(&headers), Some(("alice".into(), "s:pw".into())));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Basic YWxpY2U6czpwdw==".parse().unwrap(),
+        );
+        assert_eq!(
+            basic_credentials(&headers),
+            Some(("alice".into(), "s:pw".into()))
+        );
         headers.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(basic_credentials(&headers), None);
         headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());

@@ -14,11 +14,15 @@ pub enum Error {
     BlobUnknown(String),
     #[error("blob upload invalid: {0}")]
     BlobUploadInvalid(String),
-    #[error("upload session {0} is not known: it completed, was cancelled or expired; start a new upload")]
+    #[error(
+        "upload session {0} is not known: it completed, was cancelled or expired; start a new upload"
+    )]
     BlobUploadUnknown(String),
     #[error("digest invalid: {0}")]
     DigestInvalid(String),
-    #[error("manifest references {0}, which is not in this repository; push it before the manifest")]
+    #[error(
+        "manifest references {0}, which is not in this repository; push it before the manifest"
+    )]
     ManifestBlobUnknown(String),
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
@@ -34,8 +38,14 @@ pub enum Error {
     SizeInvalid(String),
     #[error("manifest is larger than this registry's limit of {limit} bytes")]
     ManifestTooLarge { limit: u64 },
-    #[error("chunk starts at byte {start} but the upload holds {size} bytes; resume at byte {size}")]
-    ChunkOutOfOrder { location: String, start: u64, size: u64 },
+    #[error(
+        "chunk starts at byte {start} but the upload holds {size} bytes; resume at byte {size}"
+    )]
+    ChunkOutOfOrder {
+        location: String,
+        start: u64,
+        size: u64,
+    },
     #[error("requested range lies outside the blob's {size} bytes")]
     RangeNotSatisfiable { size: u64 },
     #[error("authentication required: send valid credentials (HTTP basic auth)")]
@@ -70,11 +80,17 @@ impl Error {
             Error::NameUnknown(_) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
             Error::SizeInvalid(_) => (StatusCode::BAD_REQUEST, "SIZE_INVALID"),
             Error::ManifestTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
-            Error::ChunkOutOfOrder { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
-            Error::RangeNotSatisfiable { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UNKNOWN"),
+            Error::ChunkOutOfOrder { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID")
+            }
+            Error::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UNKNOWN")
+            }
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             Error::Unsupported(_) => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
-            Error::PaginationNumberInvalid(_) => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
+            Error::PaginationNumberInvalid(_) => {
+                (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID")
+            }
             Error::RouteUnknown(_) => (StatusCode::NOT_FOUND, "UNSUPPORTED"),
             Error::Htpasswd(_) | Error::Io(_) | Error::Database(_) | Error::Task(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN")
@@ -100,7 +116,10 @@ impl IntoResponse for Error {
         let headers = response.headers_mut();
         match &self {
             Error::Unauthorized => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"drydock\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"drydock\""),
+                );
             }
             Error::ChunkOutOfOrder { location, size, .. } => {
                 if let Ok(value) = HeaderValue::from_str(location) {

@@ -246,6 +246,8 @@ pub fn send_and_hang_up(server: &Server, request: &[u8]) {
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("set timeout");
     stream.write_all(request).expect("send raw request");
-    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let _ = stream.read_to_end(&mut Vec::new());
 }

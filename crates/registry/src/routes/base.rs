@@ -6,7 +6,10 @@ use axum::response::{IntoResponse, Response};
 pub fn check() -> Response {
     (
         StatusCode::OK,
-        [("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"))],
+        [(
+            "Docker-Distribution-API-Version",
+            HeaderValue::from_static("registry/2.0"),
+        )],
         axum::Json(serde_json::json!({})),
     )
         .into_response()

@@ -18,7 +18,10 @@ const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 fn blob_headers(digest: &Digest, length: u64) -> [(header::HeaderName, HeaderValue); 4] {
     [
-        (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        ),
         (header::CONTENT_LENGTH, HeaderValue::from(length)),
         (
             header::HeaderName::from_static("docker-content-digest"),
@@ -44,9 +47,14 @@ pub async fn get(call: Call, name: &str, digest: &Digest) -> Result<Response, Er
     let body = match content {
         BlobContent::File { mut file, .. } => {
             file.seek(std::io::SeekFrom::Start(start)).await?;
-            Body::from_stream(ReaderStream::with_capacity(file.take(length), READ_CHUNK_BYTES))
+            Body::from_stream(ReaderStream::with_capacity(
+                file.take(length),
+                READ_CHUNK_BYTES,
+            ))
         }
-        BlobContent::Manifest(bytes) => Body::from(bytes.slice(start as usize..(start + length) as usize)),
+        BlobContent::Manifest(bytes) => {
+            Body::from(bytes.slice(start as usize..(start + length) as usize))
+        }
     };
     let mut response = (status, blob_headers(digest, length), body).into_response();
     if status == StatusCode::PARTIAL_CONTENT {

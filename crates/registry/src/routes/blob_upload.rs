@@ -29,7 +29,10 @@ fn accepted(name: &str, id: Uuid, size: u64) -> Response {
         [
             (header::LOCATION, header_value(&session_location(name, id))),
             (header::RANGE, upload_range(size)),
-            (header::HeaderName::from_static("docker-upload-uuid"), header_value(&id.to_string())),
+            (
+                header::HeaderName::from_static("docker-upload-uuid"),
+                header_value(&id.to_string()),
+            ),
             (header::CONTENT_LENGTH, HeaderValue::from(0)),
         ],
     )
@@ -41,8 +44,14 @@ fn created(name: &str, digest: &Digest) -> Response {
     (
         StatusCode::CREATED,
         [
-            (header::LOCATION, header_value(&format!("/v2/{name}/blobs/{digest}"))),
-            (header::HeaderName::from_static("docker-content-digest"), header_value(&digest.to_string())),
+            (
+                header::LOCATION,
+                header_value(&format!("/v2/{name}/blobs/{digest}")),
+            ),
+            (
+                header::HeaderName::from_static("docker-content-digest"),
+                header_value(&digest.to_string()),
+            ),
             (header::CONTENT_LENGTH, HeaderValue::from(0)),
         ],
     )
@@ -50,15 +59,20 @@ fn created(name: &str, digest: &Digest) -> Response {
 }
 
 fn query_digest(call: &Call) -> Result<Option<Digest>, Error> {
-    call.query.get("digest").map(|d| parse_digest(d)).transpose()
+    call.query
+        .get("digest")
+        .map(|d| parse_digest(d))
+        .transpose()
 }
 
 fn chunk_range(call: &Call) -> Result<Option<ChunkRange>, Error> {
     match call.header(header::CONTENT_RANGE) {
         None => Ok(None),
-        Some(value) => parse_content_range(value)
-            .map(Some)
-            .ok_or_else(|| Error::BlobUploadInvalid(format!("Content-Range {value:?} is not of the form <start>-<end>"))),
+        Some(value) => parse_content_range(value).map(Some).ok_or_else(|| {
+            Error::BlobUploadInvalid(format!(
+                "Content-Range {value:?} is not of the form <start>-<end>"
+            ))
+        }),
     }
 }
 
@@ -68,7 +82,9 @@ pub async fn start(call: Call, name: &str) -> Result<Response, Error> {
     if let (Some(mount), Some(from)) = (call.query.get("mount"), call.query.get("from")) {
         let digest = parse_digest(mount)?;
         if oci::reference::is_valid_repository_name(from)
-            && blobs::mount(&registry, from, name, &digest).await?.is_some()
+            && blobs::mount(&registry, from, name, &digest)
+                .await?
+                .is_some()
         {
             return Ok(created(name, &digest));
         }
@@ -96,7 +112,12 @@ pub async fn start(call: Call, name: &str) -> Result<Response, Error> {
 pub async fn patch(call: Call, name: &str, id: Uuid) -> Result<Response, Error> {
     let range = chunk_range(&call)?;
     let location = session_location(name, id);
-    let size = call.registry.inner.uploads.append(id, range, call.body, &location).await?;
+    let size = call
+        .registry
+        .inner
+        .uploads
+        .append(id, range, call.body, &location)
+        .await?;
     Ok(accepted(name, id, size))
 }
 
@@ -111,8 +132,9 @@ pub async fn status(call: Call, name: &str, id: Uuid) -> Result<Response, Error>
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: optional last chunk, then verify and store.
 pub async fn finish(call: Call, name: &str, id: Uuid) -> Result<Response, Error> {
-    let digest = query_digest(&call)?
-        .ok_or_else(|| Error::DigestInvalid("the digest query parameter is required to complete an upload".into()))?;
+    let digest = query_digest(&call)?.ok_or_else(|| {
+        Error::DigestInvalid("the digest query parameter is required to complete an upload".into())
+    })?;
     let range = chunk_range(&call)?;
     let location = session_location(name, id);
     let registry = call.registry.clone();

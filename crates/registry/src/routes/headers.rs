@@ -7,7 +7,10 @@ use crate::service::uploads::ChunkRange;
 /// (inclusive), also accepting the RFC form `bytes <start>-<end>[/<total>]`.
 pub fn parse_content_range(value: &str) -> Option<ChunkRange> {
     let value = value.trim();
-    let value = value.strip_prefix("bytes").map(str::trim_start).unwrap_or(value);
+    let value = value
+        .strip_prefix("bytes")
+        .map(str::trim_start)
+        .unwrap_or(value);
     let value = value.split_once('/').map_or(value, |(range, _total)| range);
     let (start, end) = value.split_once('-')?;
     let start = start.trim().parse().ok()?;
@@ -55,7 +58,10 @@ pub fn resolve_range(header: Option<&str>, size: u64) -> ByteRange {
                 (size.saturating_sub(n), size - 1)
             }
         }),
-        (false, true) => start.parse::<u64>().ok().map(|s| (s, size.saturating_sub(1))),
+        (false, true) => start
+            .parse::<u64>()
+            .ok()
+            .map(|s| (s, size.saturating_sub(1))),
         (false, false) => match (start.parse::<u64>(), end.parse::<u64>()) {
             (Ok(s), Ok(e)) if e >= s => Some((s, e.min(size.saturating_sub(1)))),
             _ => None,
@@ -76,8 +82,14 @@ mod tests {
     fn content_range_forms() {
         let range = |start, end| Some(ChunkRange { start, end });
         assert_eq!(parse_content_range("0-99"), range(0, Some(99)));
-        assert_eq!(parse_content_range("bytes 100-199/1000"), range(100, Some(199)));
-        assert_eq!(parse_content_range("bytes 100-199/*"), range(100, Some(199)));
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            range(100, Some(199))
+        );
+        assert_eq!(
+            parse_content_range("bytes 100-199/*"),
+            range(100, Some(199))
+        );
         assert_eq!(parse_content_range("5-"), range(5, None));
         assert_eq!(parse_content_range("9-3"), None);
         assert_eq!(parse_content_range("abc"), None);
@@ -88,11 +100,26 @@ mod tests {
     fn blob_ranges() {
         use ByteRange::*;
         assert_eq!(resolve_range(None, 10), Whole);
-        assert_eq!(resolve_range(Some("bytes=0-3"), 10), Part { start: 0, end: 3 });
-        assert_eq!(resolve_range(Some("bytes=4-"), 10), Part { start: 4, end: 9 });
-        assert_eq!(resolve_range(Some("bytes=5-100"), 10), Part { start: 5, end: 9 });
-        assert_eq!(resolve_range(Some("bytes=-3"), 10), Part { start: 7, end: 9 });
-        assert_eq!(resolve_range(Some("bytes=-30"), 10), Part { start: 0, end: 9 });
+        assert_eq!(
+            resolve_range(Some("bytes=0-3"), 10),
+            Part { start: 0, end: 3 }
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=4-"), 10),
+            Part { start: 4, end: 9 }
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=5-100"), 10),
+            Part { start: 5, end: 9 }
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=-3"), 10),
+            Part { start: 7, end: 9 }
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=-30"), 10),
+            Part { start: 0, end: 9 }
+        );
         assert_eq!(resolve_range(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(resolve_range(Some("bytes=-0"), 10), Unsatisfiable);
         assert_eq!(resolve_range(Some("bytes=0-0"), 0), Unsatisfiable);

@@ -34,18 +34,24 @@ pub fn router(registry: Registry) -> Router {
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*path}", any(dispatch))
-        .layer(middleware::from_fn_with_state(registry.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            authenticate,
+        ))
         .with_state(registry)
 }
 
 /// The `Range` header of an upload holding `size` bytes: `0-<last byte>`.
 pub fn upload_range(size: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("0-{}", size.saturating_sub(1))).expect("digits and '-' are a valid header value")
+    HeaderValue::from_str(&format!("0-{}", size.saturating_sub(1)))
+        .expect("digits and '-' are a valid header value")
 }
 
 async fn authenticate(State(registry): State<Registry>, request: Request, next: Next) -> Response {
     if let Some(authenticator) = &registry.inner.authenticator
-        && let Err(e) = authenticator.authorize(request.method(), request.headers()).await
+        && let Err(e) = authenticator
+            .authorize(request.method(), request.headers())
+            .await
     {
         return e.into_response();
     }

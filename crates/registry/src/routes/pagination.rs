@@ -17,8 +17,9 @@ impl PageRequest {
         let n = query
             .get("n")
             .map(|n| {
-                n.parse::<u64>()
-                    .map_err(|_| Error::PaginationNumberInvalid(format!("n={n:?} is not a non-negative integer")))
+                n.parse::<u64>().map_err(|_| {
+                    Error::PaginationNumberInvalid(format!("n={n:?} is not a non-negative integer"))
+                })
             })
             .transpose()?;
         Ok(PageRequest {
@@ -54,7 +55,10 @@ mod tests {
     use super::*;
 
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn names(list: &[&str]) -> Vec<String> {
@@ -67,7 +71,10 @@ mod tests {
         assert_eq!(request.fetch_limit(), 3);
         let (page, link) = request.page(names(&["b", "c", "d"]), "/v2/r/tags/list");
         assert_eq!(page, names(&["b", "c"]));
-        assert_eq!(link.as_deref(), Some("</v2/r/tags/list?n=2&last=c>; rel=\"next\""));
+        assert_eq!(
+            link.as_deref(),
+            Some("</v2/r/tags/list?n=2&last=c>; rel=\"next\"")
+        );
         let (page, link) = request.page(names(&["b", "c"]), "/v2/r/tags/list");
         assert_eq!(page, names(&["b", "c"]));
         assert_eq!(link, None);
@@ -77,7 +84,10 @@ mod tests {
     fn unbounded_and_zero_and_invalid() {
         let all = PageRequest::from_query(&query(&[])).unwrap();
         assert_eq!(all.fetch_limit(), u64::MAX);
-        assert_eq!(all.page(names(&["a", "b"]), "/p"), (names(&["a", "b"]), None));
+        assert_eq!(
+            all.page(names(&["a", "b"]), "/p"),
+            (names(&["a", "b"]), None)
+        );
         let zero = PageRequest::from_query(&query(&[("n", "0")])).unwrap();
         assert_eq!(zero.page(names(&["a"]), "/p"), (Vec::new(), None));
         assert!(PageRequest::from_query(&query(&[("n", "-1")])).is_err());

@@ -37,10 +37,17 @@ pub fn parse(path: &str) -> Result<Endpoint, Error> {
         return Ok(Endpoint::Catalog);
     }
     if let Some(name) = rest.strip_suffix("/tags/list") {
-        return Ok(Endpoint::Tags { name: valid_name(name)? });
+        return Ok(Endpoint::Tags {
+            name: valid_name(name)?,
+        });
     }
-    if let Some(name) = rest.strip_suffix("/blobs/uploads/").or_else(|| rest.strip_suffix("/blobs/uploads")) {
-        return Ok(Endpoint::UploadStart { name: valid_name(name)? });
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
+        return Ok(Endpoint::UploadStart {
+            name: valid_name(name)?,
+        });
     }
     let (head, last) = rest.rsplit_once('/').ok_or_else(unknown)?;
     let last = percent_decode_str(last)
@@ -49,7 +56,9 @@ pub fn parse(path: &str) -> Result<Endpoint, Error> {
         .into_owned();
     if let Some(name) = head.strip_suffix("/blobs/uploads") {
         let name = valid_name(name)?;
-        let id = last.parse().map_err(|_| Error::BlobUploadUnknown(last.clone()))?;
+        let id = last
+            .parse()
+            .map_err(|_| Error::BlobUploadUnknown(last.clone()))?;
         return Ok(Endpoint::Upload { name, id });
     }
     let (name, keyword) = head.rsplit_once('/').ok_or_else(unknown)?;
@@ -79,7 +88,8 @@ fn valid_name(name: &str) -> Result<String, Error> {
 }
 
 pub fn parse_digest(text: &str) -> Result<Digest, Error> {
-    text.parse().map_err(|e: oci::DigestError| Error::DigestInvalid(e.to_string()))
+    text.parse()
+        .map_err(|e: oci::DigestError| Error::DigestInvalid(e.to_string()))
 }
 
 fn parse_reference(text: &str) -> Result<Reference, Error> {
@@ -118,7 +128,12 @@ mod tests {
         assert_eq!(parse("/v2/").unwrap(), Endpoint::Base);
         assert_eq!(parse("/v2").unwrap(), Endpoint::Base);
         assert_eq!(parse("/v2/_catalog").unwrap(), Endpoint::Catalog);
-        assert_eq!(parse("/v2/a/b/c/tags/list").unwrap(), Endpoint::Tags { name: "a/b/c".into() });
+        assert_eq!(
+            parse("/v2/a/b/c/tags/list").unwrap(),
+            Endpoint::Tags {
+                name: "a/b/c".into()
+            }
+        );
         assert_eq!(
             parse("/v2/a/b/manifests/latest").unwrap(),
             Endpoint::Manifest {
@@ -147,12 +162,21 @@ mod tests {
                 digest
             }
         );
-        assert_eq!(parse("/v2/x/blobs/uploads/").unwrap(), Endpoint::UploadStart { name: "x".into() });
-        assert_eq!(parse("/v2/x/blobs/uploads").unwrap(), Endpoint::UploadStart { name: "x".into() });
+        assert_eq!(
+            parse("/v2/x/blobs/uploads/").unwrap(),
+            Endpoint::UploadStart { name: "x".into() }
+        );
+        assert_eq!(
+            parse("/v2/x/blobs/uploads").unwrap(),
+            Endpoint::UploadStart { name: "x".into() }
+        );
         let id = Uuid::new_v4();
         assert_eq!(
             parse(&format!("/v2/x/blobs/uploads/{id}")).unwrap(),
-            Endpoint::Upload { name: "x".into(), id }
+            Endpoint::Upload {
+                name: "x".into(),
+                id
+            }
         );
         // Keywords are allowed as name components.
         assert_eq!(
@@ -174,7 +198,10 @@ mod tests {
         assert_eq!(code("/v2/a/blobs/sha256:1234"), "DIGEST_INVALID");
         assert_eq!(code("/v2/a/referrers/nope:1"), "DIGEST_INVALID");
         assert_eq!(code("/v2/a/manifests/-bad"), "MANIFEST_INVALID");
-        assert_eq!(code("/v2/a/blobs/uploads/not-a-uuid"), "BLOB_UPLOAD_UNKNOWN");
+        assert_eq!(
+            code("/v2/a/blobs/uploads/not-a-uuid"),
+            "BLOB_UPLOAD_UNKNOWN"
+        );
         assert_eq!(code("/v2/a/whatever/x"), "UNKNOWN_ROUTE");
         assert_eq!(code("/v3/a/manifests/t"), "UNKNOWN_ROUTE");
         assert_eq!(code("/v2/a"), "UNKNOWN_ROUTE");

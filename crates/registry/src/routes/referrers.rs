@@ -11,10 +11,19 @@ use crate::service::manifests;
 
 pub async fn list(call: Call, name: &str, digest: &Digest) -> Result<Response, Error> {
     let artifact_type = call.query.get("artifactType").filter(|a| !a.is_empty());
-    let index = manifests::referrers(&call.registry, name, digest, artifact_type.map(String::as_str)).await?;
+    let index = manifests::referrers(
+        &call.registry,
+        name,
+        digest,
+        artifact_type.map(String::as_str),
+    )
+    .await?;
     let mut response = (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(media_type::OCI_INDEX))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(media_type::OCI_INDEX),
+        )],
         index,
     )
         .into_response();

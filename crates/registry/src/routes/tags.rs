@@ -20,12 +20,18 @@ pub async fn list(call: Call, name: &str) -> Result<Response, Error> {
     let page = PageRequest::from_query(&call.query)?;
     let fetched = manifests::tags(&call.registry, name, &page.last, page.fetch_limit()).await?;
     let (tags, link) = page.page(fetched, &format!("/v2/{name}/tags/list"));
-    Ok(with_link(serde_json::json!({"name": name, "tags": tags}), link))
+    Ok(with_link(
+        serde_json::json!({"name": name, "tags": tags}),
+        link,
+    ))
 }
 
 pub async fn catalog(call: Call) -> Result<Response, Error> {
     let page = PageRequest::from_query(&call.query)?;
     let fetched = manifests::repositories(&call.registry, &page.last, page.fetch_limit()).await?;
     let (repositories, link) = page.page(fetched, "/v2/_catalog");
-    Ok(with_link(serde_json::json!({"repositories": repositories}), link))
+    Ok(with_link(
+        serde_json::json!({"repositories": repositories}),
+        link,
+    ))
 }

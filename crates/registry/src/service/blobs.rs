@@ -63,7 +63,8 @@ pub async fn size(registry: &Registry, repo: &str, digest: &Digest) -> Result<u6
 /// Opens a blob of `repo` for reading.
 pub async fn open(registry: &Registry, repo: &str, digest: &Digest) -> Result<BlobContent, Error> {
     match locate(registry, repo, digest).await? {
-        Located::File(size) => match tokio::fs::File::open(registry.inner.blobs.path(digest)).await {
+        Located::File(size) => match tokio::fs::File::open(registry.inner.blobs.path(digest)).await
+        {
             Ok(file) => Ok(BlobContent::File { file, size }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::error!("blob {digest} is recorded but its file is missing");
@@ -81,15 +82,22 @@ pub async fn delete(registry: &Registry, repo: &str, digest: &Digest) -> Result<
     registry
         .inner
         .metadata
-        .call(move |c| match metadata::unlink_blob(c, &repo, &digest_text)? {
-            true => Ok(()),
-            false => Err(Error::BlobUnknown(digest_text)),
-        })
+        .call(
+            move |c| match metadata::unlink_blob(c, &repo, &digest_text)? {
+                true => Ok(()),
+                false => Err(Error::BlobUnknown(digest_text)),
+            },
+        )
         .await
 }
 
 /// Links a blob that `from` holds into `to`; `None` when `from` does not hold it.
-pub async fn mount(registry: &Registry, from: &str, to: &str, digest: &Digest) -> Result<Option<u64>, Error> {
+pub async fn mount(
+    registry: &Registry,
+    from: &str,
+    to: &str,
+    digest: &Digest,
+) -> Result<Option<u64>, Error> {
     let _guard = registry.inner.lock.shared().await?;
     let (from, to, digest_text) = (from.to_string(), to.to_string(), digest.to_string());
     registry

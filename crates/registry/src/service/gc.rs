@@ -32,7 +32,11 @@ pub struct GcReport {
 
 impl fmt::Display for GcReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.dry_run { "would remove" } else { "removed" };
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
         write!(
             f,
             "{verb} {} unreferenced blobs ({} bytes), {} orphaned blob files ({} bytes), {} expired uploads ({} bytes)",
@@ -48,12 +52,16 @@ impl fmt::Display for GcReport {
 
 pub async fn collect(registry: &Registry, dry_run: bool) -> Result<GcReport, Error> {
     let worker = registry.clone();
-    let (report, expired) = tokio::task::spawn_blocking(move || collect_blocking(&worker, dry_run)).await??;
+    let (report, expired) =
+        tokio::task::spawn_blocking(move || collect_blocking(&worker, dry_run)).await??;
     registry.inner.uploads.forget(&expired);
     Ok(report)
 }
 
-fn collect_blocking(registry: &Registry, dry_run: bool) -> Result<(GcReport, Vec<uuid::Uuid>), Error> {
+fn collect_blocking(
+    registry: &Registry,
+    dry_run: bool,
+) -> Result<(GcReport, Vec<uuid::Uuid>), Error> {
     let inner = &registry.inner;
     let mut report = GcReport {
         dry_run,
@@ -73,7 +81,9 @@ fn collect_blocking(registry: &Registry, dry_run: bool) -> Result<(GcReport, Vec
                 inner.blobs.remove_blocking(&digest)?;
             }
         }
-        let recorded = inner.metadata.call_blocking(|c| metadata::all_blob_digests(c))?;
+        let recorded = inner
+            .metadata
+            .call_blocking(|c| metadata::all_blob_digests(c))?;
         for file in inner.blobs.list_blocking()? {
             if recorded.contains(&file.digest.to_string()) || file.modified > cutoff {
                 continue;
@@ -89,7 +99,11 @@ fn collect_blocking(registry: &Registry, dry_run: bool) -> Result<(GcReport, Vec
     Ok((report, expired))
 }
 
-fn expire_uploads(registry: &Registry, dry_run: bool, report: &mut GcReport) -> Result<Vec<uuid::Uuid>, Error> {
+fn expire_uploads(
+    registry: &Registry,
+    dry_run: bool,
+    report: &mut GcReport,
+) -> Result<Vec<uuid::Uuid>, Error> {
     let expiry = registry.inner.config.upload_expiry;
     let mut expired = Vec::new();
     for entry in std::fs::read_dir(registry.inner.uploads.dir())? {

@@ -29,11 +29,9 @@ pub struct Pushed {
 async fn read_limited(body: Body, limit: u64) -> Result<Vec<u8>, Error> {
     let mut stream = body.into_data_stream();
     let mut content = Vec::new();
-    while let Some(chunk) = stream
-        .try_next()
-        .await
-        .map_err(|e| Error::ManifestInvalid(format!("request body could not be read completely: {e}")))?
-    {
+    while let Some(chunk) = stream.try_next().await.map_err(|e| {
+        Error::ManifestInvalid(format!("request body could not be read completely: {e}"))
+    })? {
         if (content.len() + chunk.len()) as u64 > limit {
             return Err(Error::ManifestTooLarge { limit });
         }
@@ -50,7 +48,8 @@ pub async fn put(
     body: Body,
 ) -> Result<Pushed, Error> {
     let content = read_limited(body, registry.inner.config.max_manifest_bytes).await?;
-    let parsed = ParsedManifest::parse(&content, content_type).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+    let parsed = ParsedManifest::parse(&content, content_type)
+        .map_err(|e| Error::ManifestInvalid(e.to_string()))?;
     let (digest, tag) = match reference {
         Reference::Digest(expected) => {
             let actual = expected.same_algorithm_of(&content);
@@ -68,10 +67,19 @@ pub async fn put(
         .map_err(|e| Error::ManifestInvalid(e.to_string()))?
         .map(|s| s.digest);
     let (required_blobs, required_manifests) = if parsed.is_index() {
-        let children = parsed.references().map_err(|e| Error::ManifestInvalid(e.to_string()))?;
-        (Vec::new(), children.into_iter().map(|c| c.digest.to_string()).collect())
+        let children = parsed
+            .references()
+            .map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+        (
+            Vec::new(),
+            children.into_iter().map(|c| c.digest.to_string()).collect(),
+        )
     } else {
-        let blobs = parsed.required_blobs().into_iter().map(|b| b.digest.to_string()).collect();
+        let blobs = parsed
+            .required_blobs()
+            .into_iter()
+            .map(|b| b.digest.to_string())
+            .collect();
         (blobs, Vec::new())
     };
     let annotations = parsed
@@ -101,7 +109,11 @@ pub async fn put(
     Ok(Pushed { digest, subject })
 }
 
-pub async fn get(registry: &Registry, repo: &str, reference: &Reference) -> Result<StoredManifest, Error> {
+pub async fn get(
+    registry: &Registry,
+    repo: &str,
+    reference: &Reference,
+) -> Result<StoredManifest, Error> {
     let (repo, reference) = (repo.to_string(), reference.clone());
     registry
         .inner
@@ -128,16 +140,28 @@ pub async fn delete(registry: &Registry, repo: &str, reference: &Reference) -> R
         .metadata
         .call(move |c| {
             let (deleted, shown) = match &reference {
-                Reference::Digest(d) => (metadata::delete_manifest(c, &repo, &d.to_string())?, d.to_string()),
+                Reference::Digest(d) => (
+                    metadata::delete_manifest(c, &repo, &d.to_string())?,
+                    d.to_string(),
+                ),
                 Reference::Tag(t) => (metadata::delete_tag(c, &repo, t)?, t.clone()),
             };
-            if deleted { Ok(()) } else { Err(Error::ManifestUnknown(shown)) }
+            if deleted {
+                Ok(())
+            } else {
+                Err(Error::ManifestUnknown(shown))
+            }
         })
         .await
 }
 
 /// Up to `limit` tags after `last`; `NAME_UNKNOWN` when the repository holds nothing.
-pub async fn tags(registry: &Registry, repo: &str, last: &str, limit: u64) -> Result<Vec<String>, Error> {
+pub async fn tags(
+    registry: &Registry,
+    repo: &str,
+    last: &str,
+    limit: u64,
+) -> Result<Vec<String>, Error> {
     let (repo, last) = (repo.to_string(), last.to_string());
     registry
         .inner
@@ -152,7 +176,11 @@ pub async fn tags(registry: &Registry, repo: &str, last: &str, limit: u64) -> Re
 }
 
 /// Up to `limit` repository names after `last`.
-pub async fn repositories(registry: &Registry, last: &str, limit: u64) -> Result<Vec<String>, Error> {
+pub async fn repositories(
+    registry: &Registry,
+    last: &str,
+    limit: u64,
+) -> Result<Vec<String>, Error> {
     let last = last.to_string();
     registry
         .inner
@@ -168,7 +196,11 @@ pub async fn referrers(
     subject: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<u8>, Error> {
-    let (repo, subject, artifact_type) = (repo.to_string(), subject.to_string(), artifact_type.map(str::to_string));
+    let (repo, subject, artifact_type) = (
+        repo.to_string(),
+        subject.to_string(),
+        artifact_type.map(str::to_string),
+    );
     let found = registry
         .inner
         .metadata
@@ -192,7 +224,10 @@ fn descriptor(referrer: Referrer) -> serde_json::Value {
     if let Some(artifact_type) = referrer.artifact_type {
         descriptor["artifactType"] = artifact_type.into();
     }
-    if let Some(annotations) = referrer.annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
+    if let Some(annotations) = referrer
+        .annotations
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+    {
         descriptor["annotations"] = annotations;
     }
     descriptor

@@ -59,7 +59,9 @@ impl Uploads {
         self.dir.join(id.to_string())
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<tokio::sync::Mutex<Session>>>> {
+    fn sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<tokio::sync::Mutex<Session>>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -78,10 +80,16 @@ impl Uploads {
     }
 
     /// The session's state, rebuilt from its temp file when this process has
-    /// not seen it (e.g. after a restart).
+    /// not seen it (e.g. after a restart). A session whose temp file is gone
+    /// (expired by a `drydock gc` in another process) is unknown.
     async fn session(&self, id: Uuid) -> Result<Arc<tokio::sync::Mutex<Session>>, Error> {
-        if let Some(session) = self.sessions().get(&id) {
-            return Ok(session.clone());
+        let known = self.sessions().get(&id).cloned();
+        if let Some(session) = known {
+            if tokio::fs::try_exists(self.path(id)).await? {
+                return Ok(session);
+            }
+            self.sessions().remove(&id);
+            return Err(Error::BlobUploadUnknown(id.to_string()));
         }
         let (hasher, size) = hash_file(&self.path(id), Algorithm::Sha256)
             .await
@@ -98,7 +106,13 @@ impl Uploads {
     }
 
     /// Appends a request body to the session and returns the new size.
-    pub async fn append(&self, id: Uuid, range: Option<ChunkRange>, body: Body, location: &str) -> Result<u64, Error> {
+    pub async fn append(
+        &self,
+        id: Uuid,
+        range: Option<ChunkRange>,
+        body: Body,
+        location: &str,
+    ) -> Result<u64, Error> {
         let session = match self.session(id).await {
             Ok(session) => session,
             Err(e) => {
@@ -107,7 +121,8 @@ impl Uploads {
             }
         };
         let mut session = session.lock().await;
-        self.append_locked(id, &mut session, range, body, location).await?;
+        self.append_locked(id, &mut session, range, body, location)
+            .await?;
         Ok(session.size)
     }
 
@@ -129,7 +144,11 @@ impl Uploads {
                 size: session.size,
             });
         }
-        let mut file = match tokio::fs::OpenOptions::new().write(true).open(self.path(id)).await {
+        let mut file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(id))
+            .await
+        {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.sessions().remove(&id);
@@ -181,7 +200,8 @@ impl Uploads {
         let session = self.session(id).await?;
         let mut session = session.lock().await;
         let (range, body) = final_chunk;
-        self.append_locked(id, &mut session, range, body, location).await?;
+        self.append_locked(id, &mut session, range, body, location)
+            .await?;
         let path = self.path(id);
         let actual = match digest.algorithm() {
             Algorithm::Sha256 => session.hasher.clone().finish(),
@@ -206,7 +226,8 @@ impl Uploads {
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
             let _guard = lock.shared_blocking()?;
             blobs.install_blocking(&path, &digest)?;
-            metadata.call_blocking(|c| metadata::link_blob(c, &repo, &digest_text, size, unix_now()))
+            metadata
+                .call_blocking(|c| metadata::link_blob(c, &repo, &digest_text, size, unix_now()))
         })
         .await??;
         self.sessions().remove(&id);
@@ -219,7 +240,9 @@ impl Uploads {
         match tokio::fs::remove_file(self.path(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && known => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::BlobUploadUnknown(id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::BlobUploadUnknown(id.to_string()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -259,10 +282,9 @@ async fn stream_into(
     let mut stream = body.into_data_stream();
     let mut count = 0u64;
     loop {
-        let chunk = stream
-            .try_next()
-            .await
-            .map_err(|e| Error::BlobUploadInvalid(format!("request body could not be read completely: {e}")))?;
+        let chunk = stream.try_next().await.map_err(|e| {
+            Error::BlobUploadInvalid(format!("request body could not be read completely: {e}"))
+        })?;
         let Some(chunk) = chunk else { break };
         hasher.update(&chunk);
         writer.write_all(&chunk).await?;

@@ -75,7 +75,8 @@ impl BlobStore {
             for prefix in read_dir_or_empty(&algorithm_dir)? {
                 for entry in read_dir_or_empty(&prefix.path())? {
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    let Ok(digest) = format!("{}:{name}", algorithm.as_str()).parse::<Digest>() else {
+                    let Ok(digest) = format!("{}:{name}", algorithm.as_str()).parse::<Digest>()
+                    else {
                         continue;
                     };
                     let Ok(meta) = entry.metadata() else { continue };

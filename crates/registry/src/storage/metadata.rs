@@ -122,7 +122,10 @@ impl Metadata {
     }
 
     /// Runs `work` on the connection from blocking code.
-    pub fn call_blocking<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, Error>) -> Result<T, Error> {
+    pub fn call_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         work(&mut connection)
     }
@@ -134,7 +137,13 @@ fn write_transaction(connection: &mut Connection) -> Result<Transaction<'_>, Err
 
 /// Records a verified blob file and links it into `repo`, refreshing its
 /// last-used time.
-pub fn link_blob(connection: &mut Connection, repo: &str, digest: &str, size: u64, now: i64) -> Result<(), Error> {
+pub fn link_blob(
+    connection: &mut Connection,
+    repo: &str,
+    digest: &str,
+    size: u64,
+    now: i64,
+) -> Result<(), Error> {
     let tx = write_transaction(connection)?;
     tx.execute(
         "INSERT INTO blobs (digest, size, last_used) VALUES (?1, ?2, ?3)
@@ -150,7 +159,11 @@ pub fn link_blob(connection: &mut Connection, repo: &str, digest: &str, size: u6
 }
 
 /// The size of `digest` when it is linked into `repo`.
-pub fn linked_blob_size(connection: &Connection, repo: &str, digest: &str) -> Result<Option<u64>, Error> {
+pub fn linked_blob_size(
+    connection: &Connection,
+    repo: &str,
+    digest: &str,
+) -> Result<Option<u64>, Error> {
     Ok(connection
         .query_row(
             "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest
@@ -164,7 +177,12 @@ pub fn linked_blob_size(connection: &Connection, repo: &str, digest: &str) -> Re
 
 /// Pushes back garbage collection of a blob a client just saw, unless it was
 /// refreshed recently anyway (`stale_before`), so reads rarely write.
-pub fn touch_blob(connection: &Connection, digest: &str, now: i64, stale_before: i64) -> Result<(), Error> {
+pub fn touch_blob(
+    connection: &Connection,
+    digest: &str,
+    now: i64,
+    stale_before: i64,
+) -> Result<(), Error> {
     connection.execute(
         "UPDATE blobs SET last_used = ?2 WHERE digest = ?1 AND last_used < ?3",
         params![digest, now, stale_before],
@@ -173,12 +191,21 @@ pub fn touch_blob(connection: &Connection, digest: &str, now: i64, stale_before:
 }
 
 /// Links `digest` into `to` when `from` has it; returns its size then.
-pub fn mount_blob(connection: &mut Connection, from: &str, to: &str, digest: &str, now: i64) -> Result<Option<u64>, Error> {
+pub fn mount_blob(
+    connection: &mut Connection,
+    from: &str,
+    to: &str,
+    digest: &str,
+    now: i64,
+) -> Result<Option<u64>, Error> {
     let tx = write_transaction(connection)?;
     let Some(size) = linked_blob_size(&tx, from, digest)? else {
         return Ok(None);
     };
-    tx.execute("UPDATE blobs SET last_used = ?2 WHERE digest = ?1", params![digest, now])?;
+    tx.execute(
+        "UPDATE blobs SET last_used = ?2 WHERE digest = ?1",
+        params![digest, now],
+    )?;
     tx.execute(
         "INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?1, ?2)",
         params![to, digest],
@@ -231,7 +258,11 @@ pub fn put_manifest(connection: &mut Connection, manifest: &NewManifest) -> Resu
             manifest.annotations
         ],
     )?;
-    for digest in manifest.required_blobs.iter().chain(&manifest.required_manifests) {
+    for digest in manifest
+        .required_blobs
+        .iter()
+        .chain(&manifest.required_manifests)
+    {
         tx.execute(
             "INSERT OR IGNORE INTO manifest_refs (repo, manifest, digest) VALUES (?1, ?2, ?3)",
             params![manifest.repo, manifest.digest, digest],
@@ -249,7 +280,11 @@ pub fn put_manifest(connection: &mut Connection, manifest: &NewManifest) -> Resu
 }
 
 /// The digest a tag points at.
-pub fn resolve_tag(connection: &Connection, repo: &str, tag: &str) -> Result<Option<String>, Error> {
+pub fn resolve_tag(
+    connection: &Connection,
+    repo: &str,
+    tag: &str,
+) -> Result<Option<String>, Error> {
     Ok(connection
         .query_row(
             "SELECT digest FROM tags WHERE repo = ?1 AND tag = ?2",
@@ -259,7 +294,11 @@ pub fn resolve_tag(connection: &Connection, repo: &str, tag: &str) -> Result<Opt
         .optional()?)
 }
 
-pub fn get_manifest(connection: &Connection, repo: &str, digest: &str) -> Result<Option<StoredManifest>, Error> {
+pub fn get_manifest(
+    connection: &Connection,
+    repo: &str,
+    digest: &str,
+) -> Result<Option<StoredManifest>, Error> {
     Ok(connection
         .query_row(
             "SELECT digest, media_type, content FROM manifests WHERE repo = ?1 AND digest = ?2",
@@ -276,48 +315,75 @@ pub fn get_manifest(connection: &Connection, repo: &str, digest: &str) -> Result
 }
 
 /// Deletes a manifest with its references and every tag pointing at it.
-pub fn delete_manifest(connection: &mut Connection, repo: &str, digest: &str) -> Result<bool, Error> {
+pub fn delete_manifest(
+    connection: &mut Connection,
+    repo: &str,
+    digest: &str,
+) -> Result<bool, Error> {
     let tx = write_transaction(connection)?;
-    let deleted = tx.execute("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2", params![repo, digest])?;
+    let deleted = tx.execute(
+        "DELETE FROM manifests WHERE repo = ?1 AND digest = ?2",
+        params![repo, digest],
+    )?;
     tx.execute(
         "DELETE FROM manifest_refs WHERE repo = ?1 AND manifest = ?2",
         params![repo, digest],
     )?;
-    tx.execute("DELETE FROM tags WHERE repo = ?1 AND digest = ?2", params![repo, digest])?;
+    tx.execute(
+        "DELETE FROM tags WHERE repo = ?1 AND digest = ?2",
+        params![repo, digest],
+    )?;
     tx.commit()?;
     Ok(deleted > 0)
 }
 
 pub fn delete_tag(connection: &Connection, repo: &str, tag: &str) -> Result<bool, Error> {
-    Ok(connection.execute("DELETE FROM tags WHERE repo = ?1 AND tag = ?2", params![repo, tag])? > 0)
+    Ok(connection.execute(
+        "DELETE FROM tags WHERE repo = ?1 AND tag = ?2",
+        params![repo, tag],
+    )? > 0)
 }
 
 /// Whether anything (a manifest or a blob link) lives in `repo`.
 pub fn repository_exists(connection: &Connection, repo: &str) -> Result<bool, Error> {
-    Ok(connection
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM manifests WHERE repo = ?1)
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM manifests WHERE repo = ?1)
                  OR EXISTS (SELECT 1 FROM repo_blobs WHERE repo = ?1)",
-            params![repo],
-            |row| row.get(0),
-        )?)
+        params![repo],
+        |row| row.get(0),
+    )?)
 }
 
 /// Up to `limit` tags of `repo` after `last`, in lexical order.
-pub fn list_tags(connection: &Connection, repo: &str, last: &str, limit: u64) -> Result<Vec<String>, Error> {
-    let mut statement =
-        connection.prepare_cached("SELECT tag FROM tags WHERE repo = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3")?;
-    let rows = statement.query_map(params![repo, last, limit.min(i64::MAX as u64) as i64], |row| row.get(0))?;
+pub fn list_tags(
+    connection: &Connection,
+    repo: &str,
+    last: &str,
+    limit: u64,
+) -> Result<Vec<String>, Error> {
+    let mut statement = connection.prepare_cached(
+        "SELECT tag FROM tags WHERE repo = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
+    )?;
+    let rows = statement.query_map(
+        params![repo, last, limit.min(i64::MAX as u64) as i64],
+        |row| row.get(0),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Up to `limit` repository names after `last`, in lexical order.
-pub fn list_repositories(connection: &Connection, last: &str, limit: u64) -> Result<Vec<String>, Error> {
+pub fn list_repositories(
+    connection: &Connection,
+    last: &str,
+    limit: u64,
+) -> Result<Vec<String>, Error> {
     let mut statement = connection.prepare_cached(
         "SELECT repo FROM (SELECT repo FROM manifests UNION SELECT repo FROM repo_blobs)
          WHERE repo > ?1 ORDER BY repo LIMIT ?2",
     )?;
-    let rows = statement.query_map(params![last, limit.min(i64::MAX as u64) as i64], |row| row.get(0))?;
+    let rows = statement.query_map(params![last, limit.min(i64::MAX as u64) as i64], |row| {
+        row.get(0)
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -346,7 +412,11 @@ pub fn referrers(
 
 /// Blob rows no manifest references and nobody used since `cutoff`; removes
 /// them and their repository links unless `dry_run`.
-pub fn sweep_blobs(connection: &mut Connection, cutoff: i64, dry_run: bool) -> Result<Vec<SweptBlob>, Error> {
+pub fn sweep_blobs(
+    connection: &mut Connection,
+    cutoff: i64,
+    dry_run: bool,
+) -> Result<Vec<SweptBlob>, Error> {
     let tx = write_transaction(connection)?;
     let swept = {
         let mut statement = tx.prepare(
@@ -363,7 +433,10 @@ pub fn sweep_blobs(connection: &mut Connection, cutoff: i64, dry_run: bool) -> R
     };
     if !dry_run {
         for blob in &swept {
-            tx.execute("DELETE FROM repo_blobs WHERE digest = ?1", params![blob.digest])?;
+            tx.execute(
+                "DELETE FROM repo_blobs WHERE digest = ?1",
+                params![blob.digest],
+            )?;
             tx.execute("DELETE FROM blobs WHERE digest = ?1", params![blob.digest])?;
         }
         tx.commit()?;
@@ -372,7 +445,9 @@ pub fn sweep_blobs(connection: &mut Connection, cutoff: i64, dry_run: bool) -> R
 }
 
 /// Every recorded blob digest.
-pub fn all_blob_digests(connection: &Connection) -> Result<std::collections::HashSet<String>, Error> {
+pub fn all_blob_digests(
+    connection: &Connection,
+) -> Result<std::collections::HashSet<String>, Error> {
     let mut statement = connection.prepare("SELECT digest FROM blobs")?;
     let rows = statement.query_map([], |row| row.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1,7 +1,7 @@
-//! The bearer-token handshake over real HTTP: a registry endpoint that
-//! answers 401 with a `WWW-Authenticate: Bearer` challenge, and a token
-//! service that checks basic credentials and hands out a token scoped to
-//! what was asked.
+//! Client flows over real HTTP against small in-process endpoints: the
+//! bearer-token handshake (a 401 with a `WWW-Authenticate: Bearer`
+//! challenge, a token service that checks basic credentials) and `Link`
+//! paging of tag lists.
 
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +65,29 @@ async fn manifest(State(state): State<Shared>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Tags served two per page, with `Link` to the next page, like Distribution with `n=2`.
+async fn paged_tags(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Response {
+    let all = ["a", "b", "c", "d", "e"];
+    let last = query
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("last=")))
+        .map(str::to_string);
+    let start = last.map_or(0, |l| {
+        all.iter()
+            .position(|t| *t == l)
+            .map_or(all.len(), |i| i + 1)
+    });
+    let page: Vec<&str> = all.iter().skip(start).take(2).copied().collect();
+    let body = axum::Json(serde_json::json!({"name": "team/app", "tags": page}));
+    match page.last() {
+        Some(last) if start + page.len() < all.len() => {
+            let link = format!(r#"</v2/team/app/tags/list?n=2&last={last}>; rel="next""#);
+            ([(header::LINK, link)], body).into_response()
+        }
+        _ => body.into_response(),
+    }
+}
+
 async fn serve() -> (String, Shared) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -75,6 +98,7 @@ async fn serve() -> (String, Shared) {
     let app = Router::new()
         .route("/token", get(token))
         .route("/v2/team/app/manifests/{reference}", get(manifest))
+        .route("/v2/team/app/tags/list", get(paged_tags))
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (address, state)
@@ -118,5 +142,16 @@ async fn reports_refused_credentials_clearly() {
     assert!(
         error.contains("authentication with") && error.contains("check the credentials"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn follows_link_pages_of_tags() {
+    let (address, _) = serve().await;
+    let image: ImageReference = format!("{address}/team/app").parse().unwrap();
+    let client = RegistryClient::new(ClientOptions::default()).unwrap();
+    assert_eq!(
+        client.list_tags(&image).await.unwrap(),
+        ["a", "b", "c", "d", "e"]
     );
 }
