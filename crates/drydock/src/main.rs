@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "drydock", version, about = "Continuous patching for container registries")]
+#[command(
+    name = "drydock",
+    version,
+    about = "Continuous patching for container registries"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -52,11 +52,7 @@ async fn wrong_digest_discards_the_upload() {
         .await
         .unwrap();
     assert_eq!(error_code(malformed).await, "DIGEST_INVALID");
-    let no_digest = client
-        .put(server.url(&location))
-        .send()
-        .await
-        .unwrap();
+    let no_digest = client.put(server.url(&location)).send().await.unwrap();
     assert_eq!(no_digest.status(), StatusCode::BAD_REQUEST);
 }
 

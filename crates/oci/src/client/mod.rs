@@ -95,11 +95,16 @@ fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// An HTTP client builder with drydock's TLS setup (rustls, system roots) and
+/// user agent, for every crate that fetches over HTTP.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder().user_agent(concat!("drydock/", env!("CARGO_PKG_VERSION")))
+}
+
 impl RegistryClient {
     pub fn new(options: ClientOptions) -> Result<RegistryClient> {
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("drydock/", env!("CARGO_PKG_VERSION")))
+        let http = http_client_builder()
             .build()
             .map_err(|source| Error::Http {
                 url: String::new(),
