@@ -1,0 +1,288 @@
+//! An APT repository client: signed suites, their indexes and pool files.
+//!
+//! Owns the chain of trust from a keyring to every byte drydock installs:
+//! `InRelease` is verified against the keyring and checked for expiry
+//! (`Valid-Until`), its SHA256 list then verifies each index (fetched
+//! `by-hash` when the suite offers it, so a mirror update in between cannot
+//! mix versions), and index entries verify each `.deb`. Everything
+//! downloaded by checksum goes through the [`Cache`].
+
+pub mod keyring;
+pub mod release;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use oci::Digest;
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use keyring::Keyring;
+use release::Release;
+
+/// Signed files and indexes larger than this are refused.
+const MAX_INRELEASE_BYTES: usize = 32 * 1024 * 1024;
+/// The largest decompressed index accepted (Debian main's Packages is ~50 MB).
+pub const MAX_INDEX_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// A suite of an archive, e.g. `http://deb.debian.org/debian-security` + `bookworm-security`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Suite {
+    pub base_url: String,
+    pub name: String,
+}
+
+impl Suite {
+    pub fn new(base_url: &str, name: &str) -> Suite {
+        Suite {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    fn dists_url(&self, path: &str) -> String {
+        format!("{}/dists/{}/{path}", self.base_url, self.name)
+    }
+}
+
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.base_url, self.name)
+    }
+}
+
+/// A suite whose `InRelease` verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedSuite {
+    pub suite: Suite,
+    pub release: Release,
+}
+
+#[derive(Clone)]
+pub struct AptClient {
+    http: reqwest::Client,
+    cache: Cache,
+    keyring: Arc<Keyring>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl AptClient {
+    pub fn new(cache: Cache, keyring: Keyring) -> Result<AptClient> {
+        let http = oci::client::http_client_builder()
+            .build()
+            .map_err(|source| Error::Http {
+                url: String::new(),
+                source,
+            })?;
+        Ok(AptClient {
+            http,
+            cache,
+            keyring: Arc::new(keyring),
+        })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Fetches and verifies a suite's `InRelease`.
+    pub async fn release(&self, suite: &Suite) -> Result<VerifiedSuite> {
+        let url = suite.dists_url("InRelease");
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| Error::Http {
+                url: url.clone(),
+                source,
+            })?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(Error::NotFound { url }),
+            status => return Err(Error::Status { url, status }),
+        }
+        if response
+            .content_length()
+            .is_some_and(|l| l > MAX_INRELEASE_BYTES as u64)
+        {
+            return Err(Error::TooLarge {
+                what: url,
+                limit: MAX_INRELEASE_BYTES as u64,
+            });
+        }
+        let bytes = response.bytes().await.map_err(|source| Error::Http {
+            url: url.clone(),
+            source,
+        })?;
+        if bytes.len() > MAX_INRELEASE_BYTES {
+            return Err(Error::TooLarge {
+                what: url,
+                limit: MAX_INRELEASE_BYTES as u64,
+            });
+        }
+        self.verify_release(suite, &String::from_utf8_lossy(&bytes), now())
+    }
+
+    /// Verifies and parses `InRelease` text as of `now` (seconds since the epoch).
+    pub fn verify_release(
+        &self,
+        suite: &Suite,
+        in_release: &str,
+        now: i64,
+    ) -> Result<VerifiedSuite> {
+        let text = self
+            .keyring
+            .verify_cleartext(in_release, &format!("InRelease of {suite}"))?;
+        let release = Release::parse(&text, &suite.name)?;
+        if let Some(valid_until) = release.valid_until
+            && valid_until < now
+        {
+            return Err(Error::Expired {
+                suite: suite.to_string(),
+                valid_until,
+            });
+        }
+        Ok(VerifiedSuite {
+            suite: suite.clone(),
+            release,
+        })
+    }
+
+    /// Fetches an index such as `main/binary-amd64/Packages` (the best
+    /// compression the suite lists), verifies it and returns it decompressed.
+    pub async fn index(&self, verified: &VerifiedSuite, stem: &str) -> Result<Vec<u8>> {
+        let files = &verified.release.files;
+        let (path, file) = ["xz", "gz"]
+            .iter()
+            .map(|ext| format!("{stem}.{ext}"))
+            .chain(std::iter::once(stem.to_string()))
+            .find_map(|path| files.get(&path).map(|f| (path, f)))
+            .ok_or_else(|| Error::NotListed {
+                suite: verified.suite.to_string(),
+                path: stem.to_string(),
+            })?;
+        let digest: Digest =
+            format!("sha256:{}", file.sha256)
+                .parse()
+                .map_err(|_| Error::NotListed {
+                    suite: verified.suite.to_string(),
+                    path: path.clone(),
+                })?;
+        let mut urls = Vec::new();
+        if verified.release.acquire_by_hash {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            urls.push(
+                verified
+                    .suite
+                    .dists_url(&format!("{dir}/by-hash/SHA256/{}", file.sha256)),
+            );
+        }
+        urls.push(verified.suite.dists_url(&path));
+        let cached = self
+            .cache
+            .fetch(&self.http, &urls, &digest, file.size)
+            .await?;
+        let what = format!("{} {path}", verified.suite);
+        tokio::task::spawn_blocking(move || decompress_file(&cached, &what, MAX_INDEX_BYTES))
+            .await
+            .map_err(|e| Error::Decompress {
+                what: stem.to_string(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// Downloads a pool file (`Filename:` of an index entry), verified against its SHA256 and size.
+    pub async fn download(
+        &self,
+        base_url: &str,
+        filename: &str,
+        sha256: &str,
+        size: u64,
+    ) -> Result<PathBuf> {
+        let digest: Digest = format!("sha256:{sha256}")
+            .parse()
+            .map_err(|_| Error::NotListed {
+                suite: base_url.to_string(),
+                path: filename.to_string(),
+            })?;
+        if filename.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(Error::NotListed {
+                suite: base_url.to_string(),
+                path: filename.to_string(),
+            });
+        }
+        let url = format!("{}/{filename}", base_url.trim_end_matches('/'));
+        self.cache.fetch(&self.http, &[url], &digest, size).await
+    }
+}
+
+/// Decompresses an xz, gzip or plain file by its magic bytes, refusing output beyond `limit`.
+pub fn decompress_file(path: &std::path::Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    decompress(std::io::BufReader::new(file), what, limit)
+}
+
+/// Decompresses xz, gzip or plain data by its magic bytes, refusing output beyond `limit`.
+pub fn decompress(mut input: impl std::io::BufRead, what: &str, limit: u64) -> Result<Vec<u8>> {
+    let decompress_error = |source| Error::Decompress {
+        what: what.to_string(),
+        source,
+    };
+    let magic = input.fill_buf().map_err(decompress_error)?.to_vec();
+    let reader: Box<dyn Read> = if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Box::new(liblzma::read::XzDecoder::new(input))
+    } else if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::GzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let mut output = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut output)
+        .map_err(decompress_error)?;
+    if output.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            limit,
+        });
+    }
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn decompresses_by_magic_and_bounds_output() {
+        let text = b"Package: a\n\n".repeat(1000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&text).unwrap();
+        let xz = xz.finish().unwrap();
+        for input in [&gz[..], &xz[..], &text[..]] {
+            assert_eq!(decompress(input, "t", 1 << 20).unwrap(), text);
+        }
+        assert!(matches!(
+            decompress(&gz[..], "bomb", 100),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decompress(&[0x1f, 0x8b, 1, 2, 3][..], "junk", 100),
+            Err(Error::Decompress { .. })
+        ));
+    }
+}

@@ -1,0 +1,60 @@
+//! The crate's error type: which repository, file or URL, and what to do.
+
+use std::path::PathBuf;
+
+use crate::apt::keyring::KeyringError;
+use crate::apt::release::ReleaseError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error("request to {url} failed: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} not found (HTTP 404); the mirror may be out of date or the suite may not exist")]
+    NotFound { url: String },
+    #[error("{url} does not match the checksum its signed index gives: {source}")]
+    Checksum {
+        url: String,
+        #[source]
+        source: oci::VerifyError,
+    },
+    #[error(
+        "the index of {suite} expired at {valid_until} (Valid-Until), so it may be a replayed old copy; \
+         use a current mirror"
+    )]
+    Expired { suite: String, valid_until: i64 },
+    #[error("{suite} does not list {path} in its Release file")]
+    NotListed { suite: String, path: String },
+    #[error("{what} decompresses to more than {limit} bytes; refusing it")]
+    TooLarge { what: String, limit: u64 },
+    #[error("cannot decompress {what}: {source}")]
+    Decompress {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

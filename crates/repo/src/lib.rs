@@ -1,0 +1,15 @@
+//! Package repository clients for drydock.
+//!
+//! Today: APT ([`apt`]), with signature-verified suites, checksum-verified
+//! indexes and pool files, and a download [`cache`] keyed by SHA256. Never
+//! hands out content whose chain of trust back to a keyring did not verify.
+
+pub mod apt;
+pub mod cache;
+pub mod error;
+
+pub use apt::keyring::{Keyring, KeyringError};
+pub use apt::release::{IndexFile, Release, ReleaseError};
+pub use apt::{AptClient, Suite, VerifiedSuite};
+pub use cache::Cache;
+pub use error::{Error, Result};

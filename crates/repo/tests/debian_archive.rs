@@ -1,0 +1,194 @@
+//! The APT client against Debian's live archive: real `InRelease` files
+//! verified with the keys of Debian's `debian-archive-keyring` package, real
+//! indexes and `.deb` files checked against them. Expectations are computed
+//! from what the archive serves today, never hard-coded.
+
+use repo::{AptClient, Cache, Error, Keyring, KeyringError, Suite};
+
+const DEBIAN: &str = "http://deb.debian.org/debian";
+const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
+const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+const REMOVED_KEYS: &str = "/usr/share/keyrings/debian-archive-removed-keys.gpg";
+
+fn client(cache: &std::path::Path, keyring: &str) -> AptClient {
+    let keyring = Keyring::from_files(&[keyring])
+        .unwrap_or_else(|e| panic!("{e} (the debian-archive-keyring package provides it)"));
+    AptClient::new(Cache::new(cache), keyring).unwrap()
+}
+
+async fn raw_in_release(suite: &Suite) -> String {
+    let url = format!("{}/dists/{}/InRelease", suite.base_url, suite.name);
+    reqwest::get(&url).await.unwrap().text().await.unwrap()
+}
+
+/// The first paragraph of an index that has a `Filename:`, as (filename, sha256, size).
+fn first_pool_file(index: &str) -> (String, String, u64) {
+    index
+        .split("\n\n")
+        .find_map(|paragraph| {
+            let field = |name: &str| {
+                paragraph
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            Some((
+                field("Filename:")?,
+                field("SHA256:")?,
+                field("Size:")?.parse().ok()?,
+            ))
+        })
+        .expect("the index lists at least one package")
+}
+
+#[tokio::test]
+async fn verifies_debian_suites_signed_with_rsa_subkeys_and_ed25519() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    for suite in [
+        Suite::new(DEBIAN, "bookworm"),
+        Suite::new(DEBIAN_SECURITY, "bookworm-security"),
+    ] {
+        let verified = apt
+            .release(&suite)
+            .await
+            .unwrap_or_else(|e| panic!("{suite}: {e}"));
+        assert!(
+            verified
+                .release
+                .codename
+                .as_deref()
+                .is_some_and(|c| c.starts_with("bookworm")),
+            "{suite}: {:?}",
+            verified.release.codename
+        );
+        assert!(verified.release.architectures.iter().any(|a| a == "amd64"));
+        assert!(
+            verified
+                .release
+                .files
+                .keys()
+                .any(|p| p.ends_with("binary-amd64/Packages.xz"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn refuses_tampered_wrongly_signed_unsigned_and_expired_releases() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    let suite = Suite::new(DEBIAN_SECURITY, "bookworm-security");
+    let original = raw_in_release(&suite).await;
+    let now = 0;
+    apt.verify_release(&suite, &original, now)
+        .expect("the untouched file verifies");
+
+    // One changed character in a checksum breaks every signature.
+    let line = original
+        .lines()
+        .find(|l| l.contains("main/binary-amd64/Packages.xz"))
+        .unwrap();
+    let flipped = line.replacen(|c: char| c.is_ascii_hexdigit(), "0", 1);
+    let flipped = if flipped == line {
+        line.replacen('0', "1", 1)
+    } else {
+        flipped
+    };
+    let tampered = original.replace(line, &flipped);
+    assert!(matches!(
+        apt.verify_release(&suite, &tampered, now),
+        Err(Error::Keyring(KeyringError::BadSignature { .. }))
+    ));
+
+    // Only the body, without the signature block.
+    let body = original
+        .split("-----BEGIN PGP SIGNATURE-----")
+        .next()
+        .unwrap();
+    assert!(matches!(
+        apt.verify_release(&suite, body, now),
+        Err(Error::Keyring(KeyringError::NotSigned { .. }))
+    ));
+
+    // Keys Debian no longer uses do not vouch for today's file.
+    let stale = client(cache.path(), REMOVED_KEYS);
+    assert!(matches!(
+        stale.verify_release(&suite, &original, now),
+        Err(Error::Keyring(KeyringError::BadSignature { .. }))
+    ));
+
+    // A replay after Valid-Until is refused.
+    let valid_until = apt
+        .verify_release(&suite, &original, now)
+        .unwrap()
+        .release
+        .valid_until;
+    let valid_until = valid_until.expect("the security suite carries Valid-Until");
+    assert!(matches!(
+        apt.verify_release(&suite, &original, valid_until + 1),
+        Err(Error::Expired { .. })
+    ));
+}
+
+#[tokio::test]
+async fn fetches_verified_indexes_and_debs_through_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    let verified = apt
+        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
+        .await
+        .unwrap();
+    let index = apt
+        .index(&verified, "main/binary-amd64/Packages")
+        .await
+        .unwrap();
+    let index = String::from_utf8(index).unwrap();
+    assert!(index.starts_with("Package: "));
+    let (filename, sha256, size) = first_pool_file(&index);
+
+    let deb = apt
+        .download(DEBIAN_SECURITY, &filename, &sha256, size)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&deb).unwrap();
+    assert!(
+        bytes.starts_with(b"!<arch>\ndebian-binary"),
+        "a .deb is an ar archive"
+    );
+    assert_eq!(bytes.len() as u64, size);
+
+    // A second request is served from the cache: the base URL is not even valid.
+    let again = apt
+        .download("http://127.0.0.1:9/nowhere", &filename, &sha256, size)
+        .await
+        .unwrap();
+    assert_eq!(again, deb);
+
+    // A checksum that does not match is refused and leaves nothing cached.
+    let wrong = "0".repeat(64);
+    let error = apt
+        .download(DEBIAN_SECURITY, &filename, &wrong, size)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Checksum { .. }), "{error}");
+    assert!(
+        apt.cache()
+            .get(&format!("sha256:{wrong}").parse().unwrap())
+            .await
+            .is_none()
+    );
+    let error = apt
+        .download(
+            DEBIAN_SECURITY,
+            &format!("{filename}.missing"),
+            &wrong,
+            size,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error}");
+    let error = apt
+        .download(DEBIAN_SECURITY, "../../etc/passwd", &sha256, size)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotListed { .. }), "{error}");
+}
