@@ -11,6 +11,8 @@ pub enum Error {
     Keyring(#[from] KeyringError),
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Deb(#[from] crate::deb::DebError),
     #[error("request to {url} failed: {source}")]
     Http {
         url: String,

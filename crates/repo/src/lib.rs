@@ -6,10 +6,12 @@
 
 pub mod apt;
 pub mod cache;
+pub mod deb;
 pub mod error;
 
 pub use apt::keyring::{Keyring, KeyringError};
 pub use apt::release::{IndexFile, Release, ReleaseError};
 pub use apt::{AptClient, Suite, VerifiedSuite};
 pub use cache::Cache;
+pub use deb::{DataEntry, DebError, DebFile};
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 //! indexes and `.deb` files checked against them. Expectations are computed
 //! from what the archive serves today, never hard-coded.
 
-use repo::{AptClient, Cache, Error, Keyring, KeyringError, Suite};
+use repo::{AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, Suite};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
 const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
@@ -191,4 +191,101 @@ async fn fetches_verified_indexes_and_debs_through_the_cache() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::NotListed { .. }), "{error}");
+}
+
+fn dpkg_deb(args: &[&str], deb: &std::path::Path) -> String {
+    let out = std::process::Command::new("dpkg-deb")
+        .args(args)
+        .arg(deb)
+        .output()
+        .expect("run dpkg-deb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn reads_real_debs_as_dpkg_deb_does() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    let verified = apt
+        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
+        .await
+        .unwrap();
+    let index = String::from_utf8(
+        apt.index(&verified, "main/binary-amd64/Packages")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    // A few packages of different sizes and compressions, chosen from today's index.
+    let mut pool: Vec<(String, String, u64)> = index
+        .split("\n\n")
+        .filter_map(|p| {
+            let field = |name: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            Some((
+                field("Filename:")?,
+                field("SHA256:")?,
+                field("Size:")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    pool.sort_by_key(|(_, _, size)| *size);
+    let picks = [0, pool.len() / 3, pool.len() / 2];
+    for &i in &picks {
+        let (filename, sha256, size) = &pool[i];
+        let path = apt
+            .download(DEBIAN_SECURITY, filename, sha256, *size)
+            .await
+            .unwrap();
+        let deb = DebFile::new(&path);
+
+        let control = deb.control_files().unwrap();
+        let ours = String::from_utf8(control["control"].clone()).unwrap();
+        assert_eq!(
+            ours.trim_end(),
+            dpkg_deb(&["--field"], &path).trim_end(),
+            "{filename}"
+        );
+
+        let mut listed = Vec::new();
+        deb.walk_data(|path, _| {
+            listed.push(path.to_string());
+            Ok(true)
+        })
+        .unwrap();
+        let listing = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "dpkg-deb --fsys-tarfile '{}' | tar -t",
+                path.display()
+            ))
+            .output()
+            .unwrap();
+        let expected: Vec<String> = String::from_utf8(listing.stdout)
+            .unwrap()
+            .lines()
+            .map(repo::deb::normalize_path)
+            .collect();
+        assert_eq!(listed, expected, "{filename}");
+
+        // Every binary package documents itself; the entry is a directory or a symlink to a sibling's.
+        let package = ours
+            .lines()
+            .find_map(|l| l.strip_prefix("Package: "))
+            .unwrap();
+        let doc = deb
+            .data_entry(&format!("./usr/share/doc/{package}"))
+            .unwrap();
+        assert!(
+            matches!(doc, Some(DataEntry::Directory | DataEntry::Symlink(_))),
+            "{filename}: {doc:?}"
+        );
+    }
 }
