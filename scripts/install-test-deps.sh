@@ -10,6 +10,8 @@ packages=(
   apache2-utils   # htpasswd -B for registry auth tests
   debootstrap     # real Debian root filesystems for images
   ca-certificates
+  dpkg-dev        # dpkg-parsechangelog, the oracle for changelog parsing
+  debian-archive-keyring # Debian's archive signing keys
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 pub mod apt;
 pub mod cache;
+pub mod changelog;
 pub mod deb;
 pub mod error;
 

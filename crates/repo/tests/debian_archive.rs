@@ -3,6 +3,7 @@
 //! indexes and `.deb` files checked against them. Expectations are computed
 //! from what the archive serves today, never hard-coded.
 
+use repo::changelog::{self, ChangelogLocation};
 use repo::{AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, Suite};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
@@ -288,4 +289,111 @@ async fn reads_real_debs_as_dpkg_deb_does() {
             "{filename}: {doc:?}"
         );
     }
+}
+
+/// (source, version, distributions, urgency) of a changelog's newest entries, per dpkg-parsechangelog.
+fn dpkg_parsechangelog(text: &str, count: usize) -> Vec<(String, String, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changelog");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new("dpkg-parsechangelog")
+        .args(["--format", "rfc822", "--count", &count.to_string(), "-l"])
+        .arg(&file)
+        .output()
+        .expect("dpkg-parsechangelog (dpkg-dev) is required");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let field = |name: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                    .unwrap_or_default()
+            };
+            (
+                field("Source:"),
+                field("Version:"),
+                field("Distribution:"),
+                field("Urgency:"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reads_changelogs_of_security_uploads_as_dpkg_parsechangelog_does() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    let verified = apt
+        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
+        .await
+        .unwrap();
+    let index = String::from_utf8(
+        apt.index(&verified, "main/binary-amd64/Packages")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut pool: Vec<(String, String, String, u64)> = index
+        .split("\n\n")
+        .filter_map(|p| {
+            let field = |name: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            Some((
+                field("Package:")?,
+                field("Filename:")?,
+                field("SHA256:")?,
+                field("Size:")?.parse().ok()?,
+            ))
+        })
+        .filter(|(_, _, _, size)| *size < 2_000_000)
+        .collect();
+    pool.sort_by_key(|(_, _, _, size)| *size);
+    let step = (pool.len() / 6).max(1);
+    let mut found = 0;
+    for (package, filename, sha256, size) in pool.iter().step_by(step).take(6) {
+        let path = apt
+            .download(DEBIAN_SECURITY, filename, sha256, *size)
+            .await
+            .unwrap();
+        match changelog::read_from_deb(&DebFile::new(&path), package).unwrap() {
+            ChangelogLocation::Found(text) => {
+                found += 1;
+                let ours: Vec<(String, String, String, String)> = changelog::parse(&text)
+                    .unwrap()
+                    .into_iter()
+                    .take(10)
+                    .map(|e| {
+                        (
+                            e.source,
+                            e.version,
+                            e.distributions.join(" "),
+                            e.urgency.unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(ours, dpkg_parsechangelog(&text, 10), "{filename}");
+                assert!(
+                    ours[0].2.contains("security"),
+                    "{filename}: newest entry is the security upload"
+                );
+            }
+            ChangelogLocation::Elsewhere(target) => assert!(!target.is_empty(), "{filename}"),
+            ChangelogLocation::Missing => {
+                panic!("{filename}: a Debian package without a changelog")
+            }
+        }
+    }
+    assert!(
+        found > 0,
+        "at least one sampled package carries its own changelog"
+    );
 }
