@@ -424,8 +424,39 @@ class Results:
         return self.samples.get((reg, fx, op), [])
 
 
+# skopeo (containers/image) keeps a BoltDB "blob info cache" that, for root, always
+# lives in /var/lib/containers/cache; it remembers where blobs were seen (and may
+# make skopeo try cross-repository mounts from earlier runs) and fdatasyncs on every
+# update (about 1,200 times for one push of the 200-layer image). To start every
+# copy fresh and keep the host's state out of the numbers, each skopeo runs in a
+# private mount namespace with an empty tmpfs over that directory.
+SKOPEO_CACHE_DIR = "/var/lib/containers/cache"
+
+
+def skopeo_prefix() -> list[str]:
+    mode = os.environ.get("BENCH_SKOPEO_CACHE", "isolated")
+    if mode == "system":
+        return []
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        os.makedirs(SKOPEO_CACHE_DIR, exist_ok=True)
+        probe = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs -o size=64m tmpfs {SKOPEO_CACHE_DIR}"],
+            capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                    f'mount -t tmpfs -o size=64m tmpfs {SKOPEO_CACHE_DIR} && exec "$@"', "skopeo-bench"]
+        log(f"note: cannot isolate skopeo's blob info cache ({probe.stderr.strip()}); using the system one")
+    else:
+        log("note: not root or no unshare: skopeo uses its persistent blob info cache")
+    return []
+
+
+SKOPEO_PREFIX: list[str] = []
+
+
 def run_skopeo(args: list[str], what: str) -> float:
-    cmd = ["skopeo", "--insecure-policy", "copy", "--quiet", *args]
+    cmd = [*SKOPEO_PREFIX, "skopeo", "--insecure-policy", "copy", "--quiet", *args]
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.monotonic() - t0
@@ -548,14 +579,21 @@ def report(results: Results, fixtures: list[Fixture], regs: list[str], rss_limit
         print(f"| {fx.title} | {op} | {f(a, '.1f')} | {f(b, '.1f')} | "
               f"{f(ratio, '.2f') + ('x' if ratio is not None else '')} | {rss(dd)} | {rss(ds)} |")
     print()
-    print("Details (medians): wall seconds, registry CPU seconds (user+sys) during the phase, max threads")
+    print("Details: wall seconds median (min–max over rounds); registry CPU seconds (user+sys) during the phase, "
+          "median; max threads")
     print()
     print("| image | op | drydock s | Distribution s | drydock CPU s | Distribution CPU s "
           "| drydock threads | Distribution threads |")
     print("|" + "---|" * 8)
+    def secs(reg, fx, op):
+        ss = [s.seconds for s in results.get(reg, fx.key, op)]
+        if not ss:
+            return "n/a"
+        return f"{statistics.median(ss):.2f} ({min(ss):.2f}–{max(ss):.2f})"
+
     for fx, op, dd, ds, *_ in rows:
         g = lambda m, attr, fmt: "n/a" if m is None else format(getattr(m, attr), fmt)
-        print(f"| {fx.title} | {op} | {g(dd, 'seconds', '.2f')} | {g(ds, 'seconds', '.2f')} | "
+        print(f"| {fx.title} | {op} | {secs('drydock', fx, op)} | {secs('distribution', fx, op)} | "
               f"{g(dd, 'cpu_s', '.2f')} | {g(ds, 'cpu_s', '.2f')} | {g(dd, 'threads', 'd')} | "
               f"{g(ds, 'threads', 'd')} |")
     print()
@@ -624,7 +662,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=parent))
     registries: dict[str, Registry] = {}
     if "drydock" in regs:
-        registries["drydock"] = Drydock(workdir, args.drydock, args.drydock_arg)
+        # Run a private copy: a concurrent `cargo build` must not swap the binary mid-run.
+        drydock_copy = workdir / "drydock"
+        shutil.copy2(args.drydock, drydock_copy)
+        registries["drydock"] = Drydock(workdir, str(drydock_copy), args.drydock_arg)
     if "distribution" in regs:
         registries["distribution"] = Distribution(workdir, args.distribution)
 
@@ -638,9 +679,14 @@ def main() -> int:
     if args.pull_dir is not None:
         pull_dir = Path(tempfile.mkdtemp(prefix="registry-bench-pulls-", dir=args.pull_dir))
 
+    global SKOPEO_PREFIX
+    SKOPEO_PREFIX = skopeo_prefix()
+
     results = Results()
+    print(f"Date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     print(f"Machine: {machine_summary()}")
-    print(f"skopeo: {subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}")
+    print(f"skopeo: {subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}"
+          f" (blob info cache: {'fresh tmpfs per copy' if SKOPEO_PREFIX else 'system'})")
     try:
         warm_page_cache(fixtures)
         for round_no in range(1, args.rounds + 1):
@@ -661,6 +707,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(pull_dir, ignore_errors=True)
 
+    print(f"Load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     report(results, fixtures, regs, args.rss_limit_mib)
     # Missing targets is not a failure of the script: the numbers are the output.
     return 0

@@ -22,6 +22,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
 
+for arg in "$@"; do
+    if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then
+        exec python3 "$here/registry.py" --help
+    fi
+done
+
 only=""
 for ((i = 1; i <= $#; i++)); do
     if [[ "${!i}" == "--only" ]]; then
@@ -33,16 +39,10 @@ done
 
 distribution_bin="${DISTRIBUTION_BIN:-/usr/bin/docker-registry}"
 
-have_tools() {
-    command -v skopeo >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 &&
-        { [[ "$only" == "drydock" ]] || [[ -x "$distribution_bin" ]]; }
-}
-
-if ! have_tools; then
-    if [[ -x scripts/install-test-deps.sh ]] || [[ -f scripts/install-test-deps.sh ]]; then
-        echo "[bench] installing test dependencies with scripts/install-test-deps.sh" >&2
-        bash scripts/install-test-deps.sh
-    fi
+# Tools: skopeo, python3 and Distribution. scripts/install-test-deps.sh installs
+# them (idempotently, from Debian's packages) when it exists.
+if [[ -f scripts/install-test-deps.sh ]]; then
+    bash scripts/install-test-deps.sh
 fi
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=("skopeo (apt-get install skopeo)")
@@ -52,7 +52,7 @@ if [[ "$only" != "drydock" && ! -x "$distribution_bin" ]]; then
 fi
 if ((${#missing[@]})); then
     echo "[bench] missing tools: ${missing[*]}" >&2
-    echo "[bench] run scripts/install-test-deps.sh (or apt-get install the packages above) and retry" >&2
+    echo "[bench] install them (scripts/install-test-deps.sh, or apt-get install the packages above) and retry" >&2
     exit 2
 fi
 if [[ "$only" != "drydock" ]]; then
@@ -68,7 +68,10 @@ if [[ "$only" != "distribution" ]]; then
         drydock_bin="$DRYDOCK_BIN"
     else
         echo "[bench] building drydock (cargo build --release -p drydock)" >&2
-        cargo build --release -p drydock >&2
+        if ! cargo build --release -p drydock >&2; then
+            echo "[bench] cargo build failed; fix the workspace, or point DRYDOCK_BIN at a drydock binary" >&2
+            exit 2
+        fi
         drydock_bin="${CARGO_TARGET_DIR:-$repo/target}/release/drydock"
     fi
     [[ -x "$drydock_bin" ]] || { echo "[bench] drydock binary not found: $drydock_bin" >&2; exit 2; }
