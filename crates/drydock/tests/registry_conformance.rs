@@ -16,6 +16,17 @@ async fn base_endpoint_announces_api_version() {
         header(&response, "docker-distribution-api-version"),
         "registry/2.0"
     );
+    // Errors say it too, as Distribution's do.
+    let missing = client()
+        .get(server.url("/v2/no/such/manifests/latest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        header(&missing, "docker-distribution-api-version"),
+        "registry/2.0"
+    );
 }
 
 #[tokio::test]

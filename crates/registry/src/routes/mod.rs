@@ -38,7 +38,18 @@ pub fn router(registry: Registry) -> Router {
             registry.clone(),
             authenticate,
         ))
+        .layer(middleware::map_response(announce_api_version))
         .with_state(registry)
+}
+
+/// Every answer, errors and auth challenges included, says which API it speaks,
+/// as Docker clients check on `/v2/` and Distribution does everywhere.
+async fn announce_api_version(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "Docker-Distribution-API-Version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
 }
 
 /// The `Range` header of an upload holding `size` bytes: `0-<last byte>`.
