@@ -12,6 +12,7 @@ packages=(
   ca-certificates
   dpkg-dev        # dpkg-parsechangelog, the oracle for changelog parsing
   debian-archive-keyring # Debian's archive signing keys
+  rpm             # pkgdb: rpm.vercmp, the oracle for rpm version ordering
 )
 
 missing=()

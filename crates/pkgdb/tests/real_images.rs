@@ -1,0 +1,151 @@
+//! Inventories of real images built from Debian's archive, checked against
+//! dpkg itself. Needs root (debootstrap, umoci unpack), network access to
+//! deb.debian.org and the tools of scripts/install-test-deps.sh. Images are
+//! built once into the target directory and reused.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pkgdb::inventory::{self, NoCache};
+use pkgdb::{Inventory, PackageDbKind, ScanLimits};
+use support::{cache_dir, run};
+
+const TAG: &str = "bookworm-minbase";
+
+/// The debootstrap minbase bookworm image, built once.
+fn debian_layout() -> PathBuf {
+    let layout = cache_dir().join("debian");
+    let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(TAG));
+    if !built {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
+        run(Command::new("bash")
+            .arg(script)
+            .args(["bookworm"])
+            .arg(&layout)
+            .arg(TAG));
+    }
+    layout
+}
+
+/// The image's root filesystem, unpacked once with umoci.
+fn debian_rootfs(layout: &Path) -> PathBuf {
+    let bundle = cache_dir().join("debian-bundle");
+    if !bundle.join("rootfs/var/lib/dpkg/status").exists() {
+        let _ = std::fs::remove_dir_all(&bundle);
+        run(Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:{TAG}", layout.display()))
+            .arg(&bundle));
+    }
+    bundle.join("rootfs")
+}
+
+/// `Package Version Architecture` of every package dpkg says has its files on disk.
+fn dpkg_query(rootfs: &Path) -> BTreeSet<String> {
+    let output = run(Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            rootfs.join("var/lib/dpkg").display()
+        ))
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${Version} ${Architecture} ${db:Status-Status}\n",
+        ]));
+    output
+        .lines()
+        .filter(|l| !l.ends_with(" not-installed") && !l.ends_with(" config-files"))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(head, _)| head).to_string())
+        .collect()
+}
+
+fn summary(inventory: &Inventory) -> BTreeSet<String> {
+    inventory
+        .packages
+        .iter()
+        .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debootstrap_bookworm_inventory_equals_dpkg_query() {
+    let layout_dir = debian_layout();
+    let rootfs = debian_rootfs(&layout_dir);
+    let expected = dpkg_query(&rootfs);
+    assert!(
+        expected.len() > 50,
+        "dpkg-query listed only {} packages",
+        expected.len()
+    );
+
+    let layout = oci::OciLayout::open(&layout_dir).await.unwrap();
+    let started = std::time::Instant::now();
+    let inventory = inventory::from_layout(&layout, Some(TAG), &NoCache, ScanLimits::default())
+        .await
+        .unwrap();
+    eprintln!(
+        "inventory of {} packages from the OCI layout in {:?}",
+        inventory.packages.len(),
+        started.elapsed()
+    );
+    assert_eq!(summary(&inventory), expected);
+    assert_eq!(
+        inventory.packages.len(),
+        expected.len(),
+        "no package listed twice"
+    );
+    assert_eq!(inventory.package_db, Some(PackageDbKind::Dpkg));
+    let os = inventory.os.as_ref().unwrap();
+    assert_eq!(
+        (
+            os.id.as_str(),
+            os.version_id.as_deref(),
+            os.codename.as_deref()
+        ),
+        ("debian", Some("12"), Some("bookworm"))
+    );
+    let point = std::fs::read_to_string(rootfs.join("etc/debian_version")).unwrap();
+    assert_eq!(os.release.as_deref(), Some(point.trim()));
+    assert_eq!(
+        inventory.lifecycle().unwrap().codename.as_deref(),
+        Some("bookworm")
+    );
+    // One layer: every package comes from it.
+    let layers: BTreeSet<_> = inventory.packages.iter().map(|p| p.layer.clone()).collect();
+    assert_eq!(layers.len(), 1);
+    assert!(layers.iter().all(Option::is_some));
+    // Source names and versions, as dpkg-query computes them.
+    let sources = run(Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            rootfs.join("var/lib/dpkg").display()
+        ))
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${source:Package} ${source:Version}\n",
+        ]));
+    let ours: BTreeSet<String> = inventory
+        .packages
+        .iter()
+        .map(|p| format!("{} {} {}", p.name, p.source_name, p.source_version))
+        .collect();
+    let theirs: BTreeSet<String> = sources
+        .lines()
+        .filter(|l| {
+            ours.iter()
+                .any(|o| o.split(' ').next() == l.split(' ').next())
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ours, theirs);
+
+    let from_dir = inventory::from_dir(&rootfs).unwrap();
+    assert_eq!(summary(&from_dir), expected);
+    assert_eq!(from_dir.os, inventory.os);
+}
