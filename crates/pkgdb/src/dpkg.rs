@@ -74,18 +74,24 @@ impl<'a> Paragraph<'a> {
             .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
     }
 
-    /// A single-line UTF-8 field, trimmed; `None` when absent.
+    /// A single-line UTF-8 field, trimmed, of at most [`MAX_FIELD_LEN`] bytes; `None` when absent.
     pub fn text(&self, file: &str, name: &str) -> Result<Option<&'a str>> {
+        self.text_within(file, name, MAX_FIELD_LEN)
+    }
+
+    /// Like [`Paragraph::text`] with another length limit (repository
+    /// indexes carry longer relationship fields than a status file's names).
+    pub fn text_within(&self, file: &str, name: &str, max_len: usize) -> Result<Option<&'a str>> {
         let Some(field) = self.get(name) else {
             return Ok(None);
         };
         let value = field.value.trim_ascii();
-        if value.len() > MAX_FIELD_LEN {
+        if value.len() > max_len {
             return Err(Error::format(
                 file,
                 field.line,
                 format!(
-                    "field {name} is {} bytes, more than the {MAX_FIELD_LEN} allowed; the database is corrupt",
+                    "field {name} is {} bytes, more than the {max_len} allowed; the file is corrupt",
                     value.len()
                 ),
             ));

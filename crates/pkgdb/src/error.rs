@@ -59,7 +59,7 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 
-    pub(crate) fn format(file: &str, line: usize, message: impl Into<String>) -> Error {
+    pub fn format(file: &str, line: usize, message: impl Into<String>) -> Error {
         Error::Format {
             file: file.to_string(),
             line,

@@ -13,6 +13,8 @@ pub enum Error {
     Release(#[from] ReleaseError),
     #[error(transparent)]
     Deb(#[from] crate::deb::DebError),
+    #[error(transparent)]
+    Index(#[from] pkgdb::Error),
     #[error("request to {url} failed: {source}")]
     Http {
         url: String,

@@ -3,6 +3,7 @@
 //! indexes and `.deb` files checked against them. Expectations are computed
 //! from what the archive serves today, never hard-coded.
 
+use repo::apt::packages::{self, IndexPackage};
 use repo::changelog::{self, ChangelogLocation};
 use repo::{AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, Suite};
 
@@ -22,23 +23,25 @@ async fn raw_in_release(suite: &Suite) -> String {
     reqwest::get(&url).await.unwrap().text().await.unwrap()
 }
 
-/// The first paragraph of an index that has a `Filename:`, as (filename, sha256, size).
-fn first_pool_file(index: &str) -> (String, String, u64) {
-    index
-        .split("\n\n")
-        .find_map(|paragraph| {
-            let field = |name: &str| {
-                paragraph
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            };
-            Some((
-                field("Filename:")?,
-                field("SHA256:")?,
-                field("Size:")?.parse().ok()?,
-            ))
-        })
-        .expect("the index lists at least one package")
+/// The verified bookworm-security amd64 index, parsed, and its raw text.
+async fn security_index(apt: &AptClient) -> (Vec<IndexPackage>, String) {
+    let verified = apt
+        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
+        .await
+        .unwrap();
+    let bytes = apt
+        .index(&verified, "main/binary-amd64/Packages")
+        .await
+        .unwrap();
+    let parsed = packages::parse("bookworm-security Packages", &bytes).unwrap();
+    (parsed, String::from_utf8(bytes).unwrap())
+}
+
+/// Index entries below `max_size` bytes, smallest first.
+fn by_size(entries: &[IndexPackage], max_size: u64) -> Vec<&IndexPackage> {
+    let mut small: Vec<&IndexPackage> = entries.iter().filter(|p| p.size < max_size).collect();
+    small.sort_by_key(|p| p.size);
+    small
 }
 
 #[tokio::test]
@@ -134,17 +137,19 @@ async fn refuses_tampered_wrongly_signed_unsigned_and_expired_releases() {
 async fn fetches_verified_indexes_and_debs_through_the_cache() {
     let cache = tempfile::tempdir().unwrap();
     let apt = client(cache.path(), DEBIAN_KEYRING);
-    let verified = apt
-        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
-        .await
-        .unwrap();
-    let index = apt
-        .index(&verified, "main/binary-amd64/Packages")
-        .await
-        .unwrap();
-    let index = String::from_utf8(index).unwrap();
-    assert!(index.starts_with("Package: "));
-    let (filename, sha256, size) = first_pool_file(&index);
+    let (entries, text) = security_index(&apt).await;
+    // Every paragraph of the real index parses into an entry.
+    assert_eq!(
+        entries.len(),
+        text.lines().filter(|l| l.starts_with("Package: ")).count()
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.source_name.is_empty() && !e.source_version.is_empty())
+    );
+    let first = &entries[0];
+    let (filename, sha256, size) = (first.filename.clone(), first.sha256.clone(), first.size);
 
     let deb = apt
         .download(DEBIAN_SECURITY, &filename, &sha256, size)
@@ -212,35 +217,11 @@ fn dpkg_deb(args: &[&str], deb: &std::path::Path) -> String {
 async fn reads_real_debs_as_dpkg_deb_does() {
     let cache = tempfile::tempdir().unwrap();
     let apt = client(cache.path(), DEBIAN_KEYRING);
-    let verified = apt
-        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
-        .await
-        .unwrap();
-    let index = String::from_utf8(
-        apt.index(&verified, "main/binary-amd64/Packages")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let (entries, _) = security_index(&apt).await;
     // A few packages of different sizes and compressions, chosen from today's index.
-    let mut pool: Vec<(String, String, u64)> = index
-        .split("\n\n")
-        .filter_map(|p| {
-            let field = |name: &str| {
-                p.lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            };
-            Some((
-                field("Filename:")?,
-                field("SHA256:")?,
-                field("Size:")?.parse().ok()?,
-            ))
-        })
-        .collect();
-    pool.sort_by_key(|(_, _, size)| *size);
-    let picks = [0, pool.len() / 3, pool.len() / 2];
-    for &i in &picks {
-        let (filename, sha256, size) = &pool[i];
+    let pool = by_size(&entries, u64::MAX);
+    for entry in [pool[0], pool[pool.len() / 3], pool[pool.len() / 2]] {
+        let (filename, sha256, size) = (&entry.filename, &entry.sha256, &entry.size);
         let path = apt
             .download(DEBIAN_SECURITY, filename, sha256, *size)
             .await
@@ -330,38 +311,14 @@ fn dpkg_parsechangelog(text: &str, count: usize) -> Vec<(String, String, String,
 async fn reads_changelogs_of_security_uploads_as_dpkg_parsechangelog_does() {
     let cache = tempfile::tempdir().unwrap();
     let apt = client(cache.path(), DEBIAN_KEYRING);
-    let verified = apt
-        .release(&Suite::new(DEBIAN_SECURITY, "bookworm-security"))
-        .await
-        .unwrap();
-    let index = String::from_utf8(
-        apt.index(&verified, "main/binary-amd64/Packages")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let mut pool: Vec<(String, String, String, u64)> = index
-        .split("\n\n")
-        .filter_map(|p| {
-            let field = |name: &str| {
-                p.lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            };
-            Some((
-                field("Package:")?,
-                field("Filename:")?,
-                field("SHA256:")?,
-                field("Size:")?.parse().ok()?,
-            ))
-        })
-        .filter(|(_, _, _, size)| *size < 2_000_000)
-        .collect();
-    pool.sort_by_key(|(_, _, _, size)| *size);
+    let (entries, _) = security_index(&apt).await;
+    let pool = by_size(&entries, 2_000_000);
     let step = (pool.len() / 6).max(1);
     let mut found = 0;
-    for (package, filename, sha256, size) in pool.iter().step_by(step).take(6) {
+    for entry in pool.iter().step_by(step).take(6) {
+        let (package, filename) = (&entry.name, &entry.filename);
         let path = apt
-            .download(DEBIAN_SECURITY, filename, sha256, *size)
+            .download(DEBIAN_SECURITY, filename, &entry.sha256, entry.size)
             .await
             .unwrap();
         match changelog::read_from_deb(&DebFile::new(&path), package).unwrap() {

@@ -8,6 +8,7 @@
 //! downloaded by checksum goes through the [`Cache`].
 
 pub mod keyring;
+pub mod packages;
 pub mod release;
 
 use std::io::Read;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReleaseError {
-    #[error("Release file of {suite}: line {line} is not a `Field: value` line or a continuation")]
-    Syntax { suite: String, line: usize },
+    #[error("Release file of {suite}: {message}")]
+    Syntax { suite: String, message: String },
     #[error(
         "Release file of {suite} has no SHA256 file list; drydock needs SHA256 to verify indexes"
     )]
@@ -50,26 +50,23 @@ pub struct Release {
 impl Release {
     /// Parses the signed text of an `InRelease`. `suite` names it in errors.
     pub fn parse(text: &str, suite: &str) -> Result<Release, ReleaseError> {
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            if line.starts_with(' ') || line.starts_with('\t') {
-                let (_, value) = fields.last_mut().ok_or(ReleaseError::Syntax {
-                    suite: suite.to_string(),
-                    line: number + 1,
-                })?;
-                value.push('\n');
-                value.push_str(line.trim());
-                continue;
-            }
-            let (name, value) = line.split_once(':').ok_or(ReleaseError::Syntax {
-                suite: suite.to_string(),
-                line: number + 1,
-            })?;
-            fields.push((name.trim().to_string(), value.trim().to_string()));
-        }
+        let paragraphs = pkgdb::dpkg::paragraphs(&format!("Release of {suite}"), text.as_bytes())
+            .map_err(|e| ReleaseError::Syntax {
+            suite: suite.to_string(),
+            message: e.to_string(),
+        })?;
+        let fields: Vec<(String, String)> = paragraphs
+            .first()
+            .map(|p| {
+                p.fields
+                    .iter()
+                    .map(|f| {
+                        let value = String::from_utf8_lossy(f.value).trim().to_string();
+                        (String::from_utf8_lossy(f.name).into_owned(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let field = |name: &str| {
             fields
                 .iter()
@@ -239,7 +236,7 @@ fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210 99 main/binary-
         ));
         assert!(matches!(
             Release::parse(" orphan\n", "x"),
-            Err(ReleaseError::Syntax { line: 1, .. })
+            Err(ReleaseError::Syntax { .. })
         ));
         let traversal = SAMPLE.replace("main/binary-amd64/Release", "../../etc/passwd");
         assert!(matches!(
