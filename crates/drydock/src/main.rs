@@ -1,6 +1,7 @@
 //! The `drydock` command line: parses arguments, calls the library crates,
 //! and presents their results. No registry, scanning or patching logic lives here.
 
+mod db;
 mod import;
 mod registry_options;
 mod repo;
@@ -31,6 +32,8 @@ enum Command {
     Import(import::ImportArgs),
     /// List repositories and tags.
     Repo(repo::RepoArgs),
+    /// Keep the local advisory database: update (online), import (files), status.
+    Db(db::DbArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn run() -> anyhow::Result<()> {
             Command::Gc(args) => serve::gc(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Repo(args) => repo::run(args).await,
+            Command::Db(args) => db::run(args).await,
         }
     })
 }

@@ -22,7 +22,7 @@ pub enum Error {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed")]
     Http {
         url: String,
         #[source]
@@ -51,7 +51,7 @@ pub enum Error {
     },
     #[error("OCI layout {}: {message}", path.display())]
     Layout { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

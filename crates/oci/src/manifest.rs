@@ -47,12 +47,11 @@ pub mod media_type {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("manifest is not valid JSON: {0}")]
-    Json(#[source] serde_json::Error),
-    #[error("manifest does not match the {media_type} schema: {source}")]
+    Json(serde_json::Error),
+    #[error("manifest does not match the {media_type} schema: {cause}")]
     Schema {
         media_type: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "manifest media type {0:?} is not supported (expected an OCI or Docker v2 manifest or index)"
@@ -137,9 +136,9 @@ impl ParsedManifest {
             Some(2) => {}
             other => return Err(ManifestError::SchemaVersion(other.unwrap_or(0))),
         }
-        let schema = |source| ManifestError::Schema {
+        let schema = |cause| ManifestError::Schema {
             media_type: media_type.clone(),
-            source,
+            cause,
         };
         let manifest = if media_type::is_index(&media_type) {
             Manifest::Index(serde_json::from_value(value).map_err(schema)?)

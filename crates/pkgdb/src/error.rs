@@ -45,7 +45,7 @@ pub enum Error {
     Image { image: String, message: String },
     #[error(transparent)]
     Oci(#[from] oci::Error),
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -6,44 +6,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use pkgdb::inventory::{self, NoCache};
 use pkgdb::{Inventory, PackageDbKind, ScanLimits};
-use support::{cache_dir, run};
-
-const TAG: &str = "bookworm-minbase";
-
-/// The debootstrap minbase bookworm image, built once.
-fn debian_layout() -> PathBuf {
-    let layout = cache_dir().join("debian");
-    let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(TAG));
-    if !built {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
-        run(Command::new("bash")
-            .arg(script)
-            .args(["bookworm"])
-            .arg(&layout)
-            .arg(TAG));
-    }
-    layout
-}
-
-/// The image's root filesystem, unpacked once with umoci.
-fn debian_rootfs(layout: &Path) -> PathBuf {
-    let bundle = cache_dir().join("debian-bundle");
-    if !bundle.join("rootfs/var/lib/dpkg/status").exists() {
-        let _ = std::fs::remove_dir_all(&bundle);
-        run(Command::new("umoci")
-            .arg("unpack")
-            .arg("--image")
-            .arg(format!("{}:{TAG}", layout.display()))
-            .arg(&bundle));
-    }
-    bundle.join("rootfs")
-}
+use support::{DEBIAN_TAG, debian_layout, debian_rootfs, run};
 
 /// `Package Version Architecture` of every package dpkg says has its files on disk.
 fn dpkg_query(rootfs: &Path) -> BTreeSet<String> {
@@ -85,9 +53,10 @@ async fn debootstrap_bookworm_inventory_equals_dpkg_query() {
 
     let layout = oci::OciLayout::open(&layout_dir).await.unwrap();
     let started = std::time::Instant::now();
-    let inventory = inventory::from_layout(&layout, Some(TAG), &NoCache, ScanLimits::default())
-        .await
-        .unwrap();
+    let inventory =
+        inventory::from_layout(&layout, Some(DEBIAN_TAG), &NoCache, ScanLimits::default())
+            .await
+            .unwrap();
     eprintln!(
         "inventory of {} packages from the OCI layout in {:?}",
         inventory.packages.len(),

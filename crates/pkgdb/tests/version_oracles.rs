@@ -56,6 +56,17 @@ fn real_pairs() -> Vec<(String, String)> {
     pairs
 }
 
+/// Valid versions where an empty digit run meets a run of zeros, which dpkg
+/// treats as equal numbers: the `debversion` crate orders them otherwise
+/// (see the module doc of `pkgdb::version::dpkg`).
+const EMPTY_DIGIT_RUNS: &[(&str, &str)] = &[
+    ("1.0~", "1.0~0"),
+    ("1a", "1a0"),
+    ("1.0-1+", "1.0-1+0"),
+    ("1.", "1.0~"),
+    ("1.0+", "1.0+0~"),
+];
+
 fn symbol(ordering: Ordering) -> &'static str {
     match ordering {
         Ordering::Less => "<",
@@ -66,8 +77,12 @@ fn symbol(ordering: Ordering) -> &'static str {
 
 #[test]
 fn dpkg_order_matches_dpkg_compare_versions() {
-    let pairs = real_pairs();
+    let mut pairs = real_pairs();
     assert!(pairs.len() > 3000, "only {} pairs", pairs.len());
+    for (a, b) in EMPTY_DIGIT_RUNS {
+        pairs.push((a.to_string(), b.to_string()));
+        pairs.push((b.to_string(), a.to_string()));
+    }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("pairs");
     let mut file = std::fs::File::create(&input).unwrap();

@@ -19,7 +19,7 @@ use crate::error::Error;
 /// Why an htpasswd file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HtpasswdError {
-    #[error("cannot read htpasswd file {path}: {source}")]
+    #[error("cannot read htpasswd file {path}")]
     Read {
         path: PathBuf,
         #[source]

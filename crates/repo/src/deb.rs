@@ -24,7 +24,7 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub enum DebError {
     #[error("{}: {message}", path.display())]
     Format { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

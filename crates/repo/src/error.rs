@@ -15,7 +15,7 @@ pub enum Error {
     Deb(#[from] crate::deb::DebError),
     #[error(transparent)]
     Index(#[from] pkgdb::Error),
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed")]
     Http {
         url: String,
         #[source]
@@ -25,7 +25,7 @@ pub enum Error {
     Status { url: String, status: u16 },
     #[error("{url} not found (HTTP 404); the mirror may be out of date or the suite may not exist")]
     NotFound { url: String },
-    #[error("{url} does not match the checksum its signed index gives: {source}")]
+    #[error("{url} does not match the checksum its signed index gives")]
     Checksum {
         url: String,
         #[source]
@@ -40,13 +40,13 @@ pub enum Error {
     NotListed { suite: String, path: String },
     #[error("{what} decompresses to more than {limit} bytes; refusing it")]
     TooLarge { what: String, limit: u64 },
-    #[error("cannot decompress {what}: {source}")]
+    #[error("cannot decompress {what}")]
     Decompress {
         what: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -491,7 +491,7 @@ impl RegistryClient {
         let index_bytes = Bytes::from(serde_json::to_vec(&index).map_err(|source| {
             crate::manifest::ManifestError::Schema {
                 media_type: media_type::OCI_INDEX.to_string(),
-                source,
+                cause: source,
             }
         })?);
         self.put_manifest(image, &tag, index_bytes, media_type::OCI_INDEX)
@@ -803,7 +803,7 @@ fn referrer_descriptor(
     serde_json::from_value(value).map_err(|source| {
         crate::manifest::ManifestError::Schema {
             media_type: media_type::OCI_INDEX.to_string(),
-            source,
+            cause: source,
         }
         .into()
     })
@@ -813,7 +813,7 @@ fn parse_index(bytes: &[u8]) -> Result<ImageIndex> {
     serde_json::from_slice(bytes).map_err(|source| {
         crate::manifest::ManifestError::Schema {
             media_type: media_type::OCI_INDEX.to_string(),
-            source,
+            cause: source,
         }
         .into()
     })

@@ -3,6 +3,25 @@
 //! and revision compare as alternating non-digit and digit runs, where in
 //! non-digit runs `~` sorts before everything (even the end), then the end,
 //! then letters, then every other character; digit runs compare numerically.
+//!
+//! Hand-rolled on purpose, after measuring the `debversion` crate (0.5.5,
+//! the latest) against `dpkg --compare-versions` (dpkg 1.21, Debian 12):
+//! - it agreed on all 9,632 pairs of the oracle test (tests/version_oracles.rs)
+//!   and parsed all 23,136 versions of bookworm's, bookworm-security's and
+//!   bookworm-updates' amd64 indexes (binary and `Source:` versions);
+//! - but it orders an empty digit run below `0` where dpkg treats both as
+//!   zero, so it disagrees with dpkg on valid versions: `1.0~` vs `1.0~0`,
+//!   `1a` vs `1a0`, `1.0-1+` vs `1.0-1+0` (dpkg `=`, debversion `<`) and,
+//!   inverted, `1.` vs `1.0~` and `1.0+` vs `1.0+0~` (dpkg `>`, debversion
+//!   `<`). The oracle test keeps these pairs, so this module is checked on them;
+//! - its parse accepts what dpkg refuses (`a1.0`: no leading digit; epochs
+//!   above `i32::MAX`) and refuses what dpkg accepts (` 1.0`: surrounding
+//!   whitespace), and it has no total comparison of raw strings, which
+//!   [`compare`] must be for feed versions that do not parse;
+//! - speed was not the reason: 1M compares of real pairs took 0.14 s
+//!   pre-parsed and 0.99 s parsing both strings each time, against 0.10 s
+//!   for [`compare`] on raw strings (release build, this project's 2-core
+//!   machine); a scan compares a few thousand pairs.
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -1,10 +1,14 @@
 //! Shared helpers of the integration tests: downloads cached under the
-//! target directory, and running commands.
+//! target directory, real images built once from Debian's archive, and
+//! running commands.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod distroless;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 /// A directory under the target dir that survives between test runs.
 pub fn cache_dir() -> PathBuf {
@@ -51,24 +55,71 @@ pub fn packages_index(url: &str) -> String {
     text
 }
 
+/// The value of a single-line field of a control paragraph.
+pub fn field(paragraph: &str, name: &str) -> Option<String> {
+    paragraph
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .map(str::to_string)
+}
+
 /// (Package, Version, Architecture, Filename) of every paragraph of a Packages index.
 pub fn index_entries(text: &str) -> Vec<[String; 4]> {
     text.split("\n\n")
         .filter_map(|paragraph| {
-            let field = |name: &str| {
-                paragraph
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-                    .map(str::to_string)
-            };
             Some([
-                field("Package")?,
-                field("Version")?,
-                field("Architecture")?,
-                field("Filename")?,
+                field(paragraph, "Package")?,
+                field(paragraph, "Version")?,
+                field(paragraph, "Architecture")?,
+                field(paragraph, "Filename")?,
             ])
         })
         .collect()
+}
+
+/// Serialises building the images below between the tests of one binary.
+static BUILDING: Mutex<()> = Mutex::new(());
+
+/// The tag of the debootstrap image in [`debian_layout`].
+pub const DEBIAN_TAG: &str = "bookworm-minbase";
+
+/// The debootstrap minbase bookworm image, built once (needs root and
+/// scripts/build-debian-image.sh's tools).
+pub fn debian_layout() -> PathBuf {
+    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let layout = cache_dir().join("debian");
+    let built =
+        std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(DEBIAN_TAG));
+    if !built {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
+        run(Command::new("bash")
+            .arg(script)
+            .args(["bookworm"])
+            .arg(&layout)
+            .arg(DEBIAN_TAG));
+    }
+    layout
+}
+
+/// The debootstrap image's root filesystem, unpacked once with umoci.
+pub fn debian_rootfs(layout: &Path) -> PathBuf {
+    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let bundle = cache_dir().join("debian-bundle");
+    if !bundle.join("rootfs/var/lib/dpkg/status").exists() {
+        let _ = std::fs::remove_dir_all(&bundle);
+        umoci_unpack(layout, DEBIAN_TAG, &bundle);
+    }
+    bundle.join("rootfs")
+}
+
+/// `umoci unpack` of `layout:tag` into a new bundle directory.
+pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) {
+    run(Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(bundle));
 }
 
 /// Runs a command, panicking with its stderr on failure; returns stdout.

@@ -15,7 +15,7 @@ use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("cannot read keyring {}: {source}", path.display())]
+    #[error("cannot read keyring {}", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -1,0 +1,24 @@
+//! Vulnerability advisories for drydock: feed parsers ([`feeds`]: Debian
+//! Security Tracker JSON, OSV for Debian/Ubuntu/Alpine, Alpine secdb), the
+//! downloads of the online feeds ([`feeds::fetch`]) and the local SQLite
+//! [`Store`] the scanner reads.
+//!
+//! The model ([`Advisory`]) says, per distro release and SOURCE package,
+//! what the vendor says about a vulnerability: fixed in a version, affected,
+//! will not fix, fix deferred, end of life, or not affected. This crate
+//! never compares package versions and never matches installed packages;
+//! that is the scanner's (with `pkgdb`'s version ordering).
+
+pub mod error;
+pub mod feeds;
+pub mod model;
+pub mod store;
+
+pub use error::{Error, ParseError, Result};
+pub use feeds::fetch::{Fetcher, Source};
+pub use feeds::{Feed, LoadedFeed};
+pub use model::{
+    Advisory, Details, Distro, Family, FeedAdvisory, FeedKind, FeedSource, FeedStatus, Severity,
+    Status,
+};
+pub use store::Store;
