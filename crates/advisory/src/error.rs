@@ -1,12 +1,13 @@
 //! The crate's errors: [`ParseError`] from the pure feed parsers (which
 //! record and field went wrong) and [`Error`] from the edges (files,
 //! downloads, the store), which adds which file or URL and what to do next.
-//! Messages are complete on their own; only [`Error::Http`] keeps its cause
-//! as a `source` (print it with the chain, e.g. anyhow's `{:#}`).
+//! Messages are complete on their own; only [`Error::Http`] and
+//! [`Error::SecurityRepo`] keep their cause as a `source` (print it with the
+//! chain, e.g. anyhow's `{:#}`).
 
 use std::path::PathBuf;
 
-use crate::model::FeedKind;
+use crate::model::{Family, FeedKind};
 
 /// A feed's bytes are not what its format says. `location` names the record
 /// and field (`package "zlib", CVE-2023-45853, releases.bookworm`).
@@ -108,6 +109,46 @@ pub enum Error {
     NoDatabase { path: PathBuf },
     #[error("advisory database {} holds a row this drydock cannot read: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// The security-repository feed has no suite for this release.
+    #[error("no security repository for {distro}: {reason}")]
+    UnknownRelease { distro: String, reason: String },
+    /// A step of the security-repository feed failed; the cause (from the
+    /// APT client: signature, checksum, download, `.deb`) is the `source`.
+    #[error("{what}")]
+    SecurityRepo {
+        what: String,
+        #[source]
+        source: repo::Error,
+    },
+    #[error(
+        "{what} is not in the cache at {} and drydock runs offline; run once online to fill the cache",
+        cache.display()
+    )]
+    NotCached { what: String, cache: PathBuf },
+    #[error(
+        "cannot use the {family} archive keyring {}: {message}; install the distribution's \
+         archive keyring package or name a keyring file",
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Keyring {
+        family: Family,
+        paths: Vec<PathBuf>,
+        message: String,
+    },
+    #[error(
+        "{url} is validly signed but is the Release of {found:?}, not {expected}; check the mirror"
+    )]
+    WrongSuite {
+        url: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{suite} has no packages for architecture {architecture} (it has: {available})")]
+    NoArchitecture {
+        suite: String,
+        architecture: String,
+        available: String,
+    },
 }
 
 impl Error {

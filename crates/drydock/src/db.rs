@@ -19,14 +19,8 @@ pub struct DbArgs {
     /// The advisory database [default: <data dir>/advisories.db].
     #[arg(long, value_name = "PATH", global = true)]
     pub db: Option<PathBuf>,
-    /// Directory holding drydock's data.
-    #[arg(
-        long,
-        env = "DRYDOCK_DATA_DIR",
-        default_value = ".drydock",
-        global = true
-    )]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub data: crate::options::DataDirArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -97,9 +91,7 @@ fn parse_mirror(text: &str) -> Result<(Source, String), String> {
 }
 
 pub async fn run(args: DbArgs) -> anyhow::Result<()> {
-    let path = args
-        .db
-        .unwrap_or_else(|| args.data_dir.join("advisories.db"));
+    let path = args.data.advisory_db(args.db);
     match args.command {
         DbCommand::Update {
             sources,

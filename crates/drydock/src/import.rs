@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use oci::copy::{BlobTransfer, CopyProgress, Endpoint};
 use oci::{ContentRef, Credentials, ImageLocation, OciLayout};
 
-use crate::registry_options::{RegistryArgs, client, parse_credentials};
+use crate::options::{RegistryArgs, client, parse_credentials};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {

@@ -3,8 +3,9 @@
 
 mod db;
 mod import;
-mod registry_options;
+mod options;
 mod repo;
+mod scan;
 mod serve;
 
 use std::process::ExitCode;
@@ -34,11 +35,13 @@ enum Command {
     Repo(repo::RepoArgs),
     /// Keep the local advisory database: update (online), import (files), status.
     Db(db::DbArgs),
+    /// Report the OS-package vulnerabilities of an image.
+    Scan(scan::ScanArgs),
 }
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -46,7 +49,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
+fn run() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG")
@@ -57,12 +60,14 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        match cli.command {
+        let done = match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Gc(args) => serve::gc(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Repo(args) => repo::run(args).await,
             Command::Db(args) => db::run(args).await,
-        }
+            Command::Scan(args) => return scan::run(args).await,
+        };
+        done.map(|()| ExitCode::SUCCESS)
     })
 }

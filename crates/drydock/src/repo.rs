@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use oci::ImageReference;
 
-use crate::registry_options::{RegistryArgs, ServerArgs, client};
+use crate::options::{RegistryArgs, ServerArgs, client};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {

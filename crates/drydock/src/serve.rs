@@ -14,7 +14,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:5000")]
     listen: SocketAddr,
     #[command(flatten)]
-    data: DataDirArg,
+    data: crate::options::DataDirArgs,
     /// htpasswd file of bcrypt entries (`htpasswd -B`); enables basic auth.
     #[arg(long, value_name = "FILE")]
     htpasswd: Option<PathBuf>,
@@ -38,7 +38,7 @@ pub struct ServeArgs {
 #[derive(clap::Args)]
 pub struct GcArgs {
     #[command(flatten)]
-    data: DataDirArg,
+    data: crate::options::DataDirArgs,
     /// Report what would be removed without removing anything.
     #[arg(long)]
     dry_run: bool,
@@ -48,13 +48,6 @@ pub struct GcArgs {
     /// Remove upload sessions untouched for this long.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     upload_expiry: Duration,
-}
-
-#[derive(clap::Args)]
-struct DataDirArg {
-    /// Directory holding the registry's blobs, uploads and database.
-    #[arg(long, env = "DRYDOCK_DATA_DIR", default_value = ".drydock")]
-    data_dir: PathBuf,
 }
 
 fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {

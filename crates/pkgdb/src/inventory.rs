@@ -90,6 +90,8 @@ pub struct Inventory {
     pub package_db: Option<PackageDbKind>,
     /// Any layer had Windows container paths.
     pub windows: bool,
+    /// The image configuration document, when the inventory came from an image.
+    pub image_config: Option<serde_json::Value>,
 }
 
 const DPKG_STATUS: &str = "var/lib/dpkg/status";
@@ -166,6 +168,7 @@ impl Inventory {
             packages,
             package_db: dbs.first().copied(),
             windows: rootfs.is_windows(),
+            image_config: None,
         })
     }
 
@@ -273,7 +276,9 @@ pub async fn from_layout(
         return Err(image_error("the manifest has no config".to_string()));
     };
     let config_bytes = layout.read_blob_bytes(config).await?;
-    let diff_ids = diff_ids(&config_bytes).map_err(image_error)?;
+    let image_config: serde_json::Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| image_error(format!("the config is not JSON: {e}")))?;
+    let diff_ids = diff_ids(&image_config).map_err(image_error)?;
     if diff_ids.len() != layers.len() {
         return Err(image_error(format!(
             "the manifest has {} layers but the config lists {} diff IDs",
@@ -293,7 +298,10 @@ pub async fn from_layout(
         };
         merged.push((diff_id, files));
     }
-    Inventory::from_rootfs(&Rootfs::from_layers(merged))
+    Ok(Inventory {
+        image_config: Some(image_config),
+        ..Inventory::from_rootfs(&Rootfs::from_layers(merged))?
+    })
 }
 
 async fn read_manifest(layout: &OciLayout, content: &ContentRef) -> Result<ParsedManifest> {
@@ -324,10 +332,8 @@ fn pick_platform(index: &oci_spec::image::ImageIndex) -> Result<ContentRef, Stri
     })
 }
 
-fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| format!("the config is not JSON: {e}"))?;
-    let list = value
+fn diff_ids(config: &serde_json::Value) -> Result<Vec<Digest>, String> {
+    let list = config
         .pointer("/rootfs/diff_ids")
         .and_then(|v| v.as_array())
         .ok_or("the config has no rootfs.diff_ids")?;

@@ -1,18 +1,16 @@
 //! Inventories of distroless-style images assembled from real `.deb` files
-//! (one `status.d` file per package, see tests/support/distroless.rs),
+//! (one `status.d` file per package, see the testkit crate),
 //! checked against what was installed: each package's identity as
 //! `dpkg-deb` reads it from the `.deb`'s control file. Needs root (umoci
 //! unpack), network access to deb.debian.org and the tools of
 //! scripts/install-test-deps.sh.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use pkgdb::inventory::{self, NoCache};
 use pkgdb::{Inventory, PackageDbKind, ScanLimits};
-use support::distroless::{self, REMOVED};
-use support::umoci_unpack;
+use testkit::distroless::{self, REMOVED};
+use testkit::umoci_unpack;
 
 /// `name version architecture source source-version`, as [`distroless::Deb::identity`].
 fn identities(inventory: &Inventory) -> BTreeSet<String> {

@@ -3,15 +3,13 @@
 //! deb.debian.org and the tools of scripts/install-test-deps.sh. Images are
 //! built once into the target directory and reused.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
 use pkgdb::inventory::{self, NoCache};
 use pkgdb::{Inventory, PackageDbKind, ScanLimits};
-use support::{DEBIAN_TAG, debian_layout, debian_rootfs, run};
+use testkit::{DEBIAN_TAG, debian_layout, debian_rootfs, run};
 
 /// `Package Version Architecture` of every package dpkg says has its files on disk.
 fn dpkg_query(rootfs: &Path) -> BTreeSet<String> {

@@ -6,8 +6,6 @@
 //! is not installed. Needs what tests/real_images.rs and
 //! tests/distroless_image.rs need.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +13,7 @@ use std::time::Instant;
 
 use pkgdb::inventory::{self, NoCache};
 use pkgdb::{Inventory, ScanLimits};
-use support::{DEBIAN_TAG, debian_layout, debian_rootfs, distroless, run};
+use testkit::{DEBIAN_TAG, debian_layout, debian_rootfs, distroless, run};
 
 /// Packages by `name version architecture source source-version`, with
 /// the diff ID of the layer each came from.

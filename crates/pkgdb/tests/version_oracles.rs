@@ -4,15 +4,13 @@
 //! and apk-tools' own test vectors. Needs network access to deb.debian.org
 //! and the `rpm` package (scripts/install-test-deps.sh).
 
-mod support;
-
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Command;
 
 use pkgdb::version::{apk, dpkg, rpm};
-use support::{Lcg, index_entries, packages_index, run};
+use testkit::{Lcg, index_entries, packages_index, run};
 
 /// Real version pairs: every package whose version differs between bookworm
 /// and bookworm-security / -updates, plus random pairs across the archive.

@@ -6,7 +6,10 @@
 //! records where and when they came from ([`LoadedFeed`]); [`fetch`]
 //! downloads the online feeds. It never writes to the store.
 //!
-//! Adding a feed (the distro security repository feed goes here): a
+//! [`security_repo`] is the one feed computed per image at scan time rather
+//! than stored: advisories from a release's own security pocket.
+//!
+//! Adding a stored feed: a
 //! `feeds/<name>.rs` with a pure parser producing [`Advisory`]s, a
 //! [`FeedKind`] variant, a feed name, and a [`LoadedFeed`] handed to
 //! [`crate::Store::replace_feeds`]; the store and the model stay as they are.
@@ -14,6 +17,7 @@
 pub mod fetch;
 mod osv;
 mod secdb;
+pub mod security_repo;
 mod tracker;
 mod vendor;
 

@@ -132,9 +132,14 @@ pub fn render(report: &Report) -> String {
                 name: &os.name,
                 eosl: os.eosl,
             }),
+            // Only registry images have repository digests; layouts and directories do not.
             repo_digests: report
                 .artifact_digest
                 .iter()
+                .filter(|_| {
+                    !report.artifact_name.starts_with("oci:")
+                        && !report.artifact_name.starts_with("dir:")
+                })
                 .map(|d| {
                     format!(
                         "{}@{d}",

@@ -1,4 +1,7 @@
-//! Command-line options shared by every command that talks to a registry.
+//! Command-line options shared by several commands: registry access, the
+//! drydock server to talk to, and where drydock keeps its data.
+
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use oci::{ClientOptions, Credentials, RegistryClient};
@@ -61,4 +64,24 @@ pub fn client(
         credentials,
         chunk_size,
     })?)
+}
+
+/// Where drydock keeps its data (registry storage, advisory database, caches).
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataDirArgs {
+    /// Directory holding drydock's data.
+    #[arg(
+        long,
+        env = "DRYDOCK_DATA_DIR",
+        default_value = ".drydock",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+}
+
+impl DataDirArgs {
+    /// The advisory database: `explicit` when given, else `<data dir>/advisories.db`.
+    pub fn advisory_db(&self, explicit: Option<PathBuf>) -> PathBuf {
+        explicit.unwrap_or_else(|| self.data_dir.join("advisories.db"))
+    }
 }

@@ -1,8 +1,7 @@
-//! Shared helpers of the integration tests: downloads cached under the
-//! target directory, real images built once from Debian's archive, and
-//! running commands.
-
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers shared by drydock's integration tests: downloads cached under
+//! the target directory, real images built once from Debian's archive, and
+//! running commands. Test-only (`publish = false`); never a dependency of
+//! a shipped crate.
 
 pub mod distroless;
 
@@ -12,7 +11,8 @@ use std::sync::{Mutex, PoisonError};
 
 /// A directory under the target dir that survives between test runs.
 pub fn cache_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pkgdb-images");
+    // Integration tests get CARGO_TARGET_TMPDIR; a library does not, so use the same place.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/testkit-images");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

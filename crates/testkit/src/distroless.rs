@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use repo::{AptClient, Cache, DebFile, Keyring, Suite};
 
-use super::{cache_dir, field, run, umoci_unpack};
+use crate::{cache_dir, field, run, umoci_unpack};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";

@@ -1,0 +1,262 @@
+//! What the security-repository feed keeps on disk under
+//! `<cache dir>/security-repo/` besides the download cache: the changelog
+//! entries of each upload, read once per (family, source, version)
+//! (`changelogs/<family>/<source>/<version>.json`), and the last verified
+//! `InRelease` of each suite (`inrelease/<suite>-<hash of the base URL>`)
+//! for offline use. Every write is atomic (temp file, fsync, rename), so
+//! concurrent scans in other processes see a whole file or none. An entry
+//! that fails to parse, does not match its key or its checksum is reported
+//! as absent (and removed), so it is read again from the archive.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::select::Entry;
+use crate::error::{Error, Result};
+use crate::model::Family;
+
+const FORMAT: u32 = 1;
+
+/// The changelog knowledge of one upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedChangelog {
+    pub format: u32,
+    pub family: Family,
+    pub source: String,
+    pub version: String,
+    /// The binary whose `.deb` gave the changelog, and that `.deb`'s SHA256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<(String, String)>,
+    /// `None`: no binary of the upload carried a changelog drydock could read.
+    pub entries: Option<Vec<Entry>>,
+    /// SHA256 (hex) of this record serialized with an empty `checksum`.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+impl CachedChangelog {
+    pub fn new(
+        family: Family,
+        source: &str,
+        version: &str,
+        from: Option<(String, String)>,
+        entries: Option<Vec<Entry>>,
+    ) -> CachedChangelog {
+        let mut record = CachedChangelog {
+            format: FORMAT,
+            family,
+            source: source.to_string(),
+            version: version.to_string(),
+            from,
+            entries,
+            checksum: String::new(),
+        };
+        record.checksum = record.compute_checksum();
+        record
+    }
+
+    fn compute_checksum(&self) -> String {
+        let mut unsummed = self.clone();
+        unsummed.checksum.clear();
+        let bytes = serde_json::to_vec(&unsummed).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+
+    /// Whether the record is whole and is the one for this key.
+    fn is_for(&self, family: Family, source: &str, version: &str) -> bool {
+        self.format == FORMAT
+            && self.family == family
+            && self.source == source
+            && self.version == version
+            && self.checksum == self.compute_checksum()
+    }
+}
+
+/// The feed's files under one cache directory.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    root: PathBuf,
+}
+
+/// Source names and versions as Debian allows them (no `/`, no leading `.`),
+/// so they are safe as path components.
+fn safe_component(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('.')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-' | b'~' | b':'))
+}
+
+impl Disk {
+    pub fn new(cache_dir: &Path) -> Disk {
+        Disk {
+            root: cache_dir.join("security-repo"),
+        }
+    }
+
+    fn changelog_path(&self, family: Family, source: &str, version: &str) -> Option<PathBuf> {
+        (safe_component(source) && safe_component(version)).then(|| {
+            // `:` (epochs) is valid on Linux but not everywhere; `%` never occurs in versions.
+            let version = version.replace(':', "%3a");
+            self.root
+                .join("changelogs")
+                .join(family.as_str())
+                .join(source)
+                .join(format!("{version}.json"))
+        })
+    }
+
+    /// The cached changelog of an upload; `None` when absent or unusable
+    /// (an unusable file is removed so the next read fetches it again).
+    pub fn changelog(
+        &self,
+        family: Family,
+        source: &str,
+        version: &str,
+    ) -> Option<CachedChangelog> {
+        let path = self.changelog_path(family, source, version)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<CachedChangelog>(&bytes) {
+            Ok(record) if record.is_for(family, source, version) => Some(record),
+            _ => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "cached changelog record is damaged or does not match its name; reading it again"
+                );
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    pub fn put_changelog(&self, record: &CachedChangelog) -> Result<()> {
+        let Some(path) = self.changelog_path(record.family, &record.source, &record.version) else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(record).map_err(|error| Error::Io {
+            path: path.clone(),
+            error: std::io::Error::other(error),
+        })?;
+        write_atomic(&path, &bytes)
+    }
+
+    fn in_release_path(&self, base_url: &str, suite: &str) -> PathBuf {
+        let key = hex::encode(Sha256::digest(base_url.as_bytes()));
+        self.root
+            .join("inrelease")
+            .join(format!("{suite}-{}", &key[..16]))
+    }
+
+    /// The last `InRelease` text stored for a suite (it is verified again on use).
+    pub fn in_release(&self, base_url: &str, suite: &str) -> Option<String> {
+        std::fs::read_to_string(self.in_release_path(base_url, suite)).ok()
+    }
+
+    pub fn put_in_release(&self, base_url: &str, suite: &str, text: &str) -> Result<()> {
+        write_atomic(&self.in_release_path(base_url, suite), text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` via a unique temp file beside it, fsynced and renamed.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let temp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(error) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            error,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> CachedChangelog {
+        CachedChangelog::new(
+            Family::Debian,
+            "openssl",
+            "1:3.0.17-1~deb12u3",
+            Some(("openssl".into(), "ab".repeat(32))),
+            Some(vec![Entry {
+                version: "1:3.0.17-1~deb12u3".into(),
+                urgency: Some("medium".into()),
+                cves: vec!["CVE-2025-9230".into()],
+            }]),
+        )
+    }
+
+    #[test]
+    fn changelogs_round_trip_and_damage_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Disk::new(dir.path());
+        let key = (Family::Debian, "openssl", "1:3.0.17-1~deb12u3");
+        assert_eq!(disk.changelog(key.0, key.1, key.2), None);
+        disk.put_changelog(&record()).unwrap();
+        assert_eq!(disk.changelog(key.0, key.1, key.2), Some(record()));
+        // Another key never reads this record.
+        assert_eq!(disk.changelog(Family::Ubuntu, key.1, key.2), None);
+
+        // Edited content (a CVE dropped) fails the checksum; the file is removed.
+        let path = disk.changelog_path(key.0, key.1, key.2).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"CVE-2025-9230\"", "")).unwrap();
+        assert_eq!(disk.changelog(key.0, key.1, key.2), None);
+        assert!(!path.exists());
+
+        // A record copied under another version's name does not match its key.
+        disk.put_changelog(&record()).unwrap();
+        let other = disk
+            .changelog_path(key.0, key.1, "1:3.0.17-1~deb12u2")
+            .unwrap();
+        std::fs::copy(&path, &other).unwrap();
+        assert_eq!(disk.changelog(key.0, key.1, "1:3.0.17-1~deb12u2"), None);
+
+        // Truncated JSON.
+        std::fs::write(&path, b"{\"format\":1,").unwrap();
+        assert_eq!(disk.changelog(key.0, key.1, key.2), None);
+
+        // Names that are not Debian source names or versions never touch the disk.
+        assert_eq!(disk.changelog_path(key.0, "../x", "1"), None);
+        assert_eq!(disk.changelog_path(key.0, "x", "1/2"), None);
+    }
+
+    #[test]
+    fn in_release_texts_are_kept_per_mirror_and_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Disk::new(dir.path());
+        disk.put_in_release("http://a", "bookworm-security", "A")
+            .unwrap();
+        disk.put_in_release("http://b", "bookworm-security", "B")
+            .unwrap();
+        assert_eq!(
+            disk.in_release("http://a", "bookworm-security").as_deref(),
+            Some("A")
+        );
+        assert_eq!(
+            disk.in_release("http://b", "bookworm-security").as_deref(),
+            Some("B")
+        );
+        assert_eq!(disk.in_release("http://a", "trixie-security"), None);
+    }
+}

@@ -1,0 +1,622 @@
+//! The security-repository feed: advisories from a release's own security
+//! pocket (Debian `<codename>-security` on `deb.debian.org/debian-security`,
+//! Ubuntu `<codename>-security` on `security.ubuntu.com/ubuntu`, or
+//! `ports.ubuntu.com/ubuntu-ports` for architectures other than amd64 and
+//! i386).
+//!
+//! Every upload to a security pocket is a security fix, so an installed
+//! source package older (dpkg order) than the newest version of that source
+//! in the pocket's `Packages` indexes (every component the `Release`
+//! lists) is fixable. The CVE ids and the urgency come from the upload's
+//! changelog entries after the installed version up to the fixed one, read
+//! from the `usr/share/doc/<binary>/changelog.Debian.gz` inside the
+//! smallest binary of the upload (following a doc-directory symlink to a
+//! sibling binary of the same source). Each CVE becomes one [`Advisory`]:
+//! `package` = the source, status fixed in the pocket's source version,
+//! severity = the highest urgency of those entries (`low` → LOW, `medium` →
+//! MEDIUM, `high` → HIGH, `emergency`/`critical` → CRITICAL), rated by
+//! `debian`/`ubuntu`.
+//!
+//! **Updates without CVE ids.** When those entries name no CVE (or the
+//! changelog cannot be read), the update is still reported, once, under
+//! drydock's own stable id `DRYDOCK-<FAMILY>-<source>-<fixed version>`:
+//! `<FAMILY>` is `DEBIAN` or `UBUNTU`, `<source>` the source package and
+//! `<fixed version>` the pocket's source version exactly as the archive
+//! writes it (epoch included), e.g. `DRYDOCK-DEBIAN-tzdata-2025b-0+deb12u1`,
+//! `DRYDOCK-UBUNTU-zlib-1:1.3.dfsg-3.1ubuntu2.1`. The same id is the alias
+//! of the CVE advisories of that update. It is stable: the same upload
+//! always gets the same id, on every machine.
+//!
+//! Trust and caching: `InRelease` is fetched and verified against the
+//! family's keyring on every call; indexes and `.deb`s come through the
+//! checksum-keyed download cache (re-hashed before use, so a damaged cached
+//! file is fetched again); each upload's changelog entries are kept per
+//! (family, source, version) under the cache directory, so an upload is
+//! read once across runs and processes. Offline, only the cache is used:
+//! the last verified `InRelease` (verified again; an expired `Valid-Until`
+//! is only warned about), the indexes it names, and cached changelogs (an
+//! upload whose changelog is not cached gets the stable id).
+//!
+//! This feed is computed per image at scan time and never written to the
+//! advisory [`crate::Store`]. It never compares anything but source
+//! versions and never installs anything.
+
+mod disk;
+pub mod select;
+
+use std::collections::{HashSet, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::{StreamExt, stream};
+use repo::apt::packages::{self, IndexPackage};
+use repo::changelog::{self, ChangelogLocation};
+use repo::{AptClient, Cache, DebFile, Keyring, Suite, VerifiedSuite};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::{Advisory, Distro, Family};
+pub use disk::CachedChangelog;
+use disk::Disk;
+use select::{Entry, SourceUpload};
+
+/// Debian's archive keyring (from the `debian-archive-keyring` package).
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+pub const DEBIAN_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
+pub const UBUNTU_SECURITY_MIRROR: &str = "http://security.ubuntu.com/ubuntu";
+pub const UBUNTU_PORTS_MIRROR: &str = "http://ports.ubuntu.com/ubuntu-ports";
+/// Ubuntu's archive signing key (2018), shipped with drydock; see `keys/README.md`.
+pub const UBUNTU_ARCHIVE_KEY: &[u8] = include_bytes!("../../../keys/ubuntu-archive-2018.gpg");
+
+/// How many sources' changelogs are fetched at once.
+const PARALLEL: usize = 4;
+/// How many binaries of an upload are tried for its changelog.
+const MAX_CHANGELOG_TRIES: usize = 4;
+const MAX_IN_RELEASE_BYTES: usize = 32 * 1024 * 1024;
+
+/// An installed source package: the name and version an installed binary's
+/// `Source:` field gives (its own name and version without one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstalledSource {
+    pub source_name: String,
+    pub source_version: String,
+}
+
+impl From<&pkgdb::Package> for InstalledSource {
+    fn from(package: &pkgdb::Package) -> InstalledSource {
+        InstalledSource {
+            source_name: package.source_name.clone(),
+            source_version: package.source_version.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SecurityRepoOptions {
+    /// Downloads (`sha256/…`) and the feed's own files (`security-repo/…`).
+    pub cache_dir: PathBuf,
+    /// Keyrings trusted for Debian suites; default [`DEBIAN_KEYRING`].
+    pub debian_keyrings: Vec<PathBuf>,
+    /// Keyrings trusted for Ubuntu suites; empty (the default) trusts the
+    /// shipped [`UBUNTU_ARCHIVE_KEY`].
+    pub ubuntu_keyrings: Vec<PathBuf>,
+    /// Base URL replacing [`DEBIAN_SECURITY_MIRROR`].
+    pub debian_mirror: Option<String>,
+    /// Base URL replacing [`UBUNTU_SECURITY_MIRROR`] (amd64, i386).
+    pub ubuntu_mirror: Option<String>,
+    /// Base URL replacing [`UBUNTU_PORTS_MIRROR`] (other architectures).
+    pub ubuntu_ports_mirror: Option<String>,
+    /// Use only what the cache holds; never touch the network.
+    pub offline: bool,
+}
+
+impl SecurityRepoOptions {
+    /// The defaults: official mirrors, the keyrings above, online.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> SecurityRepoOptions {
+        SecurityRepoOptions {
+            cache_dir: cache_dir.into(),
+            debian_keyrings: vec![PathBuf::from(DEBIAN_KEYRING)],
+            ubuntu_keyrings: Vec::new(),
+            debian_mirror: None,
+            ubuntu_mirror: None,
+            ubuntu_ports_mirror: None,
+            offline: false,
+        }
+    }
+}
+
+/// The feed: one APT client per family (each trusting only its family's
+/// keys) over one download cache.
+pub struct SecurityRepo {
+    options: SecurityRepoOptions,
+    http: reqwest::Client,
+    /// A keyring that could not be read is reported when its family is asked for.
+    debian: std::result::Result<AptClient, String>,
+    ubuntu: std::result::Result<AptClient, String>,
+    disk: Disk,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> std::result::Result<Keyring, String> {
+    let mut keyring = Keyring::from_files(paths).map_err(|e| e.to_string())?;
+    if let Some(bytes) = builtin.filter(|_| paths.is_empty()) {
+        keyring
+            .add(bytes)
+            .map_err(|e| format!("the shipped key: {e}"))?;
+    }
+    if paths.is_empty() && builtin.is_none() {
+        return Err("no keyring given".to_string());
+    }
+    Ok(keyring)
+}
+
+impl SecurityRepo {
+    pub fn new(options: SecurityRepoOptions) -> Result<SecurityRepo> {
+        let http = oci::client::http_client_builder()
+            .build()
+            .map_err(|source| Error::Http {
+                url: String::new(),
+                source,
+            })?;
+        let client = |keyring: std::result::Result<Keyring, String>| {
+            keyring.and_then(|k| {
+                AptClient::new(Cache::new(&options.cache_dir), k).map_err(|e| e.to_string())
+            })
+        };
+        let debian = client(keyring(&options.debian_keyrings, None));
+        let ubuntu = client(keyring(&options.ubuntu_keyrings, Some(UBUNTU_ARCHIVE_KEY)));
+        Ok(SecurityRepo {
+            disk: Disk::new(&options.cache_dir),
+            options,
+            http,
+            debian,
+            ubuntu,
+        })
+    }
+
+    /// The suite serving `distro`'s security updates for `architecture`.
+    pub fn suite(&self, distro: &Distro, architecture: &str) -> Result<Suite> {
+        let name = select::suite_name(distro).map_err(|reason| Error::UnknownRelease {
+            distro: distro.to_string(),
+            reason,
+        })?;
+        let options = &self.options;
+        let base = match distro.family {
+            Family::Ubuntu if select::ubuntu_is_ports(architecture) => options
+                .ubuntu_ports_mirror
+                .as_deref()
+                .unwrap_or(UBUNTU_PORTS_MIRROR),
+            Family::Ubuntu => options
+                .ubuntu_mirror
+                .as_deref()
+                .unwrap_or(UBUNTU_SECURITY_MIRROR),
+            _ => options
+                .debian_mirror
+                .as_deref()
+                .unwrap_or(DEBIAN_SECURITY_MIRROR),
+        };
+        Ok(Suite::new(base, &name))
+    }
+
+    fn client(&self, family: Family) -> Result<&AptClient> {
+        let (client, paths) = match family {
+            Family::Ubuntu => (&self.ubuntu, &self.options.ubuntu_keyrings),
+            _ => (&self.debian, &self.options.debian_keyrings),
+        };
+        client.as_ref().map_err(|message| Error::Keyring {
+            family,
+            paths: paths.clone(),
+            message: message.clone(),
+        })
+    }
+
+    /// Fixable-by-the-security-pocket advisories for these installed source
+    /// packages of one release, for the image's dpkg `architecture`
+    /// (`amd64`, `arm64`, `armhf`, `i386`, …; `all` packages are always
+    /// included). Sorted by package, then id.
+    pub async fn advisories(
+        &self,
+        distro: &Distro,
+        architecture: &str,
+        installed: &[InstalledSource],
+    ) -> Result<Vec<Advisory>> {
+        let suite = self.suite(distro, architecture)?;
+        let client = self.client(distro.family)?;
+        let verified = self.verified_suite(client, &suite, distro).await?;
+        let index = self.packages(client, &verified, architecture).await?;
+        let uploads = tokio::task::spawn_blocking(move || select::newest_uploads(index))
+            .await
+            .map_err(join_error)?;
+        let outdated = select::outdated(
+            installed
+                .iter()
+                .map(|i| (i.source_name.as_str(), i.source_version.as_str())),
+            &uploads,
+        );
+        let results: Vec<Result<Vec<Advisory>>> = stream::iter(outdated)
+            .map(|(source, installed, upload)| {
+                let suite = &suite;
+                async move {
+                    let entries = self
+                        .changelog(client, suite, distro.family, source, upload)
+                        .await?;
+                    Ok(select::advisories(
+                        distro,
+                        &suite.name,
+                        source,
+                        installed,
+                        &upload.version,
+                        entries.as_deref(),
+                    ))
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut advisories = Vec::new();
+        for result in results {
+            advisories.extend(result?);
+        }
+        advisories.sort_by(|a, b| a.package.cmp(&b.package).then_with(|| a.id.cmp(&b.id)));
+        Ok(advisories)
+    }
+
+    /// The suite's verified `InRelease`: fetched (and stored for offline
+    /// use), or offline the stored one, verified again.
+    async fn verified_suite(
+        &self,
+        client: &AptClient,
+        suite: &Suite,
+        distro: &Distro,
+    ) -> Result<VerifiedSuite> {
+        let url = format!("{}/dists/{}/InRelease", suite.base_url, suite.name);
+        let repo_error = |source| Error::SecurityRepo {
+            what: format!("the InRelease of {suite} did not verify"),
+            source,
+        };
+        let verified = if self.options.offline {
+            let text = self
+                .disk
+                .in_release(&suite.base_url, &suite.name)
+                .ok_or_else(|| Error::NotCached {
+                    what: format!("the InRelease of {suite}"),
+                    cache: self.options.cache_dir.clone(),
+                })?;
+            let verified = client.verify_release(suite, &text, 0).map_err(repo_error)?;
+            if let Some(valid_until) = verified.release.valid_until
+                && valid_until < now()
+            {
+                tracing::warn!(
+                    suite = %suite,
+                    valid_until,
+                    "offline: using the cached InRelease although its Valid-Until has passed; \
+                     advisories may be missing newer security updates"
+                );
+            }
+            verified
+        } else {
+            let text = self.fetch_in_release(&url, distro).await?;
+            let verified = client
+                .verify_release(suite, &text, now())
+                .map_err(repo_error)?;
+            self.disk
+                .put_in_release(&suite.base_url, &suite.name, &text)?;
+            verified
+        };
+        let release = &verified.release;
+        if release.suite.as_deref() != Some(&suite.name)
+            && release.codename.as_deref() != Some(&suite.name)
+        {
+            return Err(Error::WrongSuite {
+                url,
+                expected: suite.name.clone(),
+                found: release
+                    .suite
+                    .clone()
+                    .or_else(|| release.codename.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(verified)
+    }
+
+    async fn fetch_in_release(&self, url: &str, distro: &Distro) -> Result<String> {
+        let http_error = |source| Error::Http {
+            url: url.to_string(),
+            source,
+        };
+        let response = self.http.get(url).send().await.map_err(http_error)?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => {
+                return Err(Error::UnknownRelease {
+                    distro: distro.to_string(),
+                    reason: format!(
+                        "{url} does not exist (HTTP 404): the release is not served there \
+                         (end of life, not released, or a mirror without it)"
+                    ),
+                });
+            }
+            status => {
+                return Err(Error::Status {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+        }
+        let bytes = response.bytes().await.map_err(http_error)?;
+        if bytes.len() > MAX_IN_RELEASE_BYTES {
+            return Err(Error::TooLarge {
+                input: url.to_string(),
+                limit: MAX_IN_RELEASE_BYTES as u64,
+            });
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Every `Packages` entry of `architecture` and `all` in every component.
+    async fn packages(
+        &self,
+        client: &AptClient,
+        verified: &VerifiedSuite,
+        architecture: &str,
+    ) -> Result<Vec<IndexPackage>> {
+        let release = &verified.release;
+        let suite = &verified.suite;
+        if !release.architectures.is_empty()
+            && !release.architectures.iter().any(|a| a == architecture)
+        {
+            return Err(Error::NoArchitecture {
+                suite: suite.to_string(),
+                architecture: architecture.to_string(),
+                available: release.architectures.join(" "),
+            });
+        }
+        let mut all = Vec::new();
+        let mut any_index = false;
+        for component in &release.components {
+            // Debian's security suites list `updates/main` but keep `main/…`.
+            let names = [Some(component.as_str()), component.strip_prefix("updates/")];
+            let Some((stem, path, file)) = names.into_iter().flatten().find_map(|name| {
+                let stem = format!("{name}/binary-{architecture}/Packages");
+                let (path, file) = ["xz", "gz"]
+                    .iter()
+                    .map(|ext| format!("{stem}.{ext}"))
+                    .chain([stem.clone()])
+                    .find_map(|path| release.files.get(&path).map(|f| (path, f)))?;
+                Some((stem, path, file))
+            }) else {
+                continue;
+            };
+            any_index = true;
+            let what = format!("{} {path}", suite.name);
+            let present = verify_cached(client.cache(), &file.sha256, file.size, &what).await?;
+            if self.options.offline && !present {
+                return Err(Error::NotCached {
+                    what,
+                    cache: self.options.cache_dir.clone(),
+                });
+            }
+            let bytes =
+                client
+                    .index(verified, &stem)
+                    .await
+                    .map_err(|source| Error::SecurityRepo {
+                        what: format!("cannot fetch {what}"),
+                        source,
+                    })?;
+            let architecture = architecture.to_string();
+            let parsed = tokio::task::spawn_blocking(move || {
+                packages::parse(&what, &bytes)
+                    .map(|entries| {
+                        entries
+                            .into_iter()
+                            .filter(|p| p.architecture == architecture || p.architecture == "all")
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(|source| Error::SecurityRepo {
+                        what: format!("cannot read {what}"),
+                        source: repo::Error::Index(source),
+                    })
+            })
+            .await
+            .map_err(join_error)??;
+            all.extend(parsed);
+        }
+        if !any_index {
+            return Err(Error::NoArchitecture {
+                suite: suite.to_string(),
+                architecture: architecture.to_string(),
+                available: release.architectures.join(" "),
+            });
+        }
+        Ok(all)
+    }
+
+    /// The changelog entries of `upload` of `source`: cached, or read from
+    /// the upload's binaries (smallest first). `None` when none could be read.
+    async fn changelog(
+        &self,
+        client: &AptClient,
+        suite: &Suite,
+        family: Family,
+        source: &str,
+        upload: &SourceUpload,
+    ) -> Result<Option<Vec<Entry>>> {
+        if let Some(record) = self.disk.changelog(family, source, &upload.version) {
+            return Ok(record.entries);
+        }
+        if self.options.offline {
+            tracing::warn!(
+                source,
+                version = %upload.version,
+                "offline and the changelog of this upload is not cached; reporting it without CVE ids"
+            );
+            return Ok(None);
+        }
+        let mut queue: VecDeque<(&IndexPackage, String)> = upload
+            .binaries
+            .iter()
+            .map(|b| (b, b.name.clone()))
+            .collect();
+        let mut seen = HashSet::new();
+        let mut tries = 0;
+        let mut unsure = false;
+        while let Some((binary, doc)) = queue.pop_front() {
+            if tries == MAX_CHANGELOG_TRIES {
+                break;
+            }
+            if !seen.insert((binary.filename.clone(), doc.clone())) {
+                continue;
+            }
+            tries += 1;
+            match self.read_changelog(client, suite, binary, &doc).await {
+                Ok(ChangelogLocation::Found(text)) => match changelog::parse(&text) {
+                    Ok(parsed) => {
+                        let entries: Vec<Entry> = parsed.iter().map(Entry::from).collect();
+                        let record = CachedChangelog::new(
+                            family,
+                            source,
+                            &upload.version,
+                            Some((binary.name.clone(), binary.sha256.clone())),
+                            Some(entries.clone()),
+                        );
+                        self.disk.put_changelog(&record)?;
+                        return Ok(Some(entries));
+                    }
+                    Err(error) => tracing::warn!(
+                        binary = %binary.name, version = %binary.version, %error,
+                        "unreadable changelog; trying another binary of the source"
+                    ),
+                },
+                Ok(ChangelogLocation::Elsewhere(target)) => {
+                    let target = target.trim_end_matches('/');
+                    let target = target.rsplit('/').next().unwrap_or(target);
+                    if let Some(sibling) = upload.binaries.iter().find(|b| b.name == target) {
+                        queue.push_front((sibling, target.to_string()));
+                    }
+                }
+                Ok(ChangelogLocation::Missing) => {}
+                Err(error) => {
+                    unsure = true;
+                    tracing::warn!(
+                        binary = %binary.name, version = %binary.version, error = %error_chain(&error),
+                        "cannot read the changelog; trying another binary of the source"
+                    );
+                }
+            }
+        }
+        tracing::warn!(
+            source,
+            version = %upload.version,
+            "no changelog found in {tries} binaries of the upload; reporting it without CVE ids"
+        );
+        // A download that failed may work next time; only a settled answer is kept.
+        if !unsure {
+            let record = CachedChangelog::new(family, source, &upload.version, None, None);
+            self.disk.put_changelog(&record)?;
+        }
+        Ok(None)
+    }
+
+    async fn read_changelog(
+        &self,
+        client: &AptClient,
+        suite: &Suite,
+        binary: &IndexPackage,
+        doc: &str,
+    ) -> Result<ChangelogLocation> {
+        let what = format!("{} {}", suite.name, binary.filename);
+        verify_cached(client.cache(), &binary.sha256, binary.size, &what).await?;
+        let deb = client
+            .download(
+                &suite.base_url,
+                &binary.filename,
+                &binary.sha256,
+                binary.size,
+            )
+            .await
+            .map_err(|source| Error::SecurityRepo {
+                what: format!("cannot download {what}"),
+                source,
+            })?;
+        let doc = doc.to_string();
+        tokio::task::spawn_blocking(move || {
+            changelog::read_from_deb(&DebFile::new(&deb), &doc).map_err(|error| {
+                Error::SecurityRepo {
+                    what: format!("cannot read {what}"),
+                    source: repo::Error::Deb(error),
+                }
+            })
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+/// Whether the cache holds the file of this checksum intact. A cached file
+/// whose size or SHA256 no longer matches is removed (so it is fetched again).
+async fn verify_cached(cache: &Cache, sha256: &str, size: u64, what: &str) -> Result<bool> {
+    let Ok(digest) = format!("sha256:{sha256}").parse::<oci::Digest>() else {
+        return Ok(false);
+    };
+    let Some(path) = cache.get(&digest).await else {
+        return Ok(false);
+    };
+    let expected = sha256.to_ascii_lowercase();
+    let check = path.clone();
+    let intact = tokio::task::spawn_blocking(move || file_matches(&check, &expected, size))
+        .await
+        .map_err(join_error)?;
+    if !intact {
+        tracing::warn!(file = %path.display(), "cached copy of {what} is damaged; fetching it again");
+        std::fs::remove_file(&path).map_err(Error::io(&path))?;
+    }
+    Ok(intact)
+}
+
+fn file_matches(path: &Path, sha256: &str, size: u64) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut reader = file.take(size + 1);
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                total += n as u64;
+            }
+            Err(_) => return false,
+        }
+    }
+    total == size && hex::encode(hasher.finalize()) == sha256
+}
+
+fn join_error(error: tokio::task::JoinError) -> Error {
+    Error::Io {
+        path: PathBuf::new(),
+        error: std::io::Error::other(error),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,127 @@
+//! `drydock scan IMAGE`: report the OS-package vulnerabilities of an image
+//! as a table, Trivy-compatible JSON, SARIF or CycloneDX, with Trivy's exit
+//! code conventions (`--exit-code`, `--exit-on-eol`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use advisory::{Severity, Store};
+use anyhow::Context as _;
+use oci::ClientOptions;
+use scan::matching::Filters;
+use scan::render::{self, Format};
+use scan::{Scanner, ScannerOptions};
+
+use crate::options::{DataDirArgs, RegistryArgs};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Sarif,
+    Cyclonedx,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PkgType {
+    Os,
+    Library,
+}
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// The image: a registry reference (`nginx:1.25`, `127.0.0.1:5000/app:1`), `oci:DIR[:TAG]` or `dir:ROOTFS`.
+    pub image: String,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Report only vulnerabilities that have a fixed version.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Report only these severities (comma-separated: UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL).
+    #[arg(long, value_delimiter = ',', value_parser = parse_severity)]
+    pub severity: Vec<Severity>,
+    /// Which packages to scan; only `os` (installed OS packages) is available so far.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "os")]
+    pub pkg_types: Vec<PkgType>,
+    /// Exit with this code when vulnerabilities remain after the filters.
+    #[arg(long, default_value_t = 0)]
+    pub exit_code: u8,
+    /// Exit with this code when the image's OS is end-of-life.
+    #[arg(long, default_value_t = 0)]
+    pub exit_on_eol: u8,
+    /// The advisory database [default: <data dir>/advisories.db].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.trim().parse()
+}
+
+pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    if args.pkg_types.contains(&PkgType::Library) {
+        anyhow::bail!(
+            "--pkg-types library is not supported yet; drydock scans OS packages (--pkg-types os)"
+        );
+    }
+    let db_path = args.data.advisory_db(args.db.clone());
+    let store = match Store::open_existing(&db_path) {
+        Ok(store) => Some(store),
+        Err(e) if !db_path.exists() => {
+            tracing::warn!("{e}");
+            eprintln!(
+                "warning: no advisory database at {}; run `drydock db update` or `drydock db import FILE…` first. \
+                 Reporting packages without vulnerability data.",
+                db_path.display()
+            );
+            None
+        }
+        Err(e) => return Err(e).context("opening the advisory database"),
+    };
+    let scanner = Scanner::new(
+        store,
+        ScannerOptions {
+            cache_dir: scan::scanner::cache_dir(&args.data.data_dir),
+            registry: ClientOptions {
+                plain_http: args.registry.plain_http,
+                ..ClientOptions::default()
+            },
+            filters: Filters {
+                ignore_unfixed: args.ignore_unfixed,
+                severities: args.severity.clone(),
+            },
+        },
+    )?;
+    let report = scanner
+        .scan(&args.image)
+        .await
+        .with_context(|| format!("scanning {}", args.image))?;
+    let format = match args.format {
+        FormatArg::Table => Format::Table,
+        FormatArg::Json => Format::Json,
+        FormatArg::Sarif => Format::Sarif,
+        FormatArg::Cyclonedx => Format::CycloneDx,
+    };
+    let text = render::render(&report, format);
+    match &args.output {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    let eol = report.os.as_ref().is_some_and(|os| os.eosl);
+    let vulnerable = report.results.iter().any(|r| !r.findings.is_empty());
+    Ok(if eol && args.exit_on_eol != 0 {
+        ExitCode::from(args.exit_on_eol)
+    } else if vulnerable && args.exit_code != 0 {
+        ExitCode::from(args.exit_code)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

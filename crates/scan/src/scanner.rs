@@ -1,0 +1,352 @@
+//! Scanning an image end to end: find it, take its inventory, look up
+//! advisories, match, and assemble the [`Report`].
+//!
+//! Owns the I/O around the pure matcher: where images come from (a
+//! registry, `oci:DIR[:TAG]`, `dir:ROOTFS`), the per-layer inventory cache
+//! on disk (keyed by layer digest, so tags sharing base layers are read
+//! once), and the clear refusals for images drydock cannot judge (Windows,
+//! no known OS, no package database). Never writes to a registry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use advisory::Store;
+use oci::copy::{Endpoint, Silent};
+use oci::{ClientOptions, Digest, ImageLocation, OciLayout, RegistryClient};
+use pkgdb::inventory::{LayerCache, from_dir, from_layout};
+use pkgdb::{Date, Inventory, LayerFiles, ScanLimits};
+
+use crate::matching::{self, Filters};
+use crate::report::{OsSummary, Report, TargetResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{0:?} is not an image reference, oci:DIR[:TAG] or dir:ROOTFS")]
+    BadImage(String),
+    #[error(transparent)]
+    Image(#[from] oci::Error),
+    #[error(transparent)]
+    Inventory(#[from] pkgdb::Error),
+    #[error(transparent)]
+    Advisory(#[from] advisory::Error),
+    #[error("{image} is a Windows image; drydock scans the OS packages of Linux images only")]
+    Windows { image: String },
+    #[error(
+        "{image} has no known operating system and no package database, so there is nothing drydock can judge"
+    )]
+    NoOs { image: String },
+    #[error("{image} runs {os}, which has no package database drydock can read (dpkg, apk or rpm)")]
+    NoPackageDatabase { image: String, os: String },
+    #[error("{image} runs {os}; drydock matches advisories for Debian, Ubuntu and Alpine so far")]
+    UnsupportedOs { image: String, os: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where an image to scan is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    Location(ImageLocation),
+    /// An unpacked root filesystem.
+    Dir(PathBuf),
+}
+
+impl ImageSource {
+    pub fn parse(text: &str) -> Result<ImageSource, ScanError> {
+        if let Some(dir) = text.strip_prefix("dir:") {
+            if dir.is_empty() {
+                return Err(ScanError::BadImage(text.to_string()));
+            }
+            return Ok(ImageSource::Dir(PathBuf::from(dir)));
+        }
+        text.parse()
+            .map(ImageSource::Location)
+            .map_err(|_| ScanError::BadImage(text.to_string()))
+    }
+}
+
+/// Layer scans kept on disk as `<dir>/<alg>/<hex>`, written atomically.
+pub struct DiskLayerCache {
+    dir: PathBuf,
+}
+
+impl DiskLayerCache {
+    pub fn new(dir: impl Into<PathBuf>) -> DiskLayerCache {
+        DiskLayerCache { dir: dir.into() }
+    }
+
+    fn path(&self, layer: &Digest) -> PathBuf {
+        self.dir.join(layer.algorithm().as_str()).join(layer.hex())
+    }
+}
+
+impl LayerCache for DiskLayerCache {
+    fn get(&self, layer: &Digest) -> Option<LayerFiles> {
+        // A damaged entry is a miss: the layer is simply scanned again.
+        LayerFiles::decode(&std::fs::read(self.path(layer)).ok()?).ok()
+    }
+
+    fn put(&self, layer: &Digest, files: &LayerFiles) {
+        let path = self.path(layer);
+        let Some(dir) = path.parent() else { return };
+        let temp = dir.join(format!(".tmp-{}-{}", std::process::id(), layer.hex()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&temp, files.encode()))
+            .and_then(|()| std::fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            tracing::warn!("cannot cache the scan of layer {layer}: {e}");
+        }
+    }
+}
+
+/// Today's date and the current time in RFC 3339, in UTC.
+pub fn now_utc() -> (Date, String) {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let date = Date {
+        year: year as u16,
+        month: month as u8,
+        day: day as u8,
+    };
+    let stamp = format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        (of_day % 3600) / 60,
+        of_day % 60
+    );
+    (date, stamp)
+}
+
+/// What the scanner reads and where it keeps its caches.
+pub struct ScannerOptions {
+    /// `<dir>/layers` holds per-layer scans, `<dir>/images` the layout registry images are pulled into.
+    pub cache_dir: PathBuf,
+    pub registry: ClientOptions,
+    pub filters: Filters,
+}
+
+pub struct Scanner {
+    store: Option<Store>,
+    layers: DiskLayerCache,
+    pulled: PathBuf,
+    client: RegistryClient,
+    filters: Filters,
+}
+
+/// A layout tag naming a pulled registry image (`localhost:5000/a/b:1` → `localhost_5000_a_b_1`).
+fn pull_tag(reference: &oci::ImageReference) -> String {
+    let text = format!(
+        "{}/{}/{}",
+        reference.registry(),
+        reference.repository(),
+        reference.manifest_reference()
+    );
+    let mut tag: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    tag.truncate(128);
+    tag
+}
+
+impl Scanner {
+    /// A scanner over an advisory store (`None` scans with no advisory data,
+    /// which reports inventories only).
+    pub fn new(store: Option<Store>, options: ScannerOptions) -> Result<Scanner, ScanError> {
+        Ok(Scanner {
+            store,
+            layers: DiskLayerCache::new(options.cache_dir.join("layers")),
+            pulled: options.cache_dir.join("images"),
+            client: RegistryClient::new(options.registry)?,
+            filters: options.filters,
+        })
+    }
+
+    /// The inventory of an image and, when it has one, its manifest digest.
+    async fn inventory(
+        &self,
+        source: &ImageSource,
+    ) -> Result<(Inventory, Option<Digest>), ScanError> {
+        let limits = ScanLimits::default();
+        match source {
+            ImageSource::Dir(root) => {
+                let root = root.clone();
+                let inventory = tokio::task::spawn_blocking(move || from_dir(&root))
+                    .await
+                    .map_err(|e| ScanError::Io {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e),
+                    })??;
+                Ok((inventory, None))
+            }
+            ImageSource::Location(ImageLocation::Layout { path, tag }) => {
+                let layout = OciLayout::open(path).await?;
+                let digest = layout.resolve(tag.as_deref()).await?.digest;
+                let inventory = from_layout(&layout, tag.as_deref(), &self.layers, limits).await?;
+                Ok((inventory, Some(digest)))
+            }
+            ImageSource::Location(ImageLocation::Registry(reference)) => {
+                // Pulled into a local layout that persists: blobs already there are not fetched again.
+                let layout = OciLayout::create(&self.pulled).await?;
+                let tag = pull_tag(reference);
+                let source = Endpoint::Registry {
+                    client: self.client.clone(),
+                    image: reference.clone(),
+                };
+                let destination = Endpoint::Layout {
+                    layout: layout.clone(),
+                    tag: Some(tag.clone()),
+                };
+                let copied = oci::copy::copy_image(&source, &destination, Arc::new(Silent)).await?;
+                let inventory = from_layout(&layout, Some(&tag), &self.layers, limits).await?;
+                Ok((inventory, copied.digest))
+            }
+        }
+    }
+
+    /// Scans `image` (as the user wrote it) and returns the report.
+    pub async fn scan(&self, image: &str) -> Result<Report, ScanError> {
+        let source = ImageSource::parse(image)?;
+        let (inventory, digest) = self.inventory(&source).await?;
+        let windows_config = inventory
+            .image_config
+            .as_ref()
+            .and_then(|c| c.get("os"))
+            .is_some_and(|os| os == "windows");
+        if inventory.windows || windows_config {
+            return Err(ScanError::Windows {
+                image: image.to_string(),
+            });
+        }
+        let Some(os) = inventory.os.clone() else {
+            return Err(ScanError::NoOs {
+                image: image.to_string(),
+            });
+        };
+        let os_text = os.pretty_name.clone().unwrap_or_else(|| os.id.clone());
+        if inventory.package_db.is_none() {
+            return Err(ScanError::NoPackageDatabase {
+                image: image.to_string(),
+                os: os_text,
+            });
+        }
+        let Some((distro, family)) = matching::distro_of(&os) else {
+            return Err(ScanError::UnsupportedOs {
+                image: image.to_string(),
+                os: os_text,
+            });
+        };
+        let (today, created_at) = now_utc();
+        let os_name = os
+            .release
+            .clone()
+            .or(os.version_id.clone())
+            .unwrap_or_default();
+        let summary = OsSummary {
+            family,
+            name: os_name.clone(),
+            eosl: inventory
+                .lifecycle()
+                .is_some_and(|l| l.is_end_of_life(today)),
+        };
+        let mut sources: Vec<&str> = inventory
+            .packages
+            .iter()
+            .map(|p| p.source_name.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let advisories = match &self.store {
+            Some(store) => store.advisories_for_many(&distro, &sources)?,
+            None => Default::default(),
+        };
+        let findings = matching::findings(family, &inventory.packages, &advisories, &self.filters);
+        Ok(Report {
+            artifact_name: image.to_string(),
+            artifact_digest: digest.map(|d| d.to_string()),
+            os: Some(summary),
+            image_config: inventory
+                .image_config
+                .clone()
+                .unwrap_or(serde_json::Value::Null),
+            results: vec![TargetResult {
+                target: format!("{image} ({} {os_name})", family.as_str()),
+                family,
+                packages: inventory.packages.iter().map(matching::entry).collect(),
+                findings,
+            }],
+            created_at,
+        })
+    }
+}
+
+/// The default cache directory under a drydock data directory.
+pub fn cache_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("scan-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_image_sources() {
+        assert_eq!(
+            ImageSource::parse("dir:/tmp/root").unwrap(),
+            ImageSource::Dir("/tmp/root".into())
+        );
+        assert!(matches!(
+            ImageSource::parse("oci:/x:1").unwrap(),
+            ImageSource::Location(ImageLocation::Layout { .. })
+        ));
+        assert!(matches!(
+            ImageSource::parse("nginx").unwrap(),
+            ImageSource::Location(ImageLocation::Registry(_))
+        ));
+        assert!(ImageSource::parse("dir:").is_err());
+        assert!(ImageSource::parse("Bad Name").is_err());
+    }
+
+    #[test]
+    fn pull_tags_are_valid_tags() {
+        let reference: oci::ImageReference = "localhost:5000/team/app:1.25".parse().unwrap();
+        let tag = pull_tag(&reference);
+        assert_eq!(tag, "localhost_5000_team_app_1.25");
+        assert!(oci::reference::is_valid_tag(&tag));
+    }
+
+    #[test]
+    fn clock_formats_rfc3339() {
+        let (date, stamp) = now_utc();
+        assert!(date.year >= 2024);
+        assert_eq!(stamp.len(), 20);
+        assert!(stamp.ends_with('Z'));
+        assert_eq!(&stamp[..10], date.to_string());
+    }
+}
