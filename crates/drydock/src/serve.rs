@@ -122,17 +122,23 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Splits `30s` into `(30, "s")`; `example` completes the error message.
+fn number_and_unit<'a>(text: &'a str, example: &str) -> Result<(u64, &'a str), String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number
+    let value = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 15m, 1h or 7d"))?;
-    let seconds = match unit.trim() {
+        .map_err(|_| format!("{text:?} is not {example}"))?;
+    Ok((value, unit.trim()))
+}
+
+/// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (value, unit) = number_and_unit(text, "a duration like 30s, 15m, 1h or 7d")?;
+    let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(value)),
         "" | "s" => 1,
         "m" => 60,
@@ -149,15 +155,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 4MiB or 4194304"))?;
-    let factor: u64 = match unit.trim() {
+    let (value, unit) = number_and_unit(text, "a size like 4MiB or 4194304")?;
+    let factor: u64 = match unit {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
