@@ -243,7 +243,7 @@ async fn fixable_sources_equal_apt_upgradable_in_a_security_only_chroot() {
             let listing = testkit::run(
                 Command::new("sh")
                     .arg("-c")
-                    .arg("zcat usr/share/doc/*/changelog.Debian.gz 2>/dev/null || true")
+                    .arg("zcat usr/share/doc/*/changelog*.gz 2>/dev/null || true")
                     .current_dir(&unpacked),
             );
             texts.push_str(&listing);
@@ -443,7 +443,7 @@ async fn offline_uses_the_cache_and_damage_is_refetched() {
     assert_eq!(again, online);
     assert_eq!(std::fs::read_to_string(damaged).unwrap(), text);
 
-    // A damaged cached index is detected: offline it is an error, online it is fetched again.
+    // A damaged cached index is detected.
     let downloads = files_under(&cache.path().join("sha256"));
     let index = downloads
         .iter()
@@ -457,6 +457,14 @@ async fn offline_uses_the_cache_and_damage_is_refetched() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(index, &bytes).unwrap();
+    // The upload selection derived from the verified index is kept apart and still serves offline…
+    let derived = repo(cache.path(), true)
+        .advisories(&bookworm(), &arch, &installed)
+        .await
+        .unwrap();
+    assert_eq!(derived, online);
+    // …and without it, the damaged index itself is refused offline and fetched again online.
+    std::fs::remove_dir_all(cache.path().join("security-repo/uploads")).unwrap();
     let error = repo(cache.path(), true)
         .advisories(&bookworm(), &arch, &installed)
         .await
@@ -550,4 +558,14 @@ fn the_shipped_ubuntu_key_is_the_2018_archive_key() {
         assert_eq!(fingerprints, ["F6ECB3762474EDA9D21B7022871920D1991BC93C"]);
     }
     ubuntu_keyring();
+}
+
+#[test]
+fn the_feed_can_be_shared_and_its_futures_spawned() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let cache = tempfile::tempdir().unwrap();
+    let feed = repo(cache.path(), true);
+    send_sync(&feed);
+    send(feed.advisories(&bookworm(), "amd64", &[]));
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use advisory::{Severity, Store};
+use advisory::{SecurityRepo, SecurityRepoOptions, Severity, Store};
 use anyhow::Context as _;
 use oci::ClientOptions;
 use scan::matching::Filters;
@@ -55,6 +55,21 @@ pub struct ScanArgs {
     /// The advisory database [default: <data dir>/advisories.db].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Do not consult the distribution's security repository (Debian and Ubuntu `-security` pockets).
+    #[arg(long)]
+    pub no_security_repo: bool,
+    /// Use only what is cached: no network for the security repository or registry blobs already pulled.
+    #[arg(long)]
+    pub offline: bool,
+    /// Reuse the security repository's index when fetched less than this long ago (e.g. 30m, 1h; 0 always fetches).
+    #[arg(long, default_value = "1h", value_name = "AGE", value_parser = crate::serve::parse_duration)]
+    pub security_repo_max_age: std::time::Duration,
+    /// A Debian security mirror to use instead of deb.debian.org/debian-security.
+    #[arg(long, value_name = "URL")]
+    pub debian_security_mirror: Option<String>,
+    /// An Ubuntu security mirror to use instead of security.ubuntu.com/ubuntu.
+    #[arg(long, value_name = "URL")]
+    pub ubuntu_security_mirror: Option<String>,
     #[command(flatten)]
     pub data: DataDirArgs,
     #[command(flatten)]
@@ -74,21 +89,35 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let db_path = args.data.advisory_db(args.db.clone());
     let store = match Store::open_existing(&db_path) {
         Ok(store) => Some(store),
-        Err(e) if !db_path.exists() => {
-            tracing::warn!("{e}");
-            eprintln!(
-                "warning: no advisory database at {}; run `drydock db update` or `drydock db import FILE…` first. \
-                 Reporting packages without vulnerability data.",
-                db_path.display()
-            );
+        Err(_) if !db_path.exists() => {
+            if args.no_security_repo {
+                eprintln!(
+                    "warning: no advisory database at {} and the security repository is off: \
+                     reporting packages without vulnerability data. Run `drydock db update` or `drydock db import FILE…`.",
+                    db_path.display()
+                );
+            }
             None
         }
         Err(e) => return Err(e).context("opening the advisory database"),
     };
+    let cache_dir = scan::scanner::cache_dir(&args.data.data_dir);
+    let security = if args.no_security_repo {
+        None
+    } else {
+        Some(SecurityRepo::new(SecurityRepoOptions {
+            debian_mirror: args.debian_security_mirror.clone(),
+            ubuntu_mirror: args.ubuntu_security_mirror.clone(),
+            offline: args.offline,
+            max_age: Some(args.security_repo_max_age).filter(|age| !age.is_zero()),
+            ..SecurityRepoOptions::new(cache_dir.clone())
+        })?)
+    };
     let scanner = Scanner::new(
         store,
+        security,
         ScannerOptions {
-            cache_dir: scan::scanner::cache_dir(&args.data.data_dir),
+            cache_dir,
             registry: ClientOptions {
                 plain_http: args.registry.plain_http,
                 ..ClientOptions::default()

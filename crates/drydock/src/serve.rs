@@ -136,7 +136,7 @@ fn number_and_unit<'a>(text: &'a str, example: &str) -> Result<(u64, &'a str), S
 }
 
 /// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (value, unit) = number_and_unit(text, "a duration like 30s, 15m, 1h or 7d")?;
     let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(value)),

@@ -13,9 +13,17 @@ use std::process::{Command, Output};
 use registry_support::Server;
 use serde_json::{Value, json};
 
+/// Runs drydock; scans use only the test's own feed (the live security
+/// repository feed has its own oracle test in the advisory crate).
 fn drydock(data: &Path, args: &[&str]) -> Output {
+    let isolated: &[&str] = if args.first() == Some(&"scan") {
+        &["--no-security-repo"]
+    } else {
+        &[]
+    };
     Command::new(env!("CARGO_BIN_EXE_drydock"))
         .args(args)
+        .args(isolated)
         .env("DRYDOCK_DATA_DIR", data)
         .env("DRYDOCK_LOG", "warn")
         .output()
@@ -316,4 +324,40 @@ fn refuses_what_it_cannot_judge() {
     assert!(refuse("Bad Name").contains("is not an image reference"));
     let out = drydock(&data, &["scan", "dir:/", "--pkg-types", "library"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+}
+
+#[test]
+fn the_security_repository_feed_works_live_and_then_offline() {
+    let layout = testkit::debian_layout();
+    let image = format!("oci:{}:{}", layout.display(), testkit::DEBIAN_TAG);
+    let work = tempfile::tempdir().unwrap();
+    let scan = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(["scan", &image, "--format", "json", "--data-dir"])
+            .arg(work.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        reported(&String::from_utf8(out.stdout).unwrap())
+    };
+    // The image is Debian's release as published, so the security pocket has newer uploads for it.
+    let online = scan(&[]);
+    assert!(
+        !online.is_empty(),
+        "a published bookworm has security updates since"
+    );
+    assert!(
+        online.values().all(|(fixed, _)| fixed.is_some()),
+        "the pocket only knows fixes"
+    );
+    assert_eq!(
+        scan(&["--offline"]),
+        online,
+        "offline uses what the first scan cached"
+    );
 }

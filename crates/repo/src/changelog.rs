@@ -153,7 +153,10 @@ pub fn parse(text: &str) -> Result<Vec<ChangelogEntry>, ChangelogError> {
 pub enum ChangelogLocation {
     /// The decompressed changelog text.
     Found(String),
-    /// `usr/share/doc/<binary>` is a symlink to this doc directory (a sibling package's).
+    /// The changelog is in this doc directory (a sibling package's):
+    /// `usr/share/doc/<binary>` is a symlink to it, or the changelog file
+    /// itself is a symlink into it (`changelog.Debian.gz ->
+    /// ../libpython3-stdlib/changelog.Debian.gz` gives `libpython3-stdlib`).
     Elsewhere(String),
     Missing,
 }
@@ -195,6 +198,11 @@ pub fn read_from_deb(deb: &DebFile, binary: &str) -> Result<ChangelogLocation, D
             debian_text = Some(read_gz(entry, path)?);
         } else if path == native && kind.is_file() {
             native_text = Some(read_gz(entry, path)?);
+        } else if (path == debian || path == native) && kind.is_symlink() {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned());
+            symlink = symlink.take().or(target.and_then(|t| linked_doc_dir(&t)));
         }
         Ok(debian_text.is_none())
     })?;
@@ -203,6 +211,17 @@ pub fn read_from_deb(deb: &DebFile, binary: &str) -> Result<ChangelogLocation, D
         (None, Some(target)) => ChangelogLocation::Elsewhere(target),
         (None, None) => ChangelogLocation::Missing,
     })
+}
+
+/// The doc directory a symlinked changelog points into: `../<dir>/changelog…`
+/// or `/usr/share/doc/<dir>/changelog…`; anything else is not followed.
+fn linked_doc_dir(target: &str) -> Option<String> {
+    let dir = target
+        .strip_prefix("../")
+        .or_else(|| target.strip_prefix("/usr/share/doc/"))?
+        .split_once('/')?
+        .0;
+    (!dir.is_empty() && dir != ".." && dir != ".").then(|| dir.to_string())
 }
 
 #[cfg(test)]
@@ -250,6 +269,22 @@ End:
         );
         assert_eq!(cve_ids("CVE-"), Vec::<String>::new());
         assert_eq!(cve_ids("trailing CVE-2024-"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn symlinked_changelogs_name_the_sibling_doc_dir() {
+        let dir = |t: &str| linked_doc_dir(t);
+        assert_eq!(
+            dir("../libpython3-stdlib/changelog.Debian.gz").as_deref(),
+            Some("libpython3-stdlib")
+        );
+        assert_eq!(
+            dir("/usr/share/doc/libfoo1/changelog.gz").as_deref(),
+            Some("libfoo1")
+        );
+        assert_eq!(dir("changelog.gz"), None);
+        assert_eq!(dir("../../etc/passwd"), None);
+        assert_eq!(dir("/etc/foo/changelog.gz"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use advisory::Store;
+use advisory::{Family, FeedAdvisory, InstalledSource, SecurityRepo, Store};
 use oci::copy::{Endpoint, Silent};
 use oci::{ClientOptions, Digest, ImageLocation, OciLayout, RegistryClient};
 use pkgdb::inventory::{LayerCache, from_dir, from_layout};
@@ -147,6 +147,8 @@ pub struct ScannerOptions {
 
 pub struct Scanner {
     store: Option<Store>,
+    /// The distro's own security pocket, most trusted for Debian and Ubuntu.
+    security: Option<SecurityRepo>,
     layers: DiskLayerCache,
     pulled: PathBuf,
     client: RegistryClient,
@@ -176,11 +178,16 @@ fn pull_tag(reference: &oci::ImageReference) -> String {
 }
 
 impl Scanner {
-    /// A scanner over an advisory store (`None` scans with no advisory data,
-    /// which reports inventories only).
-    pub fn new(store: Option<Store>, options: ScannerOptions) -> Result<Scanner, ScanError> {
+    /// A scanner over an advisory store and the security-repository feed
+    /// (either may be absent; with neither, only inventories are reported).
+    pub fn new(
+        store: Option<Store>,
+        security: Option<SecurityRepo>,
+        options: ScannerOptions,
+    ) -> Result<Scanner, ScanError> {
         Ok(Scanner {
             store,
+            security,
             layers: DiskLayerCache::new(options.cache_dir.join("layers")),
             pulled: options.cache_dir.join("images"),
             client: RegistryClient::new(options.registry)?,
@@ -282,10 +289,12 @@ impl Scanner {
             .collect();
         sources.sort_unstable();
         sources.dedup();
-        let advisories = match &self.store {
+        let mut advisories = match &self.store {
             Some(store) => store.advisories_for_many(&distro, &sources)?,
             None => Default::default(),
         };
+        self.add_security_repo(&distro, &inventory, &mut advisories)
+            .await?;
         let findings = matching::findings(family, &inventory.packages, &advisories, &self.filters);
         Ok(Report {
             artifact_name: image.to_string(),
@@ -303,6 +312,61 @@ impl Scanner {
             }],
             created_at,
         })
+    }
+}
+
+impl Scanner {
+    /// Puts the security pocket's advisories first in each source's list, so
+    /// they speak for an id before the stored feeds do.
+    async fn add_security_repo(
+        &self,
+        distro: &advisory::Distro,
+        inventory: &Inventory,
+        advisories: &mut std::collections::BTreeMap<String, Vec<FeedAdvisory>>,
+    ) -> Result<(), ScanError> {
+        let Some(security) = &self.security else {
+            return Ok(());
+        };
+        if !matches!(distro.family, Family::Debian | Family::Ubuntu) {
+            return Ok(());
+        }
+        let debs: Vec<&pkgdb::Package> = inventory
+            .packages
+            .iter()
+            .filter(|p| p.kind == pkgdb::PackageKind::Deb)
+            .collect();
+        // The dpkg architecture of the image: its first architecture-specific package's.
+        let Some(architecture) = debs
+            .iter()
+            .map(|p| p.architecture.as_str())
+            .find(|a| *a != "all")
+        else {
+            return Ok(());
+        };
+        let mut installed: Vec<InstalledSource> =
+            debs.iter().map(|p| InstalledSource::from(*p)).collect();
+        installed.sort_by(|a, b| {
+            (&a.source_name, &a.source_version).cmp(&(&b.source_name, &b.source_version))
+        });
+        installed.dedup_by(|a, b| {
+            a.source_name == b.source_name && a.source_version == b.source_version
+        });
+        let found = security
+            .advisories(distro, architecture, &installed)
+            .await?;
+        for advisory in found.into_iter().rev() {
+            advisories
+                .entry(advisory.package.clone())
+                .or_default()
+                .insert(
+                    0,
+                    FeedAdvisory {
+                        feed: "security-repo".to_string(),
+                        advisory,
+                    },
+                );
+        }
+        Ok(())
     }
 }
 

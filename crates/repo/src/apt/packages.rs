@@ -13,7 +13,7 @@ use pkgdb::dpkg::{Paragraph, paragraphs};
 const MAX_INDEX_FIELD_LEN: usize = 256 * 1024;
 
 /// One binary package as an index lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexPackage {
     pub name: String,
     pub version: String,

@@ -157,6 +157,36 @@ impl Disk {
         std::fs::read_to_string(self.in_release_path(base_url, suite)).ok()
     }
 
+    fn uploads_path(&self, key: &str) -> PathBuf {
+        let key = hex::encode(Sha256::digest(key.as_bytes()));
+        self.root.join("uploads").join(format!("{key}.json"))
+    }
+
+    /// The uploads selected from the indexes `key` names (their checksums and
+    /// the architecture), so a new process need not decompress and parse them
+    /// again. A damaged file reads as absent.
+    pub fn uploads(&self, key: &str) -> Option<super::Uploads> {
+        let bytes = std::fs::read(self.uploads_path(key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_uploads(&self, key: &str, uploads: &super::Uploads) -> Result<()> {
+        let path = self.uploads_path(key);
+        let bytes = serde_json::to_vec(uploads).map_err(|error| Error::Io {
+            path: path.clone(),
+            error: std::io::Error::other(error),
+        })?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// How long ago the stored `InRelease` of a suite was fetched.
+    pub fn in_release_age(&self, base_url: &str, suite: &str) -> Option<std::time::Duration> {
+        let modified = std::fs::metadata(self.in_release_path(base_url, suite))
+            .and_then(|m| m.modified())
+            .ok()?;
+        modified.elapsed().ok()
+    }
+
     pub fn put_in_release(&self, base_url: &str, suite: &str, text: &str) -> Result<()> {
         write_atomic(&self.in_release_path(base_url, suite), text.as_bytes())
     }

@@ -44,9 +44,10 @@
 mod disk;
 pub mod select;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{StreamExt, stream};
@@ -109,6 +110,9 @@ pub struct SecurityRepoOptions {
     pub ubuntu_ports_mirror: Option<String>,
     /// Use only what the cache holds; never touch the network.
     pub offline: bool,
+    /// Online, reuse a stored `InRelease` younger than this instead of fetching
+    /// it again (it is still verified, `Valid-Until` included); `None` always fetches.
+    pub max_age: Option<std::time::Duration>,
 }
 
 impl SecurityRepoOptions {
@@ -122,6 +126,7 @@ impl SecurityRepoOptions {
             ubuntu_mirror: None,
             ubuntu_ports_mirror: None,
             offline: false,
+            max_age: None,
         }
     }
 }
@@ -135,7 +140,11 @@ pub struct SecurityRepo {
     debian: std::result::Result<AptClient, String>,
     ubuntu: std::result::Result<AptClient, String>,
     disk: Disk,
+    /// `<suite> <architecture>` → (the index checksums, what they hold).
+    memo: Mutex<HashMap<String, (String, Arc<Uploads>)>>,
 }
+
+pub(crate) type Uploads = BTreeMap<String, SourceUpload>;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -178,6 +187,7 @@ impl SecurityRepo {
             http,
             debian,
             ubuntu,
+            memo: Mutex::new(HashMap::new()),
         })
     }
 
@@ -230,33 +240,21 @@ impl SecurityRepo {
         let suite = self.suite(distro, architecture)?;
         let client = self.client(distro.family)?;
         let verified = self.verified_suite(client, &suite, distro).await?;
-        let index = self.packages(client, &verified, architecture).await?;
-        let uploads = tokio::task::spawn_blocking(move || select::newest_uploads(index))
-            .await
-            .map_err(join_error)?;
+        let uploads = self.uploads(client, &verified, architecture).await?;
         let outdated = select::outdated(
             installed
                 .iter()
                 .map(|i| (i.source_name.as_str(), i.source_version.as_str())),
             &uploads,
         );
-        let results: Vec<Result<Vec<Advisory>>> = stream::iter(outdated)
+        // Futures made up front (not in a stream closure), so the whole future stays `Send`.
+        let work: Vec<_> = outdated
+            .into_iter()
             .map(|(source, installed, upload)| {
-                let suite = &suite;
-                async move {
-                    let entries = self
-                        .changelog(client, suite, distro.family, source, upload)
-                        .await?;
-                    Ok(select::advisories(
-                        distro,
-                        &suite.name,
-                        source,
-                        installed,
-                        &upload.version,
-                        entries.as_deref(),
-                    ))
-                }
+                self.source_advisories(client, &suite, distro, source, installed, upload)
             })
+            .collect();
+        let results: Vec<Result<Vec<Advisory>>> = stream::iter(work)
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
@@ -266,6 +264,28 @@ impl SecurityRepo {
         }
         advisories.sort_by(|a, b| a.package.cmp(&b.package).then_with(|| a.id.cmp(&b.id)));
         Ok(advisories)
+    }
+
+    async fn source_advisories(
+        &self,
+        client: &AptClient,
+        suite: &Suite,
+        distro: &Distro,
+        source: &str,
+        installed: &str,
+        upload: &SourceUpload,
+    ) -> Result<Vec<Advisory>> {
+        let entries = self
+            .changelog(client, suite, distro.family, source, upload)
+            .await?;
+        Ok(select::advisories(
+            distro,
+            &suite.name,
+            source,
+            installed,
+            &upload.version,
+            entries.as_deref(),
+        ))
     }
 
     /// The suite's verified `InRelease`: fetched (and stored for offline
@@ -281,7 +301,16 @@ impl SecurityRepo {
             what: format!("the InRelease of {suite} did not verify"),
             source,
         };
-        let verified = if self.options.offline {
+        let fresh = self.options.max_age.and_then(|max_age| {
+            let age = self.disk.in_release_age(&suite.base_url, &suite.name)?;
+            let text = self.disk.in_release(&suite.base_url, &suite.name)?;
+            (age < max_age).then_some(text)
+        });
+        let verified = if let Some(text) = fresh.filter(|_| !self.options.offline) {
+            client
+                .verify_release(suite, &text, now())
+                .map_err(repo_error)?
+        } else if self.options.offline {
             let text = self
                 .disk
                 .in_release(&suite.base_url, &suite.name)
@@ -361,41 +390,69 @@ impl SecurityRepo {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// Every `Packages` entry of `architecture` and `all` in every component.
-    async fn packages(
+    /// The newest upload of each source in the suite's `Packages` indexes
+    /// (every component, `architecture` and `all`). Kept in memory per
+    /// suite and architecture while the signed index checksums stay the
+    /// same, so scanning many images parses each index once.
+    async fn uploads(
         &self,
         client: &AptClient,
         verified: &VerifiedSuite,
         architecture: &str,
-    ) -> Result<Vec<IndexPackage>> {
+    ) -> Result<Arc<Uploads>> {
         let release = &verified.release;
         let suite = &verified.suite;
+        let no_architecture = || Error::NoArchitecture {
+            suite: suite.to_string(),
+            architecture: architecture.to_string(),
+            available: release.architectures.join(" "),
+        };
         if !release.architectures.is_empty()
             && !release.architectures.iter().any(|a| a == architecture)
         {
-            return Err(Error::NoArchitecture {
-                suite: suite.to_string(),
-                architecture: architecture.to_string(),
-                available: release.architectures.join(" "),
-            });
+            return Err(no_architecture());
         }
-        let mut all = Vec::new();
-        let mut any_index = false;
+        let mut indexes = Vec::new();
         for component in &release.components {
             // Debian's security suites list `updates/main` but keep `main/…`.
             let names = [Some(component.as_str()), component.strip_prefix("updates/")];
-            let Some((stem, path, file)) = names.into_iter().flatten().find_map(|name| {
+            if let Some(index) = names.into_iter().flatten().find_map(|name| {
                 let stem = format!("{name}/binary-{architecture}/Packages");
-                let (path, file) = ["xz", "gz"]
+                ["xz", "gz"]
                     .iter()
                     .map(|ext| format!("{stem}.{ext}"))
                     .chain([stem.clone()])
-                    .find_map(|path| release.files.get(&path).map(|f| (path, f)))?;
-                Some((stem, path, file))
-            }) else {
-                continue;
-            };
-            any_index = true;
+                    .find_map(|path| release.files.get(&path).map(|f| (path, f)))
+                    .map(|(path, file)| (stem, path, file))
+            }) {
+                indexes.push(index);
+            }
+        }
+        if indexes.is_empty() {
+            return Err(no_architecture());
+        }
+        let memo_key = format!("{suite} {architecture}");
+        let content_key: String = indexes.iter().map(|(_, _, f)| f.sha256.as_str()).collect();
+        if let Some((key, uploads)) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&memo_key)
+            && *key == content_key
+        {
+            return Ok(uploads.clone());
+        }
+        let disk_key = format!("{architecture} {content_key}");
+        if let Some(uploads) = self.disk.uploads(&disk_key) {
+            let uploads = Arc::new(uploads);
+            self.memo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(memo_key, (content_key, uploads.clone()));
+            return Ok(uploads);
+        }
+        let mut all = Vec::new();
+        for (stem, path, file) in indexes {
             let what = format!("{} {path}", suite.name);
             let present = verify_cached(client.cache(), &file.sha256, file.size, &what).await?;
             if self.options.offline && !present {
@@ -430,14 +487,16 @@ impl SecurityRepo {
             .map_err(join_error)??;
             all.extend(parsed);
         }
-        if !any_index {
-            return Err(Error::NoArchitecture {
-                suite: suite.to_string(),
-                architecture: architecture.to_string(),
-                available: release.architectures.join(" "),
-            });
-        }
-        Ok(all)
+        let uploads = tokio::task::spawn_blocking(move || select::newest_uploads(all))
+            .await
+            .map_err(join_error)?;
+        self.disk.put_uploads(&disk_key, &uploads)?;
+        let uploads = Arc::new(uploads);
+        self.memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(memo_key, (content_key, uploads.clone()));
+        Ok(uploads)
     }
 
     /// The changelog entries of `upload` of `source`: cached, or read from

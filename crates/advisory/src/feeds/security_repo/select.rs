@@ -133,7 +133,7 @@ fn upload_url(family: Family, source: &str, version: &str) -> String {
 
 /// The newest version of each source in a suite's index and the binaries
 /// built from it (smallest first, one per file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceUpload {
     pub version: String,
     pub binaries: Vec<IndexPackage>,
