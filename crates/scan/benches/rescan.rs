@@ -386,6 +386,7 @@ fn main() {
         let cache = tempfile_dir(&fixtures, round);
         let scanner = Scanner::new(
             Some(Store::open_existing(&db).expect("open the advisory store")),
+            None,
             ScannerOptions {
                 cache_dir: cache.clone(),
                 registry: ClientOptions::default(),
