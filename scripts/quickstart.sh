@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # drydock's main job on its embedded defaults: build drydock, start the
 # embedded registry on 127.0.0.1:5000 (data in .drydock/), build a real
-# Debian 12 image from Debian's archive, import it, and show what the
-# registry holds. Safe to run again: it reuses the server and the image.
+# Debian 12 image from Debian's archive, import it, show what the registry
+# holds, and scan the image for fixable vulnerabilities against Debian's
+# security repository. Safe to run again: it reuses the server and the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +43,8 @@ echo "\$ drydock repo list"
 echo
 echo "\$ drydock repo tags debian"
 "$drydock" repo tags debian
+echo
+echo "\$ drydock scan $listen/debian:12 --ignore-unfixed"
+"$drydock" scan "$listen/debian:12" --ignore-unfixed --data-dir "$data_dir"
 echo
 echo "The registry keeps running; stop it with: kill \$(cat $data_dir/serve.pid)"
