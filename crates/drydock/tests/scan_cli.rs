@@ -361,3 +361,99 @@ fn the_security_repository_feed_works_live_and_then_offline() {
         "offline uses what the first scan cached"
     );
 }
+
+#[test]
+fn scans_docker_save_archives_of_both_shapes() {
+    let f = fixture();
+    let layout = testkit::debian_layout();
+    let work = f._work.path();
+
+    // The legacy shape, as skopeo (and docker save before 25) writes it.
+    let legacy = work.join("legacy.tar");
+    testkit::run(
+        Command::new("skopeo")
+            .args(["copy", "-q"])
+            .arg(&f.image)
+            .arg(format!("docker-archive:{}:debian:12", legacy.display())),
+    );
+    let scanned = stdout_of(
+        &f.data,
+        &[
+            "scan",
+            &format!("docker-archive:{}", legacy.display()),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(reported(&scanned), as_owned(&f.expected));
+
+    // The newer shape: an OCI layout's blobs plus a manifest.json naming them by path.
+    let manifest = testkit::run(
+        Command::new("skopeo")
+            .arg("inspect")
+            .arg("--raw")
+            .arg(&f.image),
+    );
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    let blob_path = |descriptor: &Value| {
+        format!(
+            "blobs/sha256/{}",
+            descriptor["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+        )
+    };
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(blob_path)
+        .collect();
+    let docker_manifest = json!([{"Config": blob_path(&manifest["config"]), "RepoTags": ["debian:12"], "Layers": layers}]);
+    let staging = work.join("newer");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(
+        staging.join("manifest.json"),
+        serde_json::to_vec(&docker_manifest).unwrap(),
+    )
+    .unwrap();
+    let newer = work.join("newer.tar");
+    testkit::run(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&newer)
+            .arg("-C")
+            .arg(&layout)
+            .args(["oci-layout", "index.json", "blobs"])
+            .arg("-C")
+            .arg(&staging)
+            .arg("manifest.json"),
+    );
+    let scanned = stdout_of(
+        &f.data,
+        &["scan", newer.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(reported(&scanned), as_owned(&f.expected));
+
+    // A tar that is not a docker save archive says so.
+    let plain = work.join("plain.tar");
+    std::fs::write(work.join("notes.txt"), "not an image").unwrap();
+    testkit::run(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&plain)
+            .arg("-C")
+            .arg(work)
+            .arg("notes.txt"),
+    );
+    let out = drydock(
+        &f.data,
+        &["scan", &format!("docker-archive:{}", plain.display())],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no manifest.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod copy;
 pub mod digest;
+pub mod docker_archive;
 pub mod error;
 pub mod layout;
 pub mod manifest;

@@ -374,6 +374,7 @@ fn main() {
     std::fs::create_dir_all(fixtures.join("data")).unwrap();
     let debian = ensure_debian(&fixtures);
     let db = ensure_store(&fixtures, &debian);
+    phases(&debian, &db, &fixtures);
     let layout = ensure_rescan_layout(&fixtures, &debian, bases, tags);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -460,6 +461,140 @@ fn main() {
             "over 5 s"
         },
     );
+}
+
+/// Where one warm scan of the Debian image spends its time, phase by phase,
+/// as the CLI does them (median of 50 repetitions, in-process, so without
+/// process start-up and exit).
+fn phases(debian: &Path, db: &Path, fixtures: &Path) {
+    use pkgdb::inventory::{LayerCache as _, from_layout};
+    use scan::matching;
+    use scan::scanner::DiskLayerCache;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache_dir = tempfile_dir(fixtures, 999);
+    let cache = DiskLayerCache::new(cache_dir.join("layers"));
+    let layout = runtime.block_on(oci::OciLayout::open(debian)).unwrap();
+    // Fill the cache.
+    runtime
+        .block_on(from_layout(
+            &layout,
+            Some(DEBIAN_TAG),
+            &cache,
+            pkgdb::ScanLimits::default(),
+        ))
+        .unwrap();
+    let (manifest, _) = debian_image(debian);
+    let layer: Digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let names = [
+        "open the advisory store (SQLite)",
+        "registry client (TLS roots; unused for oci:)",
+        "open layout, resolve tag",
+        "  of which: layer-cache entry read + decode",
+        "inventory from layout (cache warm)",
+        "advisories for the image's sources",
+        "matching",
+        "render JSON (Trivy schema)",
+        "render CycloneDX",
+        "render table",
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut counts = (0, 0, 0, 0);
+    for _ in 0..50 {
+        let mut lap = Instant::now();
+        let mut mark = |i: usize, samples: &mut Vec<Vec<f64>>| {
+            samples[i].push(lap.elapsed().as_secs_f64() * 1000.0);
+            lap = Instant::now();
+        };
+        let store = Store::open_existing(db).unwrap();
+        mark(0, &mut samples);
+        let client = oci::RegistryClient::new(ClientOptions::default()).unwrap();
+        std::hint::black_box(&client);
+        mark(1, &mut samples);
+        let layout = runtime.block_on(oci::OciLayout::open(debian)).unwrap();
+        runtime.block_on(layout.resolve(Some(DEBIAN_TAG))).unwrap();
+        mark(2, &mut samples);
+        std::hint::black_box(cache.get(&layer).expect("cached"));
+        mark(3, &mut samples);
+        let inventory = runtime
+            .block_on(from_layout(
+                &layout,
+                Some(DEBIAN_TAG),
+                &cache,
+                pkgdb::ScanLimits::default(),
+            ))
+            .unwrap();
+        mark(4, &mut samples);
+        let (distro, family) = matching::distro_of(inventory.os.as_ref().unwrap()).unwrap();
+        let mut sources: Vec<&str> = inventory
+            .packages
+            .iter()
+            .map(|p| p.source_name.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let advisories = store.advisories_for_many(&distro, &sources).unwrap();
+        mark(5, &mut samples);
+        let findings = matching::findings(
+            family,
+            &inventory.packages,
+            &advisories,
+            &Default::default(),
+        );
+        mark(6, &mut samples);
+        let report = scan::Report {
+            artifact_name: "bench".into(),
+            artifact_digest: None,
+            os: None,
+            image_config: inventory.image_config.clone().unwrap_or_default(),
+            results: vec![scan::TargetResult {
+                target: "bench".into(),
+                family,
+                packages: inventory.packages.iter().map(matching::entry).collect(),
+                findings,
+            }],
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        std::hint::black_box(render::render(&report, Format::Json));
+        mark(7, &mut samples);
+        std::hint::black_box(render::render(&report, Format::CycloneDx));
+        mark(8, &mut samples);
+        std::hint::black_box(render::render(&report, Format::Table));
+        mark(9, &mut samples);
+        counts = (
+            inventory.packages.len(),
+            sources.len(),
+            advisories.values().map(Vec::len).sum::<usize>(),
+            report.results[0].findings.len(),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cache_dir);
+    println!();
+    println!(
+        "Phases of one warm scan of the Debian image ({} packages, {} sources, {} advisories read, {} findings); \
+         in-process, median of 50:",
+        counts.0, counts.1, counts.2, counts.3
+    );
+    println!();
+    println!("| phase | median ms |");
+    println!("|---|---|");
+    let mut total = 0.0;
+    for (i, name) in names.iter().enumerate() {
+        let m = median(samples[i].clone());
+        if i != 3 {
+            total += m;
+        }
+        println!("| {name} | {m:.2} |");
+    }
+    println!("| total (in-process) | {total:.2} |");
 }
 
 /// A fresh, empty cache directory for one round.

@@ -22,7 +22,7 @@ use crate::report::{OsSummary, Report, TargetResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("{0:?} is not an image reference, oci:DIR[:TAG] or dir:ROOTFS")]
+    #[error("{0:?} is not an image reference, oci:DIR[:TAG], docker-archive:FILE or dir:ROOTFS")]
     BadImage(String),
     #[error(transparent)]
     Image(#[from] oci::Error),
@@ -54,6 +54,8 @@ pub enum ImageSource {
     Location(ImageLocation),
     /// An unpacked root filesystem.
     Dir(PathBuf),
+    /// A `docker save` archive.
+    Archive(PathBuf),
 }
 
 impl ImageSource {
@@ -63,6 +65,12 @@ impl ImageSource {
                 return Err(ScanError::BadImage(text.to_string()));
             }
             return Ok(ImageSource::Dir(PathBuf::from(dir)));
+        }
+        if let Some(file) = text.strip_prefix("docker-archive:") {
+            return Ok(ImageSource::Archive(PathBuf::from(file)));
+        }
+        if Path::new(text).is_file() {
+            return Ok(ImageSource::Archive(PathBuf::from(text)));
         }
         text.parse()
             .map(ImageSource::Location)
@@ -217,6 +225,13 @@ impl Scanner {
                 let digest = layout.resolve(tag.as_deref()).await?.digest;
                 let inventory = from_layout(&layout, tag.as_deref(), &self.layers, limits).await?;
                 Ok((inventory, Some(digest)))
+            }
+            ImageSource::Archive(file) => {
+                let layout = OciLayout::create(&self.pulled).await?;
+                let tag = format!("archive-{}", &oci::docker_archive::archive_key(file)?.hex()[..32]);
+                let manifest = oci::docker_archive::import(file, &layout, &tag).await?;
+                let inventory = from_layout(&layout, Some(&tag), &self.layers, limits).await?;
+                Ok((inventory, Some(manifest.digest)))
             }
             ImageSource::Location(ImageLocation::Registry(reference)) => {
                 // Pulled into a local layout that persists: blobs already there are not fetched again.
