@@ -41,6 +41,13 @@ data="$fixtures/data"
 mkdir -p "$fixtures" "$data"
 
 bash scripts/install-test-deps.sh
+# GNU time, for peak RSS (package `time`).
+if [[ ! -x /usr/bin/time ]]; then
+    echo "[bench] installing GNU time (apt-get install time)" >&2
+    sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null ||
+        echo "[bench] GNU time unavailable: peak RSS will read n/a" >&2
+fi
 
 # 1. The image, built once.
 if ! grep -q "\"$tag\"" "$layout/index.json" 2>/dev/null; then

@@ -127,7 +127,8 @@ fn read_members(archive: &Path, layout_root: &Path) -> Result<Members> {
         .entries()
         .map_err(|e| archive_error(archive, format!("not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| archive_error(archive, format!("unreadable tar entry: {e}")))?;
+        let mut entry =
+            entry.map_err(|e| archive_error(archive, format!("unreadable tar entry: {e}")))?;
         let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
@@ -139,7 +140,9 @@ fn read_members(archive: &Path, layout_root: &Path) -> Result<Members> {
                 } else {
                     String::new()
                 };
-                members.links.insert(name, normalize(&format!("{base}/{target}")));
+                members
+                    .links
+                    .insert(name, normalize(&format!("{base}/{target}")));
             }
             continue;
         }
@@ -155,7 +158,8 @@ fn read_members(archive: &Path, layout_root: &Path) -> Result<Members> {
                 .map_err(|e| archive_error(archive, format!("{name}: {e}")))?;
             members.small.insert(name, content);
         } else {
-            let stored = store_blob(layout_root, &mut entry, size).map_err(Error::io(layout_root))?;
+            let stored =
+                store_blob(layout_root, &mut entry, size).map_err(Error::io(layout_root))?;
             members.blobs.insert(name, stored);
         }
     }
@@ -169,10 +173,12 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
     let members = tokio::task::spawn_blocking(move || read_members(&archive_path, &root))
         .await
         .map_err(|e| archive_error(archive, format!("reading the archive failed: {e}")))??;
-    let manifest_bytes = members
-        .small
-        .get("manifest.json")
-        .ok_or_else(|| archive_error(archive, "has no manifest.json; is it a `docker save` archive?"))?;
+    let manifest_bytes = members.small.get("manifest.json").ok_or_else(|| {
+        archive_error(
+            archive,
+            "has no manifest.json; is it a `docker save` archive?",
+        )
+    })?;
     let manifests: Vec<ArchiveManifest> = serde_json::from_slice(manifest_bytes)
         .map_err(|e| archive_error(archive, format!("manifest.json is not valid: {e}")))?;
     let image = manifests
@@ -183,10 +189,17 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
         Some(bytes) => Bytes::from(bytes.clone()),
         None => match members.blobs.get(&config_name) {
             Some(blob) => layout.read_blob_bytes(blob).await?,
-            None => return Err(archive_error(archive, format!("config {} is missing", image.config))),
+            None => {
+                return Err(archive_error(
+                    archive,
+                    format!("config {} is missing", image.config),
+                ));
+            }
         },
     };
-    let config_ref = layout.write_blob_bytes(config, media_type::OCI_CONFIG).await?;
+    let config_ref = layout
+        .write_blob_bytes(config, media_type::OCI_CONFIG)
+        .await?;
     let mut layers = Vec::with_capacity(image.layers.len());
     for name in &image.layers {
         let blob = members
@@ -206,8 +219,12 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
     if let Some(name) = image.repo_tags.first() {
         manifest["annotations"] = serde_json::json!({"org.opencontainers.image.base.name": name});
     }
-    let bytes = Bytes::from(serde_json::to_vec(&manifest).map_err(|e| archive_error(archive, e.to_string()))?);
-    let content = layout.write_blob_bytes(bytes, media_type::OCI_MANIFEST).await?;
+    let bytes = Bytes::from(
+        serde_json::to_vec(&manifest).map_err(|e| archive_error(archive, e.to_string()))?,
+    );
+    let content = layout
+        .write_blob_bytes(bytes, media_type::OCI_MANIFEST)
+        .await?;
     layout.set_tag(Some(tag), &content).await?;
     Ok(content)
 }

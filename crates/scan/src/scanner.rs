@@ -7,11 +7,12 @@
 //! once), and the clear refusals for images drydock cannot judge (Windows,
 //! no known OS, no package database). Never writes to a registry.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use advisory::{Family, FeedAdvisory, InstalledSource, SecurityRepo, Store};
+use advisory::{Distro, Family, FeedAdvisory, FeedStatus, InstalledSource, SecurityRepo, Store};
 use oci::copy::{Endpoint, Silent};
 use oci::{ClientOptions, Digest, ImageLocation, OciLayout, RegistryClient};
 use pkgdb::inventory::{LayerCache, from_dir, from_layout};
@@ -159,9 +160,27 @@ pub struct Scanner {
     security: Option<SecurityRepo>,
     layers: DiskLayerCache,
     pulled: PathBuf,
-    client: RegistryClient,
+    /// Built on first use: loading TLS roots costs milliseconds that local scans need not pay.
+    client: std::sync::OnceLock<RegistryClient>,
+    registry_options: ClientOptions,
     filters: Filters,
+    memo: Mutex<AdvisoryMemo>,
 }
+
+/// Advisories already read from the store, per (distro, source package), so
+/// that scanning many images with the same base does not read the same rows
+/// again. Valid while the store's feeds are the ones it was filled under: any
+/// import or update changes a feed's `fetched_at` and `sha256`, which empties it.
+#[derive(Default)]
+struct AdvisoryMemo {
+    feeds: Vec<FeedStatus>,
+    by_package: HashMap<(Distro, String), Vec<FeedAdvisory>>,
+    advisories: usize,
+}
+
+/// Past this many advisories held, the memo starts over (bounds its memory
+/// for a long-lived scanner that sees many distros: ~10–20 MiB).
+const MEMO_MAX_ADVISORIES: usize = 50_000;
 
 /// A layout tag naming a pulled registry image (`localhost:5000/a/b:1` → `localhost_5000_a_b_1`).
 fn pull_tag(reference: &oci::ImageReference) -> String {
@@ -198,9 +217,49 @@ impl Scanner {
             security,
             layers: DiskLayerCache::new(options.cache_dir.join("layers")),
             pulled: options.cache_dir.join("images"),
-            client: RegistryClient::new(options.registry)?,
+            client: std::sync::OnceLock::new(),
+            registry_options: options.registry,
             filters: options.filters,
+            memo: Mutex::default(),
         })
+    }
+
+    /// [`Store::advisories_for_many`], through the memo.
+    fn advisories_for(
+        &self,
+        store: &Store,
+        distro: &Distro,
+        sources: &[&str],
+    ) -> Result<BTreeMap<String, Vec<FeedAdvisory>>, ScanError> {
+        let feeds = store.feeds()?;
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        if memo.feeds != feeds || memo.advisories > MEMO_MAX_ADVISORIES {
+            *memo = AdvisoryMemo {
+                feeds,
+                ..AdvisoryMemo::default()
+            };
+        }
+        let key = |source: &str| (distro.clone(), source.to_string());
+        let missing: Vec<&str> = sources
+            .iter()
+            .copied()
+            .filter(|source| !memo.by_package.contains_key(&key(source)))
+            .collect();
+        if !missing.is_empty() {
+            let mut found = store.advisories_for_many(distro, &missing)?;
+            for source in missing {
+                let advisories = found.remove(source).unwrap_or_default();
+                memo.advisories += advisories.len();
+                memo.by_package.insert(key(source), advisories);
+            }
+        }
+        Ok(sources
+            .iter()
+            .filter_map(|source| {
+                let advisories = memo.by_package.get(&key(source))?;
+                (!advisories.is_empty()).then(|| (source.to_string(), advisories.clone()))
+            })
+            .collect())
     }
 
     /// The inventory of an image and, when it has one, its manifest digest.
@@ -228,7 +287,10 @@ impl Scanner {
             }
             ImageSource::Archive(file) => {
                 let layout = OciLayout::create(&self.pulled).await?;
-                let tag = format!("archive-{}", &oci::docker_archive::archive_key(file)?.hex()[..32]);
+                let tag = format!(
+                    "archive-{}",
+                    &oci::docker_archive::archive_key(file)?.hex()[..32]
+                );
                 let manifest = oci::docker_archive::import(file, &layout, &tag).await?;
                 let inventory = from_layout(&layout, Some(&tag), &self.layers, limits).await?;
                 Ok((inventory, Some(manifest.digest)))
@@ -237,8 +299,15 @@ impl Scanner {
                 // Pulled into a local layout that persists: blobs already there are not fetched again.
                 let layout = OciLayout::create(&self.pulled).await?;
                 let tag = pull_tag(reference);
+                let client = match self.client.get() {
+                    Some(client) => client.clone(),
+                    None => {
+                        let client = RegistryClient::new(self.registry_options.clone())?;
+                        self.client.get_or_init(|| client).clone()
+                    }
+                };
                 let source = Endpoint::Registry {
-                    client: self.client.clone(),
+                    client,
                     image: reference.clone(),
                 };
                 let destination = Endpoint::Layout {
@@ -305,7 +374,7 @@ impl Scanner {
         sources.sort_unstable();
         sources.dedup();
         let mut advisories = match &self.store {
-            Some(store) => store.advisories_for_many(&distro, &sources)?,
+            Some(store) => self.advisories_for(store, &distro, &sources)?,
             None => Default::default(),
         };
         self.add_security_repo(&distro, &inventory, &mut advisories)
@@ -393,6 +462,63 @@ pub fn cache_dir(data_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One scanner, two scans; between them the feed is re-imported with the
+    /// advisory's fix moved past the installed version: the second scan must
+    /// see the new data, not the memo's.
+    #[test]
+    fn advisory_memo_follows_feed_updates() {
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("rootfs");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+        std::fs::write(
+            root.join("etc/os-release"),
+            "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("var/lib/dpkg/status"),
+            "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
+             Source: zlib\nVersion: 1:1.2.13.dfsg-1\n",
+        )
+        .unwrap();
+        let db = work.path().join("advisories.db");
+        let import = |fixed: &str| {
+            let feed = work.path().join("tracker.json");
+            let tracker = serde_json::json!({"zlib": {"CVE-2099-1": {"releases": {"bookworm": {
+                "status": "resolved", "fixed_version": fixed, "urgency": "high",
+                "repositories": {"bookworm": "1:1.2.13.dfsg-1"}}}}}});
+            std::fs::write(&feed, serde_json::to_vec(&tracker).unwrap()).unwrap();
+            let feeds = advisory::feeds::load(&[feed], None).unwrap();
+            Store::open(&db).unwrap().replace_feeds(&feeds).unwrap();
+        };
+        import("1:1.2.13.dfsg-1");
+        let scanner = Scanner::new(
+            Some(Store::open_existing(&db).unwrap()),
+            None,
+            ScannerOptions {
+                cache_dir: work.path().join("cache"),
+                registry: ClientOptions::default(),
+                filters: Filters::default(),
+            },
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let image = format!("dir:{}", root.display());
+        let findings = |scanner: &Scanner| {
+            runtime.block_on(scanner.scan(&image)).unwrap().results[0]
+                .findings
+                .len()
+        };
+        assert_eq!(findings(&scanner), 0, "fixed in the installed version");
+        assert_eq!(findings(&scanner), 0, "from the memo");
+        import("1:1.2.13.dfsg-1+deb12u1");
+        assert_eq!(findings(&scanner), 1, "the re-imported feed is seen");
+    }
 
     #[test]
     fn parses_image_sources() {
