@@ -218,12 +218,7 @@ async fn truncated_uploads_record_nothing() {
         .await
         .unwrap();
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client
-        .get(server.url(&format!("/v2/trunc/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.bytes().await.unwrap(), content);
+    assert_blob(&server, &client, "trunc", &digest, &content).await;
 }
 
 #[tokio::test]
@@ -266,12 +261,7 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), StatusCode::CREATED);
     }
-    let get = client
-        .get(server.url(&format!("/v2/race/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.bytes().await.unwrap(), content);
+    assert_blob(&server, &client, "race", &digest, &content).await;
 
     let mut tasks = Vec::new();
     for i in 0..8 {

@@ -83,12 +83,7 @@ async fn pull_manifest_and_blob_with_get_head_and_range() {
     assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     // The manifest is also readable through the blob endpoint.
-    let as_blob = client
-        .get(server.url(&format!("/v2/pull/me/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(as_blob.bytes().await.unwrap(), manifest);
+    assert_blob(&server, &client, "pull/me", &digest, &manifest).await;
 
     let missing = client
         .get(server.url(&format!("/v2/pull/me/blobs/{}", sha256(b"nothing"))))
@@ -169,12 +164,7 @@ async fn push_post_then_put_and_streamed_patch() {
         .await
         .unwrap();
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client
-        .get(server.url(&format!("/v2/push/blobs/{streamed_digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.bytes().await.unwrap(), streamed);
+    assert_blob(&server, &client, "push", &streamed_digest, &streamed).await;
 }
 
 #[tokio::test]
@@ -239,12 +229,7 @@ async fn push_chunked_with_content_range_and_out_of_order_416() {
         .await
         .unwrap();
     assert_eq!(put.status(), StatusCode::CREATED);
-    let get = client
-        .get(server.url(&format!("/v2/chunked/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(get.bytes().await.unwrap(), content);
+    assert_blob(&server, &client, "chunked", &digest, &content).await;
 }
 
 #[tokio::test]

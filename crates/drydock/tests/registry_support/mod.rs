@@ -118,6 +118,26 @@ pub fn header(response: &Response, name: &str) -> String {
         .to_string()
 }
 
+/// Fetches a blob and asserts it is served with exactly these bytes.
+pub async fn assert_blob(
+    server: &Server,
+    client: &Client,
+    repo: &str,
+    digest: &str,
+    expected: &[u8],
+) {
+    let response = client
+        .get(server.url(&format!("/v2/{repo}/blobs/{digest}")))
+        .send()
+        .await
+        .expect("get blob");
+    assert_eq!(response.status(), StatusCode::OK, "blob {digest} in {repo}");
+    assert_eq!(
+        response.bytes().await.expect("blob body").as_ref(),
+        expected
+    );
+}
+
 /// Pushes a blob monolithically and returns its digest.
 pub async fn push_blob(server: &Server, client: &Client, repo: &str, content: &[u8]) -> String {
     let digest = sha256(content);
