@@ -92,6 +92,8 @@ pub struct Inventory {
     pub windows: bool,
     /// The image configuration document, when the inventory came from an image.
     pub image_config: Option<serde_json::Value>,
+    /// The digest of what the tag names (the index, for a multi-platform image).
+    pub image_digest: Option<Digest>,
 }
 
 const DPKG_STATUS: &str = "var/lib/dpkg/status";
@@ -169,6 +171,7 @@ impl Inventory {
             package_db: dbs.first().copied(),
             windows: rootfs.is_windows(),
             image_config: None,
+            image_digest: None,
         })
     }
 
@@ -263,6 +266,7 @@ pub async fn from_layout(
         message,
     };
     let mut content = layout.resolve(tag).await?;
+    let tagged_digest = content.digest.clone();
     let mut manifest = read_manifest(layout, &content).await?;
     if let Manifest::Index(index) = &manifest.manifest {
         content = pick_platform(index).map_err(image_error)?;
@@ -300,6 +304,7 @@ pub async fn from_layout(
     }
     Ok(Inventory {
         image_config: Some(image_config),
+        image_digest: Some(tagged_digest),
         ..Inventory::from_rootfs(&Rootfs::from_layers(merged))?
     })
 }

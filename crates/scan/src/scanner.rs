@@ -281,9 +281,9 @@ impl Scanner {
             }
             ImageSource::Location(ImageLocation::Layout { path, tag }) => {
                 let layout = OciLayout::open(path).await?;
-                let digest = layout.resolve(tag.as_deref()).await?.digest;
                 let inventory = from_layout(&layout, tag.as_deref(), &self.layers, limits).await?;
-                Ok((inventory, Some(digest)))
+                let digest = inventory.image_digest.clone();
+                Ok((inventory, digest))
             }
             ImageSource::Archive(file) => {
                 let layout = OciLayout::create(&self.pulled).await?;
