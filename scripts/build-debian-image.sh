@@ -4,9 +4,14 @@
 # filesystem as one layer. Needs root (debootstrap) and network access to the
 # archive. The result is the archive's release as published, so it lacks the
 # security updates issued since: a realistic target for scanning and patching.
+# debootstrap verifies the suite's Release signature against KEYRING when it
+# is set, else against the keyring its script names (Debian's is installed by
+# scripts/install-test-deps.sh); a build it could not verify fails.
 #
 #   scripts/build-debian-image.sh SUITE LAYOUT_DIR TAG [MIRROR] [EXTRA_PACKAGES]
 #   scripts/build-debian-image.sh bookworm .drydock/images/debian 12
+#   KEYRING=ubuntu-archive-keyring.gpg \
+#     scripts/build-debian-image.sh noble .drydock/images/ubuntu 24.04 http://archive.ubuntu.com/ubuntu
 set -euo pipefail
 
 suite=${1:?usage: $0 SUITE LAYOUT_DIR TAG [MIRROR] [EXTRA_PACKAGES]}
@@ -14,6 +19,8 @@ layout=${2:?layout directory}
 tag=${3:?tag}
 mirror=${4:-http://deb.debian.org/debian}
 extra=${5:-}
+keyring=${KEYRING:-}
+if [[ -n $keyring && ! -r $keyring ]]; then echo "$0: KEYRING $keyring is not readable" >&2; exit 1; fi
 
 for tool in debootstrap umoci; do
   command -v "$tool" >/dev/null || { echo "$0: $tool is missing; run scripts/install-test-deps.sh" >&2; exit 1; }
@@ -29,10 +36,17 @@ script=()
 if [[ ! -e /usr/share/debootstrap/scripts/$suite ]]; then script=(/usr/share/debootstrap/scripts/gutsy); fi
 
 echo "Building $suite from $mirror with debootstrap (a minute or two)..." >&2
-debootstrap --variant=minbase ${extra:+--include="$extra"} "$suite" "$rootfs" "$mirror" "${script[@]}" >"$work/debootstrap.log" 2>&1 || {
+debootstrap --variant=minbase ${extra:+--include="$extra"} ${keyring:+--keyring="$keyring"} \
+  "$suite" "$rootfs" "$mirror" "${script[@]}" >"$work/debootstrap.log" 2>&1 || {
   tail -20 "$work/debootstrap.log" >&2
   exit 1
 }
+# Without its keyring debootstrap only warns, and installs what it downloaded unverified.
+if ! grep -q "^I: Valid Release signature" "$work/debootstrap.log"; then
+  grep -i "signature\|keyring" "$work/debootstrap.log" >&2 || true
+  echo "$0: debootstrap did not verify $suite's Release signature; set KEYRING to the archive's keyring" >&2
+  exit 1
+fi
 
 # What a container image does not carry: device nodes, caches, downloaded lists.
 rm -rf "${rootfs:?}"/dev/* "$rootfs"/proc/* "$rootfs"/sys/* "$rootfs"/var/cache/apt/*.bin \

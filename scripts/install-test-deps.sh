@@ -9,9 +9,11 @@ packages=(
   docker-registry # CNCF Distribution 2.8, the peer registry
   apache2-utils   # htpasswd -B for registry auth tests
   debootstrap     # real Debian root filesystems for images
+  gpgv            # debootstrap verifies the archive's Release signature with it
   ca-certificates
   dpkg-dev        # dpkg-parsechangelog, the oracle for changelog parsing
-  debian-archive-keyring # Debian's archive signing keys
+  debian-archive-keyring # Debian's archive signing keys (Ubuntu's are not in Debian 12:
+                         # testkit takes them from bookworm-backports' ubuntu-keyring)
   rpm             # pkgdb: rpm.vercmp, the oracle for rpm version ordering
 )
 

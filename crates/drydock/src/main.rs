@@ -4,6 +4,7 @@
 mod db;
 mod import;
 mod options;
+mod patch;
 mod repo;
 mod scan;
 mod serve;
@@ -37,6 +38,8 @@ enum Command {
     Db(db::DbArgs),
     /// Report the OS-package vulnerabilities of an image.
     Scan(scan::ScanArgs),
+    /// Upgrade an image's vulnerable OS packages in one new layer, natively.
+    Patch(patch::PatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Command::Repo(args) => repo::run(args).await,
             Command::Db(args) => db::run(args).await,
             Command::Scan(args) => return scan::run(args).await,
+            Command::Patch(args) => patch::run(args).await,
         };
         done.map(|()| ExitCode::SUCCESS)
     })

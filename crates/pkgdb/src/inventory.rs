@@ -21,7 +21,7 @@ use oci::{Digest, OciLayout, ParsedManifest};
 
 use crate::error::{Error, Result};
 use crate::os::{self, OsFiles, OsInfo};
-use crate::rootfs::{FileRef, LayerFiles, Rootfs, ScanLimits, scan_layer};
+use crate::rootfs::{FileRef, LayerFiles, Rootfs, ScanLimits, Selection, scan_layer_selecting};
 use crate::version::VersionScheme;
 use crate::{apk, dpkg, eol, rpm};
 
@@ -272,6 +272,48 @@ pub async fn from_layout(
         content = pick_platform(index).map_err(image_error)?;
         manifest = read_manifest(layout, &content).await?;
     }
+    let image = read_image(layout, &manifest, cache, limits, &INVENTORY_SELECTION)
+        .await
+        .map_err(|e| match e {
+            Error::Image { message, .. } => image_error(message),
+            other => other,
+        })?;
+    let inventory = Inventory::from_rootfs(&image.rootfs)?;
+    Ok(Inventory {
+        image_config: Some(image.config),
+        image_digest: Some(tagged_digest),
+        ..inventory
+    })
+}
+
+static INVENTORY_SELECTION: std::sync::LazyLock<Selection> =
+    std::sync::LazyLock::new(Selection::inventory);
+
+/// One image manifest of a layout with its configuration and the merged
+/// view of its layers at the paths a [`Selection`] names.
+pub struct ImageFiles {
+    pub config: serde_json::Value,
+    /// The layer blobs, lowest first.
+    pub layers: Vec<ContentRef>,
+    /// The layers' diff IDs, in the same order.
+    pub diff_ids: Vec<Digest>,
+    pub rootfs: Rootfs,
+}
+
+/// Reads an image manifest's config and layers. Each layer not in `cache`
+/// is streamed once, on a blocking thread, with its digest verified; the
+/// cache must only ever be used with one selection.
+pub async fn read_image(
+    layout: &OciLayout,
+    manifest: &ParsedManifest,
+    cache: &dyn LayerCache,
+    limits: ScanLimits,
+    selection: &Selection,
+) -> Result<ImageFiles> {
+    let image_error = |message: String| Error::Image {
+        image: format!("oci:{}", layout.root().display()),
+        message,
+    };
     let Manifest::Image(_) = &manifest.manifest else {
         return Err(image_error("the index points at another index".to_string()));
     };
@@ -291,25 +333,27 @@ pub async fn from_layout(
         )));
     }
     let mut merged = Vec::with_capacity(layers.len());
-    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
         let files = match cache.get(&layer.digest) {
             Some(files) => files,
             None => {
-                let files = scan_blob(layout, layer, limits).await?;
+                let files = scan_blob(layout, layer, limits, selection.clone()).await?;
                 cache.put(&layer.digest, &files);
                 files
             }
         };
-        merged.push((diff_id, files));
+        merged.push((diff_id.clone(), files));
     }
-    Ok(Inventory {
-        image_config: Some(image_config),
-        image_digest: Some(tagged_digest),
-        ..Inventory::from_rootfs(&Rootfs::from_layers(merged))?
+    Ok(ImageFiles {
+        config: image_config,
+        layers: layers.to_vec(),
+        diff_ids,
+        rootfs: Rootfs::from_layers(merged),
     })
 }
 
-async fn read_manifest(layout: &OciLayout, content: &ContentRef) -> Result<ParsedManifest> {
+/// Reads and parses a manifest or index blob of a layout.
+pub async fn read_manifest(layout: &OciLayout, content: &ContentRef) -> Result<ParsedManifest> {
     let bytes = layout.read_blob_bytes(content).await?;
     Ok(ParsedManifest::parse(&bytes, Some(&content.media_type)).map_err(oci::Error::from)?)
 }
@@ -358,6 +402,7 @@ async fn scan_blob(
     layout: &OciLayout,
     layer: &ContentRef,
     limits: ScanLimits,
+    selection: Selection,
 ) -> Result<LayerFiles> {
     let stream = layout
         .read_blob(layer)
@@ -366,7 +411,7 @@ async fn scan_blob(
     let mut reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let name = layer.digest.to_string();
     tokio::task::spawn_blocking(move || {
-        let files = scan_layer(&name, &mut reader, &limits)?;
+        let files = scan_layer_selecting(&name, &mut reader, &limits, &selection)?;
         std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::Layer {
             layer: name.clone(),
             message: format!("cannot be read to its end: {e}"),

@@ -23,5 +23,5 @@ pub use eol::{Date, Lifecycle};
 pub use error::{Error, Result};
 pub use inventory::{Inventory, Package, PackageDbKind, PackageKind};
 pub use os::OsInfo;
-pub use rootfs::{LayerFiles, Rootfs, ScanLimits};
+pub use rootfs::{LayerFiles, Rootfs, ScanLimits, Selection};
 pub use version::{VersionError, VersionScheme};

@@ -48,6 +48,8 @@ pub const WANTED_FILES: &[&str] = &[
 /// Directories whose direct children an inventory reads.
 pub const WANTED_DIRS: &[&str] = &["var/lib/dpkg/status.d"];
 
+static INVENTORY: std::sync::LazyLock<Selection> = std::sync::LazyLock::new(Selection::inventory);
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -110,24 +112,59 @@ enum Relevance {
     Wanted,
 }
 
-fn relevance(path: &str) -> Relevance {
-    let wanted = WANTED_FILES.iter().chain(WANTED_DIRS).any(|w| *w == path)
-        || WANTED_DIRS.iter().any(|d| {
-            path.strip_prefix(d)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|name| !name.contains('/'))
-        });
-    if wanted {
-        return Relevance::Wanted;
+/// Which paths a layer scan keeps: whole files, the direct children of
+/// directories, and every file under a tree. Symlinks and directories on
+/// the way to them are kept too, and the whiteouts that can delete them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub files: Vec<String>,
+    pub dirs: Vec<String>,
+    pub trees: Vec<String>,
+}
+
+impl Selection {
+    /// What a package inventory reads: [`WANTED_FILES`] and [`WANTED_DIRS`].
+    pub fn inventory() -> Selection {
+        Selection {
+            files: WANTED_FILES.iter().map(|f| f.to_string()).collect(),
+            dirs: WANTED_DIRS.iter().map(|d| d.to_string()).collect(),
+            trees: Vec::new(),
+        }
     }
-    let ancestor = WANTED_FILES.iter().chain(WANTED_DIRS).any(|w| {
-        w.strip_prefix(path)
-            .is_some_and(|rest| rest.starts_with('/'))
-    });
-    if ancestor {
-        Relevance::Ancestor
-    } else {
-        Relevance::None
+
+    fn relevance(&self, path: &str) -> Relevance {
+        let under = |dir: &str| {
+            path.strip_prefix(dir)
+                .and_then(|rest| rest.strip_prefix('/'))
+        };
+        let wanted = self
+            .files
+            .iter()
+            .chain(&self.dirs)
+            .chain(&self.trees)
+            .any(|w| w == path)
+            || self
+                .dirs
+                .iter()
+                .any(|d| under(d).is_some_and(|name| !name.contains('/')))
+            || self.trees.iter().any(|t| under(t).is_some());
+        if wanted {
+            return Relevance::Wanted;
+        }
+        let ancestor = self
+            .files
+            .iter()
+            .chain(&self.dirs)
+            .chain(&self.trees)
+            .any(|w| {
+                w.strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            });
+        if ancestor {
+            Relevance::Ancestor
+        } else {
+            Relevance::None
+        }
     }
 }
 
@@ -151,6 +188,16 @@ pub fn clean_path(path: &str) -> String {
 /// inventory needs. `layer` names it in errors. Stops at the tar's end; a
 /// caller that verifies the blob's digest drains the rest of `reader`.
 pub fn scan_layer(layer: &str, reader: &mut dyn Read, limits: &ScanLimits) -> Result<LayerFiles> {
+    scan_layer_selecting(layer, reader, limits, &INVENTORY)
+}
+
+/// [`scan_layer`], keeping what `selection` names instead of what an inventory needs.
+pub fn scan_layer_selecting(
+    layer: &str,
+    reader: &mut dyn Read,
+    limits: &ScanLimits,
+    selection: &Selection,
+) -> Result<LayerFiles> {
     let layer_error = |message: String| Error::Layer {
         layer: layer.to_string(),
         message,
@@ -201,7 +248,7 @@ pub fn scan_layer(layer: &str, reader: &mut dyn Read, limits: &ScanLimits) -> Re
             None => ("", path.as_str()),
         };
         if name == OPAQUE_MARKER {
-            if relevance(parent) != Relevance::None {
+            if selection.relevance(parent) != Relevance::None {
                 files.entries.push(LayerEntry {
                     path: parent.to_string(),
                     kind: EntryKind::Opaque,
@@ -215,7 +262,9 @@ pub fn scan_layer(layer: &str, reader: &mut dyn Read, limits: &ScanLimits) -> Re
             } else {
                 format!("{parent}/{deleted}")
             };
-            if !deleted.starts_with(WHITEOUT_PREFIX) && relevance(&target) != Relevance::None {
+            if !deleted.starts_with(WHITEOUT_PREFIX)
+                && selection.relevance(&target) != Relevance::None
+            {
                 files.entries.push(LayerEntry {
                     path: target,
                     kind: EntryKind::Whiteout,
@@ -223,7 +272,7 @@ pub fn scan_layer(layer: &str, reader: &mut dyn Read, limits: &ScanLimits) -> Re
             }
             continue;
         }
-        let relevance = relevance(&path);
+        let relevance = selection.relevance(&path);
         if relevance == Relevance::None {
             continue;
         }
@@ -431,7 +480,7 @@ fn probe_path(root: &Path, path: &str, limits: &ScanLimits) -> Result<Option<Ent
         EntryKind::Symlink(target.to_string_lossy().into_owned())
     } else if meta.is_dir() {
         EntryKind::Dir
-    } else if meta.is_file() && relevance(path) == Relevance::Wanted {
+    } else if meta.is_file() && INVENTORY.relevance(path) == Relevance::Wanted {
         if meta.len() > limits.max_file_bytes {
             return Err(Error::Layer {
                 layer: root.display().to_string(),
@@ -610,6 +659,27 @@ impl Rootfs {
                 layer: self.layers.get(*layer).and_then(Option::as_ref),
             })
             .collect()
+    }
+
+    /// `path` with the symlinks of its parent directories resolved inside
+    /// the view (the last component is not followed); `None` on a loop.
+    pub fn resolve_parent(&self, path: &str) -> Option<String> {
+        match path.rsplit_once('/') {
+            Some((parent, name)) => {
+                let parent = self.resolve(parent)?;
+                Some(if parent.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{parent}/{name}")
+                })
+            }
+            None => Some(path.to_string()),
+        }
+    }
+
+    /// Whether the view has a symlink at exactly `path` (not followed).
+    pub fn is_symlink(&self, path: &str) -> bool {
+        matches!(self.nodes.get(path), Some(Node::Symlink(_)))
     }
 
     /// Whether anything (file, directory, other) is at `path`.

@@ -325,6 +325,16 @@ impl Scanner {
     pub async fn scan(&self, image: &str) -> Result<Report, ScanError> {
         let source = ImageSource::parse(image)?;
         let (inventory, digest) = self.inventory(&source).await?;
+        self.scan_inventory(image, &inventory, digest).await
+    }
+
+    /// Matches an inventory already read (`image` names it in the report).
+    pub async fn scan_inventory(
+        &self,
+        image: &str,
+        inventory: &Inventory,
+        digest: Option<Digest>,
+    ) -> Result<Report, ScanError> {
         let windows_config = inventory
             .image_config
             .as_ref()
@@ -377,7 +387,7 @@ impl Scanner {
             Some(store) => self.advisories_for(store, &distro, &sources)?,
             None => Default::default(),
         };
-        self.add_security_repo(&distro, &inventory, &mut advisories)
+        self.add_security_repo(&distro, inventory, &mut advisories)
             .await?;
         let findings = matching::findings(family, &inventory.packages, &advisories, &self.filters);
         Ok(Report {

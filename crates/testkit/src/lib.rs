@@ -1,9 +1,17 @@
 //! Helpers shared by drydock's integration tests: downloads cached under
-//! the target directory, real images built once from Debian's archive, and
-//! running commands. Test-only (`publish = false`); never a dependency of
-//! a shipped crate.
+//! the target directory, real images built once from Debian's and Ubuntu's
+//! archives (the debootstrap images here, the distroless-style ones in
+//! [`distroless`]), apt and dpkg as oracles ([`oracle`]), and running
+//! commands. Test-only (`publish = false`); never a dependency of a shipped
+//! crate.
 
+pub mod archive;
 pub mod distroless;
+pub mod oracle;
+
+pub use archive::ubuntu_keyring;
+pub use distroless::{multiarch_layout, multiarch_rootfs};
+pub use oracle::{apt_upgradable, apt_upgrades, dpkg_audit, dpkg_status, dpkg_verify};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,6 +117,59 @@ pub fn debian_rootfs(layout: &Path) -> PathBuf {
     if !bundle.join("rootfs/var/lib/dpkg/status").exists() {
         let _ = std::fs::remove_dir_all(&bundle);
         umoci_unpack(layout, DEBIAN_TAG, &bundle);
+    }
+    bundle.join("rootfs")
+}
+
+/// The tag of the debootstrap image in [`ubuntu_layout`].
+pub const UBUNTU_TAG: &str = "noble-minbase";
+
+/// The archive [`ubuntu_layout`] is built from (amd64; arm64 is on
+/// `http://ports.ubuntu.com/ubuntu-ports`).
+pub const UBUNTU_MIRROR: &str = "http://archive.ubuntu.com/ubuntu";
+
+/// The debootstrap minbase image of Ubuntu 24.04 (noble), built once from
+/// the `noble` release pocket alone, so it lacks every update since the
+/// release. debootstrap verifies the Release signature against
+/// [`ubuntu_keyring`] (needs root and scripts/build-debian-image.sh's tools).
+pub fn ubuntu_layout() -> PathBuf {
+    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let layout = cache_dir().join("ubuntu");
+    let built =
+        std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(UBUNTU_TAG));
+    if !built {
+        let started = std::time::Instant::now();
+        let keyring = ubuntu_keyring();
+        // Built aside and moved in whole: an interrupted build leaves no half layout.
+        let partial = cache_dir().join("ubuntu.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
+        run(Command::new("bash")
+            .arg(script)
+            .arg("noble")
+            .arg(&partial)
+            .arg(UBUNTU_TAG)
+            .arg(UBUNTU_MIRROR)
+            .env("KEYRING", keyring));
+        let _ = std::fs::remove_dir_all(&layout);
+        std::fs::rename(&partial, &layout).unwrap();
+        eprintln!(
+            "testkit: built {}:{UBUNTU_TAG} in {:.0?}",
+            layout.display(),
+            started.elapsed()
+        );
+    }
+    layout
+}
+
+/// The Ubuntu image's root filesystem, unpacked once with umoci.
+pub fn ubuntu_rootfs(layout: &Path) -> PathBuf {
+    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let bundle = cache_dir().join("ubuntu-bundle");
+    if !bundle.join("rootfs/var/lib/dpkg/status").exists() {
+        let _ = std::fs::remove_dir_all(&bundle);
+        umoci_unpack(layout, UBUNTU_TAG, &bundle);
     }
     bundle.join("rootfs")
 }

@@ -1,0 +1,622 @@
+//! The patch layer: new package versions unpacked into one tar.
+//!
+//! Owns turning verified `.deb` files into an OCI layer as `dpkg --unpack`
+//! followed by `--configure` would leave the filesystem, without running
+//! anything:
+//! - each `data.tar` entry is copied (mode, owner, times as packaged) to
+//!   its path as the image resolves it: a path under `lib/` lands under
+//!   `usr/lib/` when the image's `lib` is a symlink, and a directory entry
+//!   never replaces a symlink the image has there (dpkg keeps it too);
+//! - entries are refused when unsafe: a `..` component, a device node or
+//!   FIFO, a symlink whose target leaves the root, a hard link to a path
+//!   outside the package, or a name that is an overlay whiteout;
+//! - conffiles follow dpkg's default: an unmodified one is replaced, one the
+//!   image changed is kept and the new version written beside it as
+//!   `.dpkg-dist`, one the image deleted stays deleted;
+//! - files the old version owned and the new one does not (from
+//!   `info/<pkg>.list`, unless another package owns them or they are
+//!   conffiles) become whiteouts, as do the old version's info files that
+//!   the new one lacks;
+//! - the package database is updated ([`crate::dpkgdb`]).
+//!
+//! The tar is deterministic: entries in plan order, generated files dated
+//! with the newest packaged timestamp, gzip without a name or time.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{Read, Write};
+
+use md5::{Digest as _, Md5};
+use oci::Digest;
+use pkgdb::Rootfs;
+use repo::DebFile;
+use sha2::Sha256;
+
+use crate::dpkgdb::{self, Conffile, DbKind, INFO, InstalledDb, NewRecord, STATUS, STATUS_D};
+use crate::error::PatchError;
+use crate::plan::{Facts, Step};
+
+/// The largest conffile read into memory to hash it.
+const MAX_CONFFILE_BYTES: u64 = 16 * 1024 * 1024;
+const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm"];
+
+/// A package to unpack: its plan step and its verified file.
+pub struct PackageInput<'a> {
+    pub step: &'a Step,
+    pub deb: DebFile,
+}
+
+/// What [`build`] made.
+#[derive(Debug, Clone)]
+pub struct BuiltLayer {
+    /// The gzip-compressed tar.
+    pub blob: Vec<u8>,
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub uncompressed_size: u64,
+    /// Paths deleted from the lower layers.
+    pub whiteouts: Vec<String>,
+    /// Conffiles the image had modified, kept (the new version is beside them as `.dpkg-dist`).
+    pub conffiles_kept: Vec<String>,
+    /// Packages with maintainer scripts that were not run, and which scripts.
+    pub scripts_not_run: Vec<(String, Vec<String>)>,
+    /// The new database records, in plan order.
+    pub records: Vec<NewRecord>,
+}
+
+/// A writer that hashes and counts what passes through.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn sha256_digest(hasher: Sha256) -> Digest {
+    format!("sha256:{}", hex(&hasher.finalize()))
+        .parse()
+        .expect("a sha256 digest is valid")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex(&Md5::digest(bytes))
+}
+
+/// Whether a symlink at `path` pointing at `target` stays inside the root.
+fn link_stays_inside(path: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true; // absolute targets resolve against the image's own root
+    }
+    let mut depth: i64 = path.matches('/').count() as i64;
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+struct Writer<'a> {
+    tar: tar::Builder<Hashing<flate2::write::GzEncoder<Hashing<Vec<u8>>>>>,
+    rootfs: &'a Rootfs,
+    written: HashSet<String>,
+    newest_mtime: u64,
+}
+
+impl Writer<'_> {
+    fn io(&self, what: &str) -> impl Fn(std::io::Error) -> PatchError {
+        let what = what.to_string();
+        move |source| PatchError::Io {
+            path: what.clone().into(),
+            source,
+        }
+    }
+
+    /// `path` as the image resolves its parent directories.
+    fn resolve(&self, path: &str) -> String {
+        self.rootfs
+            .resolve_parent(path)
+            .unwrap_or_else(|| path.to_string())
+    }
+
+    fn generated(&mut self, path: &str, content: &[u8]) -> Result<(), PatchError> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(self.newest_mtime);
+        header.set_size(content.len() as u64);
+        let path = self.resolve(path);
+        self.tar
+            .append_data(&mut header, &path, content)
+            .map_err(self.io(&path))?;
+        self.written.insert(path);
+        Ok(())
+    }
+
+    fn whiteout(&mut self, path: &str) -> Result<(), PatchError> {
+        let path = self.resolve(path);
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        let marker = if parent.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{parent}/.wh.{name}")
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_mtime(self.newest_mtime);
+        header.set_size(0);
+        self.tar
+            .append_data(&mut header, &marker, std::io::empty())
+            .map_err(self.io(&marker))
+    }
+}
+
+/// The conffile paths a `conffiles` control file names (absolute).
+fn conffile_paths(control: Option<&Vec<u8>>) -> BTreeSet<String> {
+    String::from_utf8_lossy(control.map(Vec::as_slice).unwrap_or_default())
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            // `remove-on-upgrade /path` and similar flags precede the path.
+            match words.as_slice() {
+                [path] => Some(path.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Unpacks `packages` over the image `rootfs` with database `db`.
+pub fn build(
+    db: &InstalledDb,
+    rootfs: &Rootfs,
+    packages: &[PackageInput],
+) -> Result<BuiltLayer, PatchError> {
+    let compressed = Hashing {
+        inner: Vec::new(),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let gzip = flate2::GzBuilder::new().write(compressed, flate2::Compression::default());
+    let mut tar = tar::Builder::new(Hashing {
+        inner: gzip,
+        hasher: Sha256::new(),
+        bytes: 0,
+    });
+    tar.mode(tar::HeaderMode::Complete);
+    let mut writer = Writer {
+        tar,
+        rootfs,
+        written: HashSet::new(),
+        newest_mtime: 0,
+    };
+    let mut unpacked = Vec::new();
+    let mut conffiles_kept = Vec::new();
+    let mut scripts_not_run = Vec::new();
+    for input in packages {
+        let package = unpack(&mut writer, db, input, &mut conffiles_kept)?;
+        let scripts: Vec<String> = SCRIPTS
+            .iter()
+            .filter(|s| package.control_files.contains_key(**s))
+            .map(|s| s.to_string())
+            .collect();
+        if !scripts.is_empty() {
+            scripts_not_run.push((input.step.name.clone(), scripts));
+        }
+        unpacked.push(package);
+    }
+    let whiteouts = write_database(&mut writer, db, &unpacked)?;
+    let hashing = writer.tar.into_inner().map_err(|e| PatchError::Io {
+        path: "layer".into(),
+        source: e,
+    })?;
+    let diff_id = sha256_digest(hashing.hasher);
+    let uncompressed_size = hashing.bytes;
+    let compressed = hashing.inner.finish().map_err(|e| PatchError::Io {
+        path: "layer".into(),
+        source: e,
+    })?;
+    Ok(BuiltLayer {
+        digest: sha256_digest(compressed.hasher),
+        blob: compressed.inner,
+        diff_id,
+        uncompressed_size,
+        whiteouts,
+        conffiles_kept,
+        scripts_not_run,
+        records: unpacked.into_iter().map(|u| u.record).collect(),
+    })
+}
+
+struct Unpacked {
+    record: NewRecord,
+    /// The `.list` lines (`/.`, `/usr`, `/usr/bin/x`, …).
+    list: Vec<String>,
+    control_files: BTreeMap<String, Vec<u8>>,
+    /// Which status.d file the old record was in, if any.
+    status_d_file: Option<String>,
+    old_info_name: Option<String>,
+}
+
+fn unpack(
+    writer: &mut Writer,
+    db: &InstalledDb,
+    input: &PackageInput,
+    conffiles_kept: &mut Vec<String>,
+) -> Result<Unpacked, PatchError> {
+    let step = input.step;
+    let package = format!("{} {}", step.name, step.to_version());
+    let deb_error = |source| PatchError::Deb {
+        package: package.clone(),
+        source,
+    };
+    let unsafe_entry = |message: String| PatchError::UnsafePackage {
+        package: package.clone(),
+        message,
+    };
+    let control_files = input.deb.control_files().map_err(deb_error)?;
+    let control = String::from_utf8_lossy(&control_files["control"]).into_owned();
+    let facts = Facts::from_index(&step.to.package)?;
+    let old = step.from.as_ref().and_then(|_| {
+        db.entries.iter().find(|e| {
+            e.facts.as_ref().is_some_and(|f| {
+                f.name == step.name
+                    && (f.architecture == step.architecture
+                        || f.architecture == "all"
+                        || step.architecture == "all")
+            })
+        })
+    });
+    let old_conffiles: BTreeMap<String, String> = old
+        .map(|e| {
+            e.conffiles
+                .iter()
+                .map(|c| (c.path.clone(), c.md5.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let conffile_list = conffile_paths(control_files.get("conffiles"));
+    let mut list = vec!["/.".to_string()];
+    let mut own_paths: HashSet<String> = HashSet::new();
+    let mut conffiles = ConffileState {
+        declared: &conffile_list,
+        recorded: &old_conffiles,
+        found: Vec::new(),
+        kept: conffiles_kept,
+    };
+    input
+        .deb
+        .walk_data(|path, entry| {
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if raw.split('/').any(|c| c == "..") {
+                return Err(repo::DebError::Format {
+                    path: input.deb.path().to_path_buf(),
+                    message: format!("data entry {raw:?} has a '..' component"),
+                });
+            }
+            visit(
+                writer,
+                path,
+                entry,
+                &mut list,
+                &mut own_paths,
+                &mut conffiles,
+            )
+        })
+        .map_err(|e| match e {
+            repo::DebError::Format { message, .. } if message.starts_with("data entry") => {
+                unsafe_entry(message)
+            }
+            other => deb_error(other),
+        })?;
+    let mut conffiles = conffiles.found;
+    for conffile in old.map(|e| e.conffiles.as_slice()).unwrap_or_default() {
+        if !conffile_list.contains(&conffile.path) {
+            conffiles.push(Conffile {
+                obsolete: true,
+                ..conffile.clone()
+            });
+        }
+    }
+    Ok(Unpacked {
+        record: NewRecord {
+            facts,
+            control,
+            conffiles,
+            replaces: old
+                .and_then(|e| e.facts.as_ref())
+                .map(|f| (f.name.clone(), f.architecture.clone())),
+        },
+        list,
+        control_files,
+        status_d_file: old.and_then(|e| e.file.clone()),
+        old_info_name: old.and_then(|e| e.facts.as_ref()).map(dpkgdb::info_name),
+    })
+}
+
+/// The conffiles of the package being unpacked.
+struct ConffileState<'a> {
+    /// Absolute paths the new version declares.
+    declared: &'a BTreeSet<String>,
+    /// Path → md5 the status file recorded for the old version.
+    recorded: &'a BTreeMap<String, String>,
+    /// The new version's conffiles with their distributed hashes.
+    found: Vec<Conffile>,
+    kept: &'a mut Vec<String>,
+}
+
+/// Copies one data entry into the layer.
+fn visit(
+    writer: &mut Writer,
+    path: &str,
+    entry: &mut tar::Entry<'_, &mut dyn Read>,
+    list: &mut Vec<String>,
+    own_paths: &mut HashSet<String>,
+    conffiles: &mut ConffileState,
+) -> Result<bool, repo::DebError> {
+    let refuse = |message: String| repo::DebError::Format {
+        path: Default::default(),
+        message: format!("data entry {message}"),
+    };
+    if path.is_empty() {
+        return Ok(true);
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.starts_with(".wh.") {
+        return Err(refuse(format!("{path:?} is an overlay whiteout name")));
+    }
+    list.push(format!("/{path}"));
+    own_paths.insert(path.to_string());
+    let mut header = entry.header().clone();
+    writer.newest_mtime = writer.newest_mtime.max(header.mtime().unwrap_or(0));
+    let resolved = writer.resolve(path);
+    let io = |e: std::io::Error| refuse(format!("{path:?}: {e}"));
+    match header.entry_type() {
+        tar::EntryType::Directory => {
+            if writer.rootfs.is_symlink(&resolved) || !writer.written.insert(resolved.clone()) {
+                return Ok(true);
+            }
+            writer
+                .tar
+                .append_data(&mut header, &resolved, std::io::empty())
+                .map_err(io)?;
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous
+            if conffiles.declared.contains(&format!("/{path}")) =>
+        {
+            if entry.size() > MAX_CONFFILE_BYTES {
+                return Err(refuse(format!("{path:?} is too large for a conffile")));
+            }
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).map_err(io)?;
+            let absolute = format!("/{path}");
+            let new_md5 = md5_hex(&content);
+            conffiles.found.push(Conffile {
+                path: absolute.clone(),
+                md5: new_md5.clone(),
+                obsolete: false,
+            });
+            // The layer scan keeps /etc, so only there can the image's copy be compared.
+            let visible = path.starts_with("etc/");
+            let current = writer.rootfs.read(&resolved).map(|f| md5_hex(f.content));
+            let recorded = conffiles.recorded.get(&absolute);
+            if visible && current.is_none() && recorded.is_some() {
+                return Ok(true); // deleted by the image's author: stays deleted, as dpkg does
+            }
+            let modified = match (&current, recorded) {
+                (Some(current), Some(old)) => current != old && *current != new_md5,
+                _ => false,
+            };
+            let target = if modified {
+                conffiles.kept.push(absolute);
+                format!("{resolved}.dpkg-dist")
+            } else {
+                resolved
+            };
+            writer.written.insert(target.clone());
+            writer
+                .tar
+                .append_data(&mut header, &target, &content[..])
+                .map_err(io)?;
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            writer.written.insert(resolved.clone());
+            writer
+                .tar
+                .append_data(&mut header, &resolved, entry)
+                .map_err(io)?;
+        }
+        tar::EntryType::Symlink => {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default();
+            if !link_stays_inside(path, &target) {
+                return Err(refuse(format!(
+                    "{path:?} is a symlink to {target:?}, outside the root"
+                )));
+            }
+            writer.written.insert(resolved.clone());
+            writer
+                .tar
+                .append_link(&mut header, &resolved, &target)
+                .map_err(io)?;
+        }
+        tar::EntryType::Link => {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default();
+            let target = repo::deb::normalize_path(&target);
+            if target.split('/').any(|c| c == "..") || !own_paths.contains(&target) {
+                return Err(refuse(format!(
+                    "{path:?} is a hard link to {target:?}, which the package does not contain"
+                )));
+            }
+            let target = writer.resolve(&target);
+            writer.written.insert(resolved.clone());
+            writer
+                .tar
+                .append_link(&mut header, &resolved, &target)
+                .map_err(io)?;
+        }
+        tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+            return Err(refuse(format!(
+                "{path:?} is a device node or FIFO, which drydock never installs"
+            )));
+        }
+        tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
+        other => {
+            return Err(refuse(format!(
+                "{path:?} has an unsupported type {other:?}"
+            )));
+        }
+    }
+    Ok(true)
+}
+
+/// Writes the updated database and the whiteouts; returns the whiteouts.
+fn write_database(
+    writer: &mut Writer,
+    db: &InstalledDb,
+    unpacked: &[Unpacked],
+) -> Result<Vec<String>, PatchError> {
+    let mut whiteouts = Vec::new();
+    match db.kind {
+        DbKind::Status => {
+            let records: Vec<NewRecord> = unpacked.iter().map(|u| u.record.clone()).collect();
+            let status = dpkgdb::updated_status(db, &records);
+            writer.generated(STATUS, status.as_bytes())?;
+            for package in unpacked {
+                let info = dpkgdb::info_name(&package.record.facts);
+                let mut new_files = BTreeSet::new();
+                let list = package.list.join("\n") + "\n";
+                writer.generated(&format!("{INFO}/{info}.list"), list.as_bytes())?;
+                new_files.insert(format!("{info}.list"));
+                for (member, content) in &package.control_files {
+                    if member == "control" || member.contains('/') {
+                        continue;
+                    }
+                    writer.generated(&format!("{INFO}/{info}.{member}"), content)?;
+                    new_files.insert(format!("{info}.{member}"));
+                }
+                if let Some(old) = &package.old_info_name {
+                    let prefix = format!("{old}.");
+                    for name in db.info_files.iter().filter(|n| n.starts_with(&prefix)) {
+                        if !new_files.contains(name) {
+                            whiteouts.push(format!("{INFO}/{name}"));
+                        }
+                    }
+                }
+            }
+            whiteouts.extend(removed_files(writer, db, unpacked));
+        }
+        DbKind::StatusD => {
+            for package in unpacked {
+                let file = package
+                    .status_d_file
+                    .clone()
+                    .unwrap_or_else(|| package.record.facts.name.clone());
+                let paragraph = dpkgdb::status_paragraph(&package.record, false);
+                writer.generated(&format!("{STATUS_D}/{file}"), paragraph.as_bytes())?;
+                let md5sums = format!("{STATUS_D}/{file}.md5sums");
+                match package.control_files.get("md5sums") {
+                    Some(content) => writer.generated(&md5sums, content)?,
+                    None if writer.rootfs.exists(&md5sums) => whiteouts.push(md5sums),
+                    None => {}
+                }
+            }
+        }
+    }
+    whiteouts.sort();
+    whiteouts.dedup();
+    for path in &whiteouts {
+        writer.whiteout(path)?;
+    }
+    Ok(whiteouts)
+}
+
+/// Files the old versions listed that nothing lists any more.
+fn removed_files(writer: &Writer, db: &InstalledDb, unpacked: &[Unpacked]) -> Vec<String> {
+    let replaced: BTreeSet<&str> = unpacked
+        .iter()
+        .filter_map(|u| u.old_info_name.as_deref())
+        .collect();
+    let mut kept: HashSet<&str> = HashSet::new();
+    for (name, lines) in &db.lists {
+        if !replaced.contains(name.as_str()) {
+            kept.extend(lines.iter().map(String::as_str));
+        }
+    }
+    for package in unpacked {
+        kept.extend(package.list.iter().map(String::as_str));
+        kept.extend(package.record.conffiles.iter().map(|c| c.path.as_str()));
+    }
+    let mut removed = Vec::new();
+    for package in unpacked {
+        let Some(old) = package.old_info_name.as_ref().and_then(|n| db.lists.get(n)) else {
+            continue;
+        };
+        let directories: HashSet<&str> = old
+            .iter()
+            .filter_map(|p| p.rsplit_once('/').map(|(parent, _)| parent))
+            .collect();
+        for path in old {
+            if path == "/." || kept.contains(path.as_str()) || directories.contains(path.as_str()) {
+                continue;
+            }
+            let relative = path.trim_start_matches('/');
+            let resolved = writer.resolve(relative);
+            if writer.written.contains(&resolved) {
+                continue;
+            }
+            removed.push(relative.to_string());
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_targets_must_stay_inside_the_root() {
+        assert!(link_stays_inside("usr/lib/x/libfoo.so", "libfoo.so.1"));
+        assert!(link_stays_inside("usr/bin/x", "../../etc/alternatives/x"));
+        assert!(link_stays_inside("usr/bin/x", "/etc/passwd"));
+        assert!(!link_stays_inside("usr/bin/x", "../../../etc/passwd"));
+        assert!(!link_stays_inside("x", "../y"));
+    }
+
+    #[test]
+    fn reads_conffile_paths_skipping_flagged_lines() {
+        let control = b"/etc/a.conf\nremove-on-upgrade /etc/old.conf\n\n/etc/b.conf\n".to_vec();
+        let paths: Vec<String> = conffile_paths(Some(&control)).into_iter().collect();
+        assert_eq!(paths, ["/etc/a.conf", "/etc/b.conf"]);
+    }
+}

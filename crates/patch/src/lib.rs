@@ -1,0 +1,22 @@
+//! drydock's native patcher for Debian and Ubuntu images.
+//!
+//! Nothing runs inside the image: the patcher reads the image's package
+//! database and APT configuration from its layers ([`dpkgdb`],
+//! [`sources`]), plans upgrades against the distribution's signed indexes
+//! ([`plan`], [`relation`]), unpacks the verified `.deb` files straight into
+//! one new layer with the database updated as dpkg would ([`layer`]), and
+//! rewrites the image around it ([`image`]). [`patcher`] ties the steps
+//! together over an OCI layout; [`vex`] writes the evidence.
+
+pub mod candidates;
+pub mod dpkgdb;
+pub mod error;
+pub mod image;
+pub mod layer;
+pub mod patcher;
+pub mod plan;
+pub mod relation;
+pub mod sources;
+pub mod vex;
+
+pub use error::PatchError;

@@ -1,0 +1,650 @@
+//! The patch of one image in an OCI layout, end to end.
+//!
+//! Owns the order of work for each linux platform of an image: read the
+//! layers (only the package database, APT configuration and `/etc`, cached
+//! per layer), refuse what cannot be patched (Windows, unknown or
+//! unsupported OS, end of life unless allowed, no package database), fetch
+//! and verify the suites' `InRelease` and indexes, plan, download and
+//! verify the `.deb` files, build the layer, and write the new blobs into
+//! the layout. Nothing is tagged here: the caller moves a tag once
+//! everything it points to exists.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use oci::manifest::{ContentRef, Manifest, media_type};
+use oci::{OciLayout, ParsedManifest};
+use pkgdb::inventory::{ImageFiles, read_image, read_manifest};
+use pkgdb::{Inventory, Rootfs, ScanLimits, Selection};
+use repo::{AptClient, Cache, DebFile, Keyring, Suite};
+use scan::scanner::DiskLayerCache;
+use serde_json::Value;
+
+use crate::candidates::{IndexCache, IndexId};
+use crate::dpkgdb::InstalledDb;
+use crate::error::PatchError;
+use crate::image::{self, LayerRef};
+use crate::layer::{self, BuiltLayer, PackageInput};
+use crate::plan::{self, Plan, Request, Wants};
+use crate::sources::{self, AptSource, Distribution, Mirror};
+
+/// What a patch layer scan keeps: the inventory's files, the APT
+/// configuration, the dpkg database and file lists, all of `/etc` (to
+/// compare conffiles) and the top-level directories that merged-/usr
+/// images make symlinks.
+static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
+    let mut selection = Selection::inventory();
+    selection.files.extend(
+        ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    selection.dirs.push(crate::dpkgdb::INFO.to_string());
+    selection.trees.push("etc".to_string());
+    selection
+});
+
+const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// How many `.deb` files are downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 6;
+
+pub struct PatcherOptions {
+    /// `<dir>/apt` holds downloads, `<dir>/layers` per-layer scans, `<dir>/indexes.db` parsed indexes.
+    pub cache_dir: PathBuf,
+    pub mirrors: Vec<Mirror>,
+    /// Keyrings trusted for Debian suites (default: the system's Debian archive keyring).
+    pub debian_keyrings: Vec<PathBuf>,
+    /// Extra keyrings for Ubuntu suites (Ubuntu's archive key ships with drydock).
+    pub ubuntu_keyrings: Vec<PathBuf>,
+    pub allow_eol: bool,
+    /// `os/arch[/variant]` platforms to patch; empty patches every linux platform.
+    pub platforms: Vec<String>,
+}
+
+/// Where the packages to upgrade come from.
+pub enum WantSource<'a> {
+    /// Scan each platform and upgrade what has a fixed version.
+    Scan(&'a scan::Scanner),
+    /// A Trivy JSON report's fixable OS-package findings.
+    Report(Vec<Request>),
+    /// Every package with a newer version.
+    All,
+}
+
+/// One platform's result.
+pub struct PlatformOutcome {
+    /// `linux/amd64`.
+    pub platform: String,
+    pub plan: Plan,
+    pub sources: Vec<AptSource>,
+    /// Set when something was built.
+    pub layer: Option<BuiltLayer>,
+    pub manifest: Option<ContentRef>,
+    /// The patched image's inventory (for the post-patch scan).
+    pub inventory_after: Option<Inventory>,
+    /// The distro, for purls (`debian`, `ubuntu`) and its release (`12`).
+    pub distro: (String, String),
+}
+
+pub struct Outcome {
+    pub original: ContentRef,
+    /// The new manifest or index; `None` when nothing needed patching (or a dry run).
+    pub patched: Option<ContentRef>,
+    pub platforms: Vec<PlatformOutcome>,
+}
+
+pub struct Patcher {
+    options: PatcherOptions,
+    debian: Result<AptClient, String>,
+    ubuntu: Result<AptClient, String>,
+    layers: DiskLayerCache,
+    indexes: IndexCache,
+}
+
+fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, String> {
+    let mut keyring = Keyring::from_files(paths).map_err(|e| e.to_string())?;
+    if let Some(bytes) = builtin {
+        keyring.add(bytes)?;
+    }
+    Ok(keyring)
+}
+
+impl Patcher {
+    pub fn new(options: PatcherOptions) -> Result<Patcher, PatchError> {
+        let cache = Cache::new(options.cache_dir.join("apt"));
+        let client = |keyring: Result<Keyring, String>| {
+            keyring.and_then(|k| AptClient::new(cache.clone(), k).map_err(|e| e.to_string()))
+        };
+        let debian_keyrings = if options.debian_keyrings.is_empty() {
+            vec![PathBuf::from(DEBIAN_KEYRING)]
+        } else {
+            options.debian_keyrings.clone()
+        };
+        Ok(Patcher {
+            debian: client(keyring(&debian_keyrings, None)),
+            ubuntu: client(keyring(
+                &options.ubuntu_keyrings,
+                Some(advisory::feeds::security_repo::UBUNTU_ARCHIVE_KEY),
+            )),
+            layers: DiskLayerCache::new(options.cache_dir.join("layers")),
+            indexes: IndexCache::open(&options.cache_dir.join("indexes.db"))?,
+            options,
+        })
+    }
+
+    fn apt(&self, distribution: Distribution) -> Result<&AptClient, PatchError> {
+        let client = match distribution {
+            Distribution::Debian => &self.debian,
+            Distribution::Ubuntu => &self.ubuntu,
+        };
+        client.as_ref().map_err(|message| {
+            PatchError::Refused(format!(
+                "cannot verify {distribution:?} repositories: the keyring is unusable: {message}"
+            ))
+        })
+    }
+
+    /// Patches the image `original` (a manifest or an index) of `layout`.
+    /// `name` is how the user named it (recorded as the base image).
+    pub async fn patch(
+        &self,
+        layout: &OciLayout,
+        original: &ContentRef,
+        name: &str,
+        wants: &WantSource<'_>,
+        dry_run: bool,
+    ) -> Result<Outcome, PatchError> {
+        let top = read_manifest(layout, original).await?;
+        let original_json: Value = serde_json::from_slice(&layout.read_blob_bytes(original).await?)
+            .map_err(|e| image_error(name, format!("the manifest is not JSON: {e}")))?;
+        let Manifest::Index(index) = &top.manifest else {
+            let outcome = self
+                .patch_manifest(layout, original, &top, "", name, wants, dry_run)
+                .await?;
+            let patched = outcome.manifest.clone();
+            return Ok(Outcome {
+                original: original.clone(),
+                patched,
+                platforms: vec![outcome],
+            });
+        };
+        let mut platforms = Vec::new();
+        let mut entries = Vec::new();
+        let descriptors = original_json
+            .get("manifests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (descriptor, json) in index.manifests().iter().zip(descriptors) {
+            let platform = descriptor.platform().as_ref().map(|p| {
+                let mut text = format!("{}/{}", p.os(), p.architecture());
+                if let Some(variant) = p.variant() {
+                    text.push_str(&format!("/{variant}"));
+                }
+                text
+            });
+            let wanted = platform.as_ref().is_some_and(|p| {
+                p.starts_with("linux/")
+                    && (self.options.platforms.is_empty()
+                        || self
+                            .options
+                            .platforms
+                            .iter()
+                            .any(|w| p == w || p.starts_with(&format!("{w}/"))))
+            });
+            let is_image = media_type::is_manifest(descriptor.media_type().as_ref());
+            if !wanted || !is_image {
+                entries.push(image::IndexEntry {
+                    original: json,
+                    patched: None,
+                });
+                continue;
+            }
+            let platform = platform.unwrap_or_default();
+            let content = ContentRef {
+                digest: descriptor
+                    .digest()
+                    .as_ref()
+                    .parse()
+                    .map_err(|e| image_error(name, format!("index entry: {e}")))?,
+                size: descriptor.size(),
+                media_type: descriptor.media_type().to_string(),
+            };
+            let manifest = read_manifest(layout, &content).await?;
+            let outcome = self
+                .patch_manifest(layout, &content, &manifest, &platform, name, wants, dry_run)
+                .await?;
+            entries.push(image::IndexEntry {
+                original: json,
+                patched: outcome
+                    .manifest
+                    .as_ref()
+                    .map(|m| (m.digest.clone(), m.size)),
+            });
+            platforms.push(outcome);
+        }
+        if platforms.is_empty() {
+            return Err(image_error(
+                name,
+                "the index has no linux platform to patch (or none matches --platform)".to_string(),
+            ));
+        }
+        let patched = if platforms.iter().any(|p| p.manifest.is_some()) {
+            let packages = platforms
+                .iter()
+                .map(|p| format!("{}:{}", p.platform, image::packages_annotation(&p.plan)))
+                .collect::<Vec<_>>()
+                .join(";");
+            let index =
+                image::rewrite_index(&original_json, &original.digest, name, entries, &packages);
+            let bytes = serde_json::to_vec(&index).expect("an index serialises");
+            Some(
+                layout
+                    .write_blob_bytes(Bytes::from(bytes), media_type::OCI_INDEX)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Outcome {
+            original: original.clone(),
+            patched,
+            platforms,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn patch_manifest(
+        &self,
+        layout: &OciLayout,
+        content: &ContentRef,
+        manifest: &ParsedManifest,
+        platform: &str,
+        name: &str,
+        wants: &WantSource<'_>,
+        dry_run: bool,
+    ) -> Result<PlatformOutcome, PatchError> {
+        let label = if platform.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name} ({platform})")
+        };
+        let files = read_image(
+            layout,
+            manifest,
+            &self.layers,
+            ScanLimits::default(),
+            &PATCH_SELECTION,
+        )
+        .await?;
+        let inventory = Inventory::from_rootfs(&files.rootfs)?;
+        let windows = files.config.get("os").is_some_and(|os| os == "windows");
+        if inventory.windows || windows {
+            return Err(PatchError::Refused(format!(
+                "{label} is a Windows image; drydock patches Linux images only"
+            )));
+        }
+        let Some(os) = inventory.os.clone() else {
+            return Err(PatchError::Refused(format!(
+                "{label}: no known operating system (no os-release); nothing to patch"
+            )));
+        };
+        let Some(distribution) = Distribution::from_os_id(&os.id) else {
+            return Err(PatchError::Refused(format!(
+                "{label}: {} is not supported yet; drydock patches Debian and Ubuntu images",
+                os.pretty_name.as_deref().unwrap_or(&os.id)
+            )));
+        };
+        let Some(codename) = os.codename.clone() else {
+            return Err(PatchError::Refused(format!(
+                "{label}: the release has no codename in os-release, so its suites are unknown"
+            )));
+        };
+        let (today, _) = scan::scanner::now_utc();
+        if let Some(lifecycle) = inventory.lifecycle()
+            && lifecycle.is_end_of_life(today)
+            && !self.options.allow_eol
+        {
+            return Err(PatchError::Refused(format!(
+                "{label}: {} reached its end of life{}; its suites get no more fixes. \
+                 Pass --allow-eol to patch from what they still hold.",
+                os.pretty_name.as_deref().unwrap_or(&codename),
+                lifecycle
+                    .end_of_service()
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default()
+            )));
+        }
+        let Some(db) = InstalledDb::read(&files.rootfs)? else {
+            return Err(PatchError::Refused(format!(
+                "{label} has no dpkg database (var/lib/dpkg/status or status.d); nothing can be patched"
+            )));
+        };
+        let installed = db.installed();
+        let native = installed
+            .iter()
+            .map(|f| f.architecture.as_str())
+            .find(|a| *a != "all")
+            .map(str::to_string)
+            .or_else(|| {
+                files
+                    .config
+                    .get("architecture")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "amd64".to_string());
+        let mut sources = sources::effective(
+            &configured_sources(&files.rootfs)?,
+            distribution,
+            &codename,
+            &native,
+        );
+        sources::apply_mirrors(&mut sources, &self.options.mirrors);
+        let apt = self.apt(distribution)?;
+        let indexes = self.indexes_for(apt, &sources, &native).await?;
+        let requests = match wants {
+            WantSource::All => None,
+            WantSource::Report(requests) => Some(requests.clone()),
+            WantSource::Scan(scanner) => {
+                let report = scanner.scan_inventory(&label, &inventory, None).await?;
+                Some(requests_from_report(&report))
+            }
+        };
+        let wants = match requests {
+            Some(requests) => Wants::Packages(requests),
+            None => Wants::All,
+        };
+        let names = installed.iter().map(|f| f.name.clone());
+        let available = self.indexes.closure(&indexes, names)?;
+        let plan = plan::plan(&installed, &available, &native, &wants)?;
+        let distro = (os.id.clone(), os.version_id.clone().unwrap_or_default());
+        let mut outcome = PlatformOutcome {
+            platform: platform.to_string(),
+            plan,
+            sources,
+            layer: None,
+            manifest: None,
+            inventory_after: None,
+            distro,
+        };
+        if dry_run || outcome.plan.is_empty() {
+            return Ok(outcome);
+        }
+        let debs = self.download(apt, &outcome.plan).await?;
+        let rootfs_files = files;
+        let (layer, rootfs_files) = {
+            let plan = outcome.plan.clone();
+            tokio::task::spawn_blocking(move || {
+                let inputs: Vec<PackageInput> = plan
+                    .steps
+                    .iter()
+                    .zip(debs)
+                    .map(|(step, deb)| PackageInput { step, deb })
+                    .collect();
+                let layer = layer::build(&db, &rootfs_files.rootfs, &inputs);
+                (layer, rootfs_files)
+            })
+            .await
+            .map_err(|e| PatchError::Refused(format!("the layer task failed: {e}")))?
+        };
+        let layer = layer?;
+        let (manifest_ref, after) = self
+            .write_image(layout, content, &rootfs_files, &layer, &outcome.plan, name)
+            .await?;
+        outcome.inventory_after = Some(after);
+        outcome.layer = Some(layer);
+        outcome.manifest = Some(manifest_ref);
+        Ok(outcome)
+    }
+
+    /// Verifies each suite and makes sure its indexes for `arch` are in the cache.
+    async fn indexes_for(
+        &self,
+        apt: &AptClient,
+        sources: &[AptSource],
+        arch: &str,
+    ) -> Result<Vec<IndexId>, PatchError> {
+        let verified =
+            futures_util::future::try_join_all(sources.iter().map(|source| async move {
+                let suite = Suite::new(&source.uri, &source.suite);
+                apt.release(&suite).await.map(|v| (source, v))
+            }))
+            .await?;
+        let mut indexes = Vec::new();
+        for (source, verified) in verified {
+            for component in &source.components {
+                let stem = format!("{component}/binary-{arch}/Packages");
+                let Some(sha256) = ["xz", "gz", ""]
+                    .iter()
+                    .map(|ext| {
+                        if ext.is_empty() {
+                            stem.clone()
+                        } else {
+                            format!("{stem}.{ext}")
+                        }
+                    })
+                    .find_map(|path| verified.release.files.get(&path).map(|f| f.sha256.clone()))
+                else {
+                    continue; // a component this suite does not carry for the architecture
+                };
+                if !self.indexes.has(&sha256) {
+                    let bytes = apt.index(&verified, &stem).await?;
+                    let file = format!("{} {stem}", verified.suite);
+                    self.indexes.insert(&sha256, &file, &bytes)?;
+                }
+                indexes.push(IndexId {
+                    sha256,
+                    suite: source.suite.clone(),
+                    base_url: source.uri.clone(),
+                });
+            }
+        }
+        Ok(indexes)
+    }
+
+    async fn download(&self, apt: &AptClient, plan: &Plan) -> Result<Vec<DebFile>, PatchError> {
+        let downloads = futures_util::stream::iter(plan.steps.iter().map(|step| async move {
+            let package = &step.to.package;
+            apt.download(
+                &step.to.base_url,
+                &package.filename,
+                &package.sha256,
+                package.size,
+            )
+            .await
+            .map(DebFile::new)
+        }))
+        .buffered(PARALLEL_DOWNLOADS)
+        .try_collect::<Vec<_>>()
+        .await?;
+        Ok(downloads)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_image(
+        &self,
+        layout: &OciLayout,
+        original: &ContentRef,
+        files: &ImageFiles,
+        layer: &BuiltLayer,
+        plan: &Plan,
+        name: &str,
+    ) -> Result<(ContentRef, Inventory), PatchError> {
+        let layer_ref = LayerRef {
+            digest: layer.digest.clone(),
+            size: layer.blob.len() as u64,
+            diff_id: layer.diff_id.clone(),
+        };
+        layout
+            .write_blob_bytes(Bytes::from(layer.blob.clone()), media_type::OCI_LAYER_GZIP)
+            .await?;
+        let config = image::rewrite_config(&files.config, &layer_ref, plan);
+        let config_bytes = serde_json::to_vec(&config).expect("a config serialises");
+        let config_ref = layout
+            .write_blob_bytes(Bytes::from(config_bytes), media_type::OCI_CONFIG)
+            .await?;
+        let original_json: Value = serde_json::from_slice(&layout.read_blob_bytes(original).await?)
+            .map_err(|e| image_error(name, format!("the manifest is not JSON: {e}")))?;
+        let rewritten = image::rewrite_manifest(
+            &original_json,
+            &original.digest,
+            name,
+            (&config_ref.digest, config_ref.size),
+            &layer_ref,
+            plan,
+        );
+        let bytes = serde_json::to_vec(&rewritten).expect("a manifest serialises");
+        let manifest_ref = layout
+            .write_blob_bytes(Bytes::from(bytes.clone()), media_type::OCI_MANIFEST)
+            .await?;
+        let patched = ParsedManifest::parse(&bytes, Some(media_type::OCI_MANIFEST))
+            .map_err(oci::Error::from)?;
+        let after = read_image(
+            layout,
+            &patched,
+            &self.layers,
+            ScanLimits::default(),
+            &PATCH_SELECTION,
+        )
+        .await?;
+        let inventory = Inventory::from_rootfs(&after.rootfs)?;
+        Ok((manifest_ref, inventory))
+    }
+}
+
+fn image_error(image: &str, message: String) -> PatchError {
+    PatchError::Image {
+        image: image.to_string(),
+        message,
+    }
+}
+
+/// The image's own APT sources: `etc/apt/sources.list`, `sources.list.d/*.list` and `*.sources`.
+fn configured_sources(rootfs: &Rootfs) -> Result<Vec<AptSource>, PatchError> {
+    let mut found = Vec::new();
+    let text = |path: &str| {
+        rootfs
+            .read(path)
+            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+    };
+    if let Some(list) = text("etc/apt/sources.list") {
+        found.extend(
+            sources::parse_one_line("etc/apt/sources.list", &list).map_err(PatchError::Refused)?,
+        );
+    }
+    for path in rootfs.list_files("etc/apt/sources.list.d") {
+        let Some(content) = text(&path) else { continue };
+        if path.ends_with(".list") {
+            found.extend(sources::parse_one_line(&path, &content).map_err(PatchError::Refused)?);
+        } else if path.ends_with(".sources") {
+            found.extend(sources::parse_deb822(&path, &content).map_err(PatchError::Refused)?);
+        }
+    }
+    Ok(found)
+}
+
+/// One request per package with a fixable finding: the highest fixed version and every id.
+pub fn requests_from_report(report: &scan::Report) -> Vec<Request> {
+    let mut by_package: BTreeMap<String, Request> = BTreeMap::new();
+    for finding in report.results.iter().flat_map(|r| &r.findings) {
+        let Some(fixed) = finding.fixed_version() else {
+            continue;
+        };
+        merge_request(
+            &mut by_package,
+            &finding.package.name,
+            fixed,
+            &finding.vulnerability_id,
+        );
+    }
+    by_package.into_values().collect()
+}
+
+/// Adds one fixed finding to the requests, keeping the highest fixed version.
+pub fn merge_request(requests: &mut BTreeMap<String, Request>, name: &str, fixed: &str, id: &str) {
+    let request = requests.entry(name.to_string()).or_insert_with(|| Request {
+        name: name.to_string(),
+        fixed_source_version: None,
+        vulnerabilities: Vec::new(),
+    });
+    let higher = request
+        .fixed_source_version
+        .as_deref()
+        .is_none_or(|current| pkgdb::version::dpkg::compare(fixed, current).is_gt());
+    if higher {
+        request.fixed_source_version = Some(fixed.to_string());
+    }
+    if !request.vulnerabilities.iter().any(|v| v == id) {
+        request.vulnerabilities.push(id.to_string());
+    }
+}
+
+/// Requests from a Trivy JSON report: `Class: os-pkgs` results,
+/// vulnerabilities with a `FixedVersion` (the highest when it lists several).
+pub fn requests_from_trivy(json: &[u8]) -> Result<Vec<Request>, String> {
+    let report: Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    let results = report
+        .get("Results")
+        .and_then(Value::as_array)
+        .ok_or("no Results array; is this a Trivy JSON report (--format json)?")?;
+    let mut by_package = BTreeMap::new();
+    for result in results {
+        if result.get("Class").and_then(Value::as_str) != Some("os-pkgs") {
+            continue;
+        }
+        for vulnerability in result
+            .get("Vulnerabilities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = |name| {
+                vulnerability
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            };
+            let (name, id) = (field("PkgName"), field("VulnerabilityID"));
+            let Some(fixed) = field("FixedVersion")
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .max_by(|a, b| pkgdb::version::dpkg::compare(a, b))
+            else {
+                continue;
+            };
+            if name.is_empty() {
+                return Err(format!("vulnerability {id} has no PkgName"));
+            }
+            merge_request(&mut by_package, name, fixed, id);
+        }
+    }
+    Ok(by_package.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fixable_findings_from_a_trivy_report() {
+        let report = br#"{"SchemaVersion":2,"Results":[
+          {"Target":"x (debian 12.5)","Class":"os-pkgs","Type":"debian","Vulnerabilities":[
+            {"VulnerabilityID":"CVE-1","PkgName":"libssl3","InstalledVersion":"3.0.1","FixedVersion":"3.0.2"},
+            {"VulnerabilityID":"CVE-2","PkgName":"libssl3","InstalledVersion":"3.0.1","FixedVersion":"3.0.3, 3.0.2"},
+            {"VulnerabilityID":"CVE-3","PkgName":"zlib1g","InstalledVersion":"1","FixedVersion":""}]},
+          {"Target":"app","Class":"lang-pkgs","Vulnerabilities":[
+            {"VulnerabilityID":"CVE-4","PkgName":"lodash","FixedVersion":"4"}]}]}"#;
+        let requests = requests_from_trivy(report).unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].name, "libssl3");
+        assert_eq!(requests[0].fixed_source_version.as_deref(), Some("3.0.3"));
+        assert_eq!(requests[0].vulnerabilities, ["CVE-1", "CVE-2"]);
+        assert!(requests_from_trivy(b"{}").unwrap_err().contains("Results"));
+        assert!(requests_from_trivy(b"nope").is_err());
+    }
+}

@@ -1,0 +1,357 @@
+//! Where an image's packages come from: its APT sources.
+//!
+//! Owns reading the image's own configuration (one-line `sources.list`
+//! entries and deb822 `.sources` files), the distribution defaults used when
+//! the image has none, the security and updates pockets a patch always
+//! consults, and `--mirror` rewrites. Pure: the caller hands in file
+//! contents.
+
+use std::collections::BTreeSet;
+
+/// One suite of one archive with the components to read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AptSource {
+    /// Base URL without a trailing slash (`http://deb.debian.org/debian`).
+    pub uri: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    /// `[trusted=yes]` / `Trusted: yes`: the user vouches for an unsigned repository.
+    pub trusted: bool,
+}
+
+/// The distribution families drydock patches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    Debian,
+    Ubuntu,
+}
+
+impl Distribution {
+    pub fn from_os_id(id: &str) -> Option<Distribution> {
+        match id {
+            "debian" => Some(Distribution::Debian),
+            "ubuntu" => Some(Distribution::Ubuntu),
+            _ => None,
+        }
+    }
+
+    /// The archive and suites apt would use on a stock install of `codename`.
+    pub fn defaults(self, codename: &str, architecture: &str) -> Vec<AptSource> {
+        let source = |uri: &str, suite: String, components: &[&str]| AptSource {
+            uri: uri.to_string(),
+            suite,
+            components: components.iter().map(|c| c.to_string()).collect(),
+            trusted: false,
+        };
+        match self {
+            Distribution::Debian => vec![
+                source(DEBIAN, codename.to_string(), &["main"]),
+                source(DEBIAN, format!("{codename}-updates"), &["main"]),
+                source(DEBIAN_SECURITY, format!("{codename}-security"), &["main"]),
+            ],
+            Distribution::Ubuntu => {
+                let (archive, security) = ubuntu_archives(architecture);
+                let components = ["main", "restricted", "universe", "multiverse"];
+                vec![
+                    source(archive, codename.to_string(), &components),
+                    source(archive, format!("{codename}-updates"), &components),
+                    source(security, format!("{codename}-security"), &components),
+                ]
+            }
+        }
+    }
+}
+
+const DEBIAN: &str = "http://deb.debian.org/debian";
+const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
+
+/// Ubuntu serves amd64 and i386 from the main archives, other
+/// architectures from `ports.ubuntu.com`.
+fn ubuntu_archives(architecture: &str) -> (&'static str, &'static str) {
+    match architecture {
+        "amd64" | "i386" => (
+            "http://archive.ubuntu.com/ubuntu",
+            "http://security.ubuntu.com/ubuntu",
+        ),
+        _ => (
+            "http://ports.ubuntu.com/ubuntu-ports",
+            "http://ports.ubuntu.com/ubuntu-ports",
+        ),
+    }
+}
+
+/// Parses one-line `sources.list` text: `deb [options] URI SUITE COMPONENT…`.
+/// `deb-src` lines and comments are skipped; a malformed line is an error
+/// naming it.
+pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
+    let mut sources = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| format!("{file} line {}: {why}: {line:?}", number + 1);
+        let (kind, rest) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("incomplete entry"))?;
+        if kind == "deb-src" {
+            continue;
+        }
+        if kind != "deb" {
+            return Err(bad("an entry must start with deb or deb-src"));
+        }
+        let mut rest = rest.trim_start();
+        let mut trusted = false;
+        if let Some(options) = rest.strip_prefix('[') {
+            let (options, after) = options
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [options]"))?;
+            trusted = options
+                .split_whitespace()
+                .any(|o| o.eq_ignore_ascii_case("trusted=yes"));
+            rest = after.trim_start();
+        }
+        let mut words = rest.split_whitespace();
+        let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
+            return Err(bad("an entry needs a URI and a suite"));
+        };
+        sources.push(AptSource {
+            uri: uri.trim_end_matches('/').to_string(),
+            suite: suite.to_string(),
+            components: words.map(str::to_string).collect(),
+            trusted,
+        });
+    }
+    Ok(sources)
+}
+
+/// Parses a deb822 `.sources` file: paragraphs with `Types`, `URIs`,
+/// `Suites`, `Components`, optional `Enabled` and `Trusted`.
+pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
+    let paragraphs = pkgdb::dpkg::paragraphs(file, text.as_bytes()).map_err(|e| e.to_string())?;
+    let mut sources = Vec::new();
+    for paragraph in paragraphs {
+        let get = |name: &str| -> Result<Vec<String>, String> {
+            Ok(paragraph
+                .fields
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|f| {
+                    String::from_utf8_lossy(f.value)
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default())
+        };
+        let yes = |values: Vec<String>| {
+            values
+                .first()
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+        };
+        let enabled = get("Enabled")?;
+        if enabled
+            .first()
+            .is_some_and(|v| v.eq_ignore_ascii_case("no"))
+        {
+            continue;
+        }
+        if !get("Types")?.iter().any(|t| t == "deb") {
+            continue;
+        }
+        let (uris, suites) = (get("URIs")?, get("Suites")?);
+        if uris.is_empty() || suites.is_empty() {
+            return Err(format!(
+                "{file} line {}: a deb paragraph needs URIs and Suites",
+                paragraph.line
+            ));
+        }
+        let components = get("Components")?;
+        let trusted = yes(get("Trusted")?);
+        for uri in &uris {
+            for suite in &suites {
+                sources.push(AptSource {
+                    uri: uri.trim_end_matches('/').to_string(),
+                    suite: suite.clone(),
+                    components: components.clone(),
+                    trusted,
+                });
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// What a patch reads: the image's own sources for its release (entries
+/// for other releases, such as a pinned `sid`, are ignored), plus any of the
+/// distribution's default pockets (release, `-updates`, `-security`) that
+/// the image's configuration lacks, so a patch always sees the security
+/// pocket. With no configuration at all this is the defaults.
+pub fn effective(
+    configured: &[AptSource],
+    distribution: Distribution,
+    codename: &str,
+    architecture: &str,
+) -> Vec<AptSource> {
+    let ours = |suite: &str| suite == codename || suite.starts_with(&format!("{codename}-"));
+    let mut sources: Vec<AptSource> = configured
+        .iter()
+        .filter(|s| {
+            ours(&s.suite) && !s.suite.ends_with("-backports") && !s.suite.ends_with("-proposed")
+        })
+        .cloned()
+        .collect();
+    let present: BTreeSet<String> = sources.iter().map(|s| s.suite.clone()).collect();
+    for default in distribution.defaults(codename, architecture) {
+        if !present.contains(&default.suite) {
+            sources.push(default);
+        }
+    }
+    sources.dedup();
+    sources
+}
+
+/// A `--mirror` rewrite: `FROM=TO` replaces the base URL prefix FROM; a
+/// bare URL replaces the scheme and host of every source and keeps its path
+/// (`http://mirror.local` turns `http://deb.debian.org/debian-security`
+/// into `http://mirror.local/debian-security`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mirror {
+    Prefix { from: String, to: String },
+    Host(String),
+}
+
+impl std::str::FromStr for Mirror {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Mirror, String> {
+        let check = |url: &str| -> Result<String, String> {
+            if url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("file:/")
+            {
+                Ok(url.trim_end_matches('/').to_string())
+            } else {
+                Err(format!("mirror {url:?} is not an http(s) or file URL"))
+            }
+        };
+        match text.split_once('=') {
+            Some((from, to)) => Ok(Mirror::Prefix {
+                from: check(from)?,
+                to: check(to)?,
+            }),
+            None => Ok(Mirror::Host(check(text)?)),
+        }
+    }
+}
+
+/// Applies the first mirror that matches each source.
+pub fn apply_mirrors(sources: &mut [AptSource], mirrors: &[Mirror]) {
+    for source in sources {
+        for mirror in mirrors {
+            match mirror {
+                Mirror::Prefix { from, to } => {
+                    if let Some(rest) = source.uri.strip_prefix(from.as_str())
+                        && (rest.is_empty() || rest.starts_with('/'))
+                    {
+                        source.uri = format!("{to}{rest}");
+                        break;
+                    }
+                }
+                Mirror::Host(host) => {
+                    let path = source
+                        .uri
+                        .split_once("://")
+                        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                        .unwrap_or("");
+                    source.uri = format!("{host}{path}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_one_line_entries() {
+        let text = "# comment\ndeb http://deb.debian.org/debian bookworm main contrib\n\
+deb-src http://deb.debian.org/debian bookworm main\n\
+deb [arch=amd64 trusted=yes] http://example.org/repo/ stable main # trailing\n";
+        let sources = parse_one_line("sources.list", text).unwrap();
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[0].components, ["main", "contrib"]);
+        assert!(!sources[0].trusted);
+        assert_eq!(sources[1].uri, "http://example.org/repo");
+        assert!(sources[1].trusted);
+        assert!(
+            parse_one_line("f", "deb http://x\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_one_line("f", "rpm http://x a b\n").is_err());
+    }
+
+    #[test]
+    fn reads_deb822_like_the_official_debian_image() {
+        let text = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\
+Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n\n\
+Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n\n\
+Enabled: no\nTypes: deb\nURIs: http://x\nSuites: y\nComponents: z\n";
+        let sources = parse_deb822("debian.sources", text).unwrap();
+        let suites: Vec<&str> = sources.iter().map(|s| s.suite.as_str()).collect();
+        assert_eq!(
+            suites,
+            ["bookworm", "bookworm-updates", "bookworm-security"]
+        );
+        assert!(parse_deb822("f", "Types: deb\nSuites: x\n").is_err());
+    }
+
+    #[test]
+    fn adds_missing_pockets_and_drops_other_releases() {
+        let configured = parse_one_line(
+            "f",
+            "deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian sid main\n\
+deb http://deb.debian.org/debian bookworm-backports main\n",
+        )
+        .unwrap();
+        let sources = effective(&configured, Distribution::Debian, "bookworm", "amd64");
+        let suites: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|s| (s.uri.as_str(), s.suite.as_str()))
+            .collect();
+        assert_eq!(
+            suites,
+            [
+                (DEBIAN, "bookworm"),
+                (DEBIAN, "bookworm-updates"),
+                (DEBIAN_SECURITY, "bookworm-security")
+            ]
+        );
+        let ubuntu = Distribution::Ubuntu.defaults("noble", "arm64");
+        assert!(
+            ubuntu
+                .iter()
+                .all(|s| s.uri.starts_with("http://ports.ubuntu.com"))
+        );
+    }
+
+    #[test]
+    fn rewrites_mirrors() {
+        let mut sources = Distribution::Debian.defaults("bookworm", "amd64");
+        let mirrors: Vec<Mirror> = vec![
+            "http://deb.debian.org/debian-security=http://local/sec"
+                .parse()
+                .unwrap(),
+            "http://mirror.local:8080/".parse().unwrap(),
+        ];
+        apply_mirrors(&mut sources, &mirrors);
+        assert_eq!(sources[0].uri, "http://mirror.local:8080/debian");
+        assert_eq!(sources[2].uri, "http://local/sec");
+        assert!("ftp://x".parse::<Mirror>().is_err());
+    }
+}

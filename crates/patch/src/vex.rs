@@ -1,0 +1,165 @@
+//! OpenVEX documents for a patch.
+//!
+//! Owns writing the OpenVEX v0.2.0 JSON a patch leaves as evidence: one
+//! statement per fixed vulnerability, `status: fixed`, the patched image as
+//! product (`pkg:oci/<name>@<digest>`) and the upgraded packages as
+//! subcomponents (purls, as Copa writes them). Written by hand: the only
+//! Rust crates for OpenVEX are unmaintained and the format is a few fields.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::plan::{Plan, Reason};
+
+/// `pkg:deb/debian/libssl3@3.0.17-1~deb12u2?arch=amd64&distro=debian-12`.
+pub fn deb_purl(distro: &str, release: &str, name: &str, version: &str, arch: &str) -> String {
+    format!(
+        "pkg:deb/{distro}/{name}@{}?arch={arch}&distro={distro}-{release}",
+        version.replace('+', "%2B").replace(':', "%3A")
+    )
+}
+
+/// `pkg:oci/nginx@sha256:…?repository_url=registry/library/nginx`.
+pub fn oci_purl(repository: &str, digest: &str) -> String {
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    format!(
+        "pkg:oci/{name}@{}?repository_url={}",
+        digest.replace(':', "%3A"),
+        repository
+    )
+}
+
+/// One patched platform's contribution.
+pub struct Patched<'a> {
+    pub plan: &'a Plan,
+    /// The product's purl.
+    pub product: String,
+    pub distro: &'a str,
+    pub release: &'a str,
+}
+
+/// The document; `timestamp` in RFC 3339.
+pub fn document(id: &str, timestamp: &str, patched: &[Patched]) -> Value {
+    // vulnerability -> product -> subcomponents
+    let mut statements: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for platform in patched {
+        for step in &platform.plan.steps {
+            let Reason::Requested(ids) = &step.reason else {
+                continue;
+            };
+            let purl = deb_purl(
+                platform.distro,
+                platform.release,
+                &step.name,
+                step.to_version(),
+                &step.architecture,
+            );
+            for id in ids {
+                statements
+                    .entry(id.clone())
+                    .or_default()
+                    .entry(platform.product.clone())
+                    .or_default()
+                    .push(purl.clone());
+            }
+        }
+    }
+    let statements: Vec<Value> = statements
+        .into_iter()
+        .map(|(vulnerability, products)| {
+            let products: Vec<Value> = products
+                .into_iter()
+                .map(|(product, subcomponents)| {
+                    json!({
+                        "@id": product,
+                        "subcomponents": subcomponents.into_iter().map(|s| json!({"@id": s})).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({
+                "vulnerability": {"name": vulnerability},
+                "products": products,
+                "status": "fixed",
+            })
+        })
+        .collect();
+    json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": id,
+        "author": "drydock",
+        "timestamp": timestamp,
+        "version": 1,
+        "tooling": concat!("drydock ", env!("CARGO_PKG_VERSION")),
+        "statements": statements,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Candidate, Step};
+    use repo::apt::packages::IndexPackage;
+
+    #[test]
+    fn one_statement_per_fixed_vulnerability() {
+        let step = |name: &str, ids: &[&str]| Step {
+            name: name.to_string(),
+            architecture: "amd64".to_string(),
+            from: Some("1".to_string()),
+            to: Candidate {
+                package: IndexPackage {
+                    name: name.to_string(),
+                    version: "1:2+deb12u1".to_string(),
+                    architecture: "amd64".to_string(),
+                    source_name: name.to_string(),
+                    source_version: "2".to_string(),
+                    filename: "f".to_string(),
+                    size: 1,
+                    sha256: "0".repeat(64),
+                    multi_arch: None,
+                    depends: None,
+                    pre_depends: None,
+                    provides: None,
+                    conflicts: None,
+                    breaks: None,
+                    replaces: None,
+                },
+                suite: "s".to_string(),
+                base_url: "u".to_string(),
+            },
+            reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
+        };
+        let plan = Plan {
+            steps: vec![
+                step("libssl3", &["CVE-1", "CVE-2"]),
+                step("openssl", &["CVE-1"]),
+            ],
+            skipped: vec![],
+        };
+        let product = oci_purl("localhost:5000/app", "sha256:ab");
+        let doc = document(
+            "urn:x",
+            "2026-01-01T00:00:00Z",
+            &[Patched {
+                plan: &plan,
+                product: product.clone(),
+                distro: "debian",
+                release: "12",
+            }],
+        );
+        let statements = doc["statements"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0]["vulnerability"]["name"], "CVE-1");
+        assert_eq!(statements[0]["status"], "fixed");
+        assert_eq!(statements[0]["products"][0]["@id"], product.as_str());
+        let subcomponents = statements[0]["products"][0]["subcomponents"]
+            .as_array()
+            .unwrap();
+        assert_eq!(subcomponents.len(), 2);
+        assert_eq!(
+            subcomponents[0]["@id"],
+            "pkg:deb/debian/libssl3@1%3A2%2Bdeb12u1?arch=amd64&distro=debian-12"
+        );
+    }
+}
