@@ -410,3 +410,66 @@ fn refuses_images_it_cannot_patch_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn refuses_a_tampered_release_file_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = copy_layout(&testkit::debian_layout(), work.path());
+    // A mirror serving Debian's real InRelease files with one signed byte changed.
+    let mirror = work.path().join("mirror");
+    for suite in ["bookworm", "bookworm-updates"] {
+        let real = testkit::download(&format!(
+            "http://deb.debian.org/debian/dists/{suite}/InRelease"
+        ));
+        let text = String::from_utf8(real).unwrap();
+        let tampered = text.replacen("Components: main", "Components: mains", 1);
+        assert_ne!(tampered, text);
+        let dir = mirror.join(format!("debian/dists/{suite}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("InRelease"), tampered).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&mirror)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let before = std::fs::read(layout.join("index.json")).unwrap();
+    let output = drydock(
+        &work.path().join("data"),
+        &[
+            "patch",
+            &format!("oci:{}:{}", layout.display(), testkit::DEBIAN_TAG),
+            "--update-all",
+            "--mirror",
+            &format!("http://deb.debian.org/debian=http://127.0.0.1:{port}/debian"),
+        ],
+    );
+    server.kill().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "patched from a tampered suite");
+    assert!(stderr.contains("signature"), "{stderr}");
+    assert_eq!(
+        std::fs::read(layout.join("index.json")).unwrap(),
+        before,
+        "the layout changed"
+    );
+}

@@ -613,6 +613,125 @@ mod tests {
         assert!(!link_stays_inside("x", "../y"));
     }
 
+    /// A `.deb` whose data archive has one entry, written with raw header
+    /// bytes so that names a careful tar writer refuses can be tested.
+    fn deb_with(dir: &std::path::Path, name: &[u8], kind: tar::EntryType, link: &[u8]) -> DebFile {
+        let tar_of = |entries: Vec<(tar::Header, Vec<u8>)>| {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (header, data) in entries {
+                builder.append(&header, &data[..]).unwrap();
+            }
+            builder.into_inner().unwrap()
+        };
+        let mut control = tar::Header::new_gnu();
+        control.set_path("./control").unwrap();
+        let control_text = b"Package: evil\nVersion: 1\nArchitecture: amd64\n".to_vec();
+        control.set_size(control_text.len() as u64);
+        control.set_mode(0o644);
+        control.set_cksum();
+        let mut entry = tar::Header::new_gnu();
+        entry.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        entry.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link);
+        entry.set_entry_type(kind);
+        entry.set_mode(0o644);
+        entry.set_size(0);
+        entry.set_cksum();
+        let path = dir.join("evil.deb");
+        let mut archive = ar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (member, data) in [
+            ("debian-binary", b"2.0\n".to_vec()),
+            ("control.tar", tar_of(vec![(control, control_text)])),
+            ("data.tar", tar_of(vec![(entry, Vec::new())])),
+        ] {
+            let header = ar::Header::new(member.as_bytes().to_vec(), data.len() as u64);
+            archive.append(&header, &data[..]).unwrap();
+        }
+        DebFile::new(path)
+    }
+
+    #[test]
+    fn refuses_unsafe_package_entries() {
+        use crate::plan::{Candidate, Reason};
+        use repo::apt::packages::IndexPackage;
+        let step = Step {
+            name: "evil".into(),
+            architecture: "amd64".into(),
+            from: None,
+            to: Candidate {
+                package: IndexPackage {
+                    name: "evil".into(),
+                    version: "1".into(),
+                    architecture: "amd64".into(),
+                    source_name: "evil".into(),
+                    source_version: "1".into(),
+                    filename: "evil.deb".into(),
+                    size: 1,
+                    sha256: "0".repeat(64),
+                    multi_arch: None,
+                    depends: None,
+                    pre_depends: None,
+                    provides: None,
+                    conflicts: None,
+                    breaks: None,
+                    replaces: None,
+                },
+                suite: "s".into(),
+                base_url: "u".into(),
+            },
+            reason: Reason::Requested(vec![]),
+        };
+        let db = InstalledDb {
+            kind: DbKind::Status,
+            entries: vec![],
+            lists: BTreeMap::new(),
+            info_files: BTreeSet::new(),
+        };
+        let cases: [(&[u8], tar::EntryType, &[u8], &str); 5] = [
+            (b"./etc/../../evil", tar::EntryType::Regular, b"", "'..'"),
+            (b"./dev/sda", tar::EntryType::Block, b"", "device node"),
+            (
+                b"./usr/bin/x",
+                tar::EntryType::Symlink,
+                b"../../../etc/shadow",
+                "outside the root",
+            ),
+            (
+                b"./usr/bin/y",
+                tar::EntryType::Link,
+                b"/etc/shadow",
+                "hard link",
+            ),
+            (
+                b"./usr/.wh.passwd",
+                tar::EntryType::Regular,
+                b"",
+                "whiteout",
+            ),
+        ];
+        for (name, kind, link, message) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let deb = deb_with(dir.path(), name, kind, link);
+            let input = [PackageInput { step: &step, deb }];
+            let error = build(&db, &Rootfs::default(), &input).unwrap_err();
+            assert!(
+                matches!(error, PatchError::UnsafePackage { .. })
+                    && error.to_string().contains(message),
+                "{}: {error}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        // The same package with a harmless entry builds.
+        let dir = tempfile::tempdir().unwrap();
+        let deb = deb_with(dir.path(), b"./usr/bin/ok", tar::EntryType::Regular, b"");
+        let built = build(
+            &db,
+            &Rootfs::default(),
+            &[PackageInput { step: &step, deb }],
+        )
+        .unwrap();
+        assert!(built.uncompressed_size > 0);
+    }
+
     #[test]
     fn reads_conffile_paths_skipping_flagged_lines() {
         let control = b"/etc/a.conf\nremove-on-upgrade /etc/old.conf\n\n/etc/b.conf\n".to_vec();
