@@ -464,6 +464,7 @@ fn refuses_a_tampered_release_file_and_writes_nothing() {
         ],
     );
     server.kill().unwrap();
+    server.wait().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "patched from a tampered suite");
     assert!(stderr.contains("signature"), "{stderr}");
