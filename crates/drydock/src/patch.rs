@@ -554,6 +554,9 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
                     scripts.join(", ")
                 );
             }
+            if layer.linker_cache_updated {
+                println!("  note: etc/ld.so.cache updated for the libraries added or removed");
+            }
             for path in &layer.conffiles_kept {
                 println!(
                     "  note: {path} was modified in the image and is kept; the new version is {path}.dpkg-dist"

@@ -17,7 +17,8 @@
 //!   `info/<pkg>.list`, unless another package owns them or they are
 //!   conffiles) become whiteouts, as do the old version's info files that
 //!   the new one lacks;
-//! - the package database is updated ([`crate::dpkgdb`]).
+//! - the package database is updated ([`crate::dpkgdb`]), and the dynamic
+//!   linker's cache when libraries were added or removed ([`crate::ldcache`]).
 //!
 //! The tar is deterministic: entries in plan order, generated files dated
 //! with the newest packaged timestamp, gzip without a name or time.
@@ -33,6 +34,7 @@ use sha2::Sha256;
 
 use crate::dpkgdb::{self, Conffile, DbKind, INFO, InstalledDb, NewRecord, STATUS, STATUS_D};
 use crate::error::PatchError;
+use crate::ldcache;
 use crate::plan::{Facts, Step};
 
 /// The largest conffile read into memory to hash it.
@@ -59,6 +61,8 @@ pub struct BuiltLayer {
     pub conffiles_kept: Vec<String>,
     /// Packages with maintainer scripts that were not run, and which scripts.
     pub scripts_not_run: Vec<(String, Vec<String>)>,
+    /// `etc/ld.so.cache` was rewritten for libraries added or removed.
+    pub linker_cache_updated: bool,
     /// The new database records, in plan order.
     pub records: Vec<NewRecord>,
 }
@@ -122,6 +126,7 @@ struct Writer<'a> {
     rootfs: &'a Rootfs,
     written: HashSet<String>,
     newest_mtime: u64,
+    linker_cache_updated: bool,
 }
 
 impl Writer<'_> {
@@ -213,6 +218,7 @@ pub fn build(
         rootfs,
         written: HashSet::new(),
         newest_mtime: 0,
+        linker_cache_updated: false,
     };
     let mut unpacked = Vec::new();
     let mut conffiles_kept = Vec::new();
@@ -230,6 +236,7 @@ pub fn build(
         unpacked.push(package);
     }
     let whiteouts = write_database(&mut writer, db, &unpacked)?;
+    let linker_cache_updated = writer.linker_cache_updated;
     let hashing = writer.tar.into_inner().map_err(|e| PatchError::Io {
         path: "layer".into(),
         source: e,
@@ -248,6 +255,7 @@ pub fn build(
         whiteouts,
         conffiles_kept,
         scripts_not_run,
+        linker_cache_updated,
         records: unpacked.into_iter().map(|u| u.record).collect(),
     })
 }
@@ -554,10 +562,54 @@ fn write_database(
     }
     whiteouts.sort();
     whiteouts.dedup();
+    let added: Vec<&str> = unpacked
+        .iter()
+        .flat_map(|u| u.list.iter().map(String::as_str))
+        .collect();
+    update_linker_cache(writer, &added, &whiteouts)?;
     for path in &whiteouts {
         writer.whiteout(path)?;
     }
     Ok(whiteouts)
+}
+
+/// Adds the libraries the layer brings to `etc/ld.so.cache` and drops the
+/// ones it deletes, as `ldconfig` would; leaves a cache it cannot read (or
+/// an image without one) alone, since the linker then searches its default
+/// directories anyway.
+fn update_linker_cache(
+    writer: &mut Writer,
+    added: &[&str],
+    removed: &[String],
+) -> Result<(), PatchError> {
+    let Some(mut cache) = writer
+        .rootfs
+        .read(ldcache::PATH)
+        .and_then(|f| ldcache::Cache::parse(f.content).ok())
+    else {
+        return Ok(());
+    };
+    // The cache names directories as the linker configuration does; match them after resolving symlinks.
+    let mut directories: BTreeMap<String, String> = BTreeMap::new();
+    for entry in &cache.entries {
+        if let Some((dir, _)) = entry.value.rsplit_once('/') {
+            directories
+                .entry(writer.resolve(dir.trim_start_matches('/')))
+                .or_insert_with(|| dir.to_string());
+        }
+    }
+    let as_cached = |path: &str| {
+        let (dir, name) = path.trim_start_matches('/').rsplit_once('/')?;
+        let cached = directories.get(&writer.resolve(dir))?;
+        Some(format!("{cached}/{name}"))
+    };
+    let added: Vec<String> = added.iter().filter_map(|p| as_cached(p)).collect();
+    let removed: Vec<String> = removed.iter().filter_map(|p| as_cached(p)).collect();
+    if cache.update(&added, &removed) {
+        writer.generated(ldcache::PATH, &cache.write())?;
+        writer.linker_cache_updated = true;
+    }
+    Ok(())
 }
 
 /// Files the old versions listed that nothing lists any more.

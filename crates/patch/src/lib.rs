@@ -13,6 +13,7 @@ pub mod dpkgdb;
 pub mod error;
 pub mod image;
 pub mod layer;
+pub mod ldcache;
 pub mod patcher;
 pub mod plan;
 pub mod relation;

@@ -1,0 +1,311 @@
+//! The dynamic linker's cache, `etc/ld.so.cache`, kept in step with a patch.
+//!
+//! Owns reading and writing glibc's cache format (`glibc-ld.so.cache1.1`,
+//! the only one Debian 12 and Ubuntu 24.04 write; the pre-2.32 `ld.so-1.7.0`
+//! format is refused) and the update a patch needs: entries for libraries
+//! the new layer adds under a directory the cache already covers, and no
+//! entries for files the layer deletes. This is what `ldconfig`, run by
+//! `libc-bin`'s trigger, would have changed; security updates that keep their
+//! sonames change nothing and leave the cache untouched. Written here: no
+//! crate reads or writes this format.
+//!
+//! A library is recognised by name, as `ldconfig` finds the links it makes:
+//! `lib<name>.so.<major>` (or `ld-<name>.so.<major>`), a file or a symlink.
+//! Its flags (ELF class and machine) are those of the entries already in its
+//! directory. Entries stay sorted by glibc's `_dl_cache_libcmp` in
+//! descending order, which the linker's binary search requires.
+
+use std::cmp::Ordering;
+
+const MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
+const HEADER_LEN: usize = 48;
+const ENTRY_LEN: usize = 24;
+const EXTENSION_MAGIC: u32 = 0xeaa4_2174;
+const EXTENSION_GENERATOR: u32 = 0;
+/// `flags` byte: little-endian.
+const LITTLE_ENDIAN: u8 = 2;
+pub const PATH: &str = "etc/ld.so.cache";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub flags: i32,
+    /// The soname (`libssl.so.3`).
+    pub key: String,
+    /// The path the linker opens (`/lib/x86_64-linux-gnu/libssl.so.3`).
+    pub value: String,
+    pub os_version: u32,
+    pub hwcap: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    /// Sorted as the linker needs.
+    pub entries: Vec<Entry>,
+    /// The extension's generator text, when it has one.
+    pub generator: Option<String>,
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> Result<u32, String> {
+    bytes
+        .get(offset..offset + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+        .ok_or_else(|| format!("truncated at byte {offset}"))
+}
+
+fn string_at(bytes: &[u8], offset: usize) -> Result<String, String> {
+    let rest = bytes
+        .get(offset..)
+        .ok_or_else(|| format!("string offset {offset} is outside the file"))?;
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or("unterminated string")?;
+    String::from_utf8(rest[..end].to_vec()).map_err(|_| "a name is not UTF-8".to_string())
+}
+
+/// glibc's `_dl_cache_libcmp`: runs of digits compare as numbers.
+pub fn libcmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() {
+        if a[i].is_ascii_digit() {
+            if j < b.len() && b[j].is_ascii_digit() {
+                let number = |s: &[u8], k: &mut usize| {
+                    let mut value: u64 = 0;
+                    while *k < s.len() && s[*k].is_ascii_digit() {
+                        value = value
+                            .saturating_mul(10)
+                            .saturating_add(u64::from(s[*k] - b'0'));
+                        *k += 1;
+                    }
+                    value
+                };
+                let (x, y) = (number(a, &mut i), number(b, &mut j));
+                if x != y {
+                    return x.cmp(&y);
+                }
+            } else {
+                return Ordering::Greater;
+            }
+        } else if j < b.len() && b[j].is_ascii_digit() {
+            return Ordering::Less;
+        } else if j >= b.len() || a[i] != b[j] {
+            return a[i].cmp(b.get(j).unwrap_or(&0));
+        } else {
+            i += 1;
+            j += 1;
+        }
+    }
+    if j < b.len() {
+        Ordering::Less
+    } else {
+        Ordering::Equal
+    }
+}
+
+impl Cache {
+    pub fn parse(bytes: &[u8]) -> Result<Cache, String> {
+        if !bytes.starts_with(MAGIC) {
+            return Err(
+                "not a glibc-ld.so.cache1.1 file (older formats are not supported)".to_string(),
+            );
+        }
+        if bytes.get(28) != Some(&LITTLE_ENDIAN) {
+            return Err("only little-endian caches are supported".to_string());
+        }
+        let count = u32_at(bytes, 20)? as usize;
+        if count > bytes.len() / ENTRY_LEN {
+            return Err(format!("claims {count} entries, more than the file holds"));
+        }
+        let mut entries = Vec::with_capacity(count);
+        for index in 0..count {
+            let at = HEADER_LEN + index * ENTRY_LEN;
+            let entry = bytes
+                .get(at..at + ENTRY_LEN)
+                .ok_or_else(|| format!("entry {index} is truncated"))?;
+            let word =
+                |o: usize| u32::from_le_bytes(entry[o..o + 4].try_into().expect("four bytes"));
+            entries.push(Entry {
+                flags: word(0) as i32,
+                key: string_at(bytes, word(4) as usize)?,
+                value: string_at(bytes, word(8) as usize)?,
+                os_version: word(12),
+                hwcap: u64::from_le_bytes(entry[16..24].try_into().expect("eight bytes")),
+            });
+        }
+        let mut generator = None;
+        let extension = u32_at(bytes, 32)? as usize;
+        if extension != 0 && u32_at(bytes, extension)? == EXTENSION_MAGIC {
+            let sections = u32_at(bytes, extension + 4)? as usize;
+            for section in 0..sections.min(64) {
+                let at = extension + 8 + section * 16;
+                if u32_at(bytes, at)? == EXTENSION_GENERATOR {
+                    let (offset, size) = (
+                        u32_at(bytes, at + 8)? as usize,
+                        u32_at(bytes, at + 12)? as usize,
+                    );
+                    let text = bytes
+                        .get(offset..offset + size)
+                        .ok_or("generator outside the file")?;
+                    generator = Some(String::from_utf8_lossy(text).into_owned());
+                }
+            }
+        }
+        Ok(Cache { entries, generator })
+    }
+
+    pub fn write(&self) -> Vec<u8> {
+        let strings_start = HEADER_LEN + self.entries.len() * ENTRY_LEN;
+        let mut strings: Vec<u8> = Vec::new();
+        let mut offsets: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut offset_of = |text: &str, strings: &mut Vec<u8>| -> u32 {
+            *offsets.entry(text.to_string()).or_insert_with(|| {
+                let at = (strings_start + strings.len()) as u32;
+                strings.extend_from_slice(text.as_bytes());
+                strings.push(0);
+                at
+            })
+        };
+        let mut table = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
+        for entry in &self.entries {
+            let key = offset_of(&entry.key, &mut strings);
+            let value = offset_of(&entry.value, &mut strings);
+            table.extend_from_slice(&entry.flags.to_le_bytes());
+            table.extend_from_slice(&key.to_le_bytes());
+            table.extend_from_slice(&value.to_le_bytes());
+            table.extend_from_slice(&entry.os_version.to_le_bytes());
+            table.extend_from_slice(&entry.hwcap.to_le_bytes());
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        out.push(LITTLE_ENDIAN);
+        out.extend_from_slice(&[0; 3]);
+        let extension_at = (strings_start + strings.len()).next_multiple_of(4);
+        let extension = if self.generator.is_some() {
+            extension_at as u32
+        } else {
+            0
+        };
+        out.extend_from_slice(&extension.to_le_bytes());
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(&table);
+        out.extend_from_slice(&strings);
+        if let Some(generator) = &self.generator {
+            out.resize(extension_at, 0);
+            out.extend_from_slice(&EXTENSION_MAGIC.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            let data_at = (extension_at + 8 + 16) as u32;
+            out.extend_from_slice(&EXTENSION_GENERATOR.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&data_at.to_le_bytes());
+            out.extend_from_slice(&(generator.len() as u32).to_le_bytes());
+            out.extend_from_slice(generator.as_bytes());
+        }
+        out
+    }
+
+    fn sort(&mut self) {
+        self.entries.sort_by(|a, b| {
+            libcmp(&b.key, &a.key)
+                .then_with(|| b.flags.cmp(&a.flags))
+                .then_with(|| b.hwcap.cmp(&a.hwcap))
+        });
+    }
+
+    /// Adds the libraries among `added` (absolute paths a layer writes) in
+    /// directories the cache covers and drops entries for `removed` paths;
+    /// returns whether anything changed.
+    pub fn update(&mut self, added: &[String], removed: &[String]) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| !removed.contains(&e.value));
+        let mut changed = self.entries.len() != before;
+        for path in added {
+            let Some((dir, name)) = path.rsplit_once('/') else {
+                continue;
+            };
+            if !is_soname(name) || self.entries.iter().any(|e| e.value == *path) {
+                continue;
+            }
+            let Some(flags) = self
+                .entries
+                .iter()
+                .find(|e| e.value.rsplit_once('/').is_some_and(|(d, _)| d == dir))
+                .map(|e| e.flags)
+            else {
+                continue; // a directory the linker's configuration does not cover
+            };
+            self.entries.push(Entry {
+                flags,
+                key: name.to_string(),
+                value: path.clone(),
+                os_version: 0,
+                hwcap: 0,
+            });
+            changed = true;
+        }
+        if changed {
+            self.sort();
+        }
+        changed
+    }
+}
+
+/// `libssl.so.3`, `ld-linux-x86-64.so.2`: a name `ldconfig` makes a link and an entry for.
+fn is_soname(name: &str) -> bool {
+    let Some((stem, major)) = name.rsplit_once(".so.") else {
+        return false;
+    };
+    (stem.starts_with("lib") || stem.starts_with("ld-"))
+        && !major.is_empty()
+        && major.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, dir: &str) -> Entry {
+        Entry {
+            flags: 0x303,
+            key: key.to_string(),
+            value: format!("{dir}/{key}"),
+            os_version: 0,
+            hwcap: 0,
+        }
+    }
+
+    #[test]
+    fn compares_like_glibc() {
+        assert_eq!(libcmp("libc.so.10", "libc.so.9"), Ordering::Greater);
+        assert_eq!(libcmp("libz.so.1", "libzstd.so.1"), Ordering::Less);
+        assert_eq!(libcmp("lib1", "liba"), Ordering::Greater);
+        assert_eq!(libcmp("libx.so", "libx.so.1"), Ordering::Less);
+        assert_eq!(libcmp("same", "same"), Ordering::Equal);
+    }
+
+    #[test]
+    fn round_trips_and_updates() {
+        let mut cache = Cache {
+            entries: vec![entry("libz.so.1", "/lib/x"), entry("libc.so.6", "/lib/x")],
+            generator: Some("ldconfig (GNU libc) stable release version 2.36".to_string()),
+        };
+        cache.sort();
+        let bytes = cache.write();
+        assert_eq!(Cache::parse(&bytes).unwrap(), cache);
+        assert!(cache.update(
+            &[
+                "/lib/x/libnew.so.2".into(),
+                "/lib/x/libnew.so.2.0.1".into(),
+                "/opt/libo.so.1".into()
+            ],
+            &["/lib/x/libc.so.6".into()],
+        ));
+        let keys: Vec<&str> = cache.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["libz.so.1", "libnew.so.2"]);
+        assert!(!cache.update(&["/lib/x/libz.so.1".into()], &[]));
+        assert!(Cache::parse(b"ld.so-1.7.0").is_err());
+        assert!(Cache::parse(&bytes[..60]).is_err());
+    }
+}
