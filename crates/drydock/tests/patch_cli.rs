@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 
 use testkit::oracle::{apt_upgradable, apt_upgrades, dpkg_audit, dpkg_verify};
 
+mod registry_support;
+
 const DEBIAN_SOURCES: &str = "deb http://deb.debian.org/debian bookworm main\n\
 deb http://deb.debian.org/debian bookworm-updates main\n\
 deb http://deb.debian.org/debian-security bookworm-security main\n";
@@ -473,4 +475,115 @@ fn refuses_a_tampered_release_file_and_writes_nothing() {
         before,
         "the layout changed"
     );
+}
+
+/// GET with OCI manifest and index accepted: status, `Docker-Content-Digest`, body.
+fn get(url: &str) -> (u16, Option<String>, Vec<u8>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let response = registry_support::client()
+            .get(url)
+            .header(
+                "Accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+            )
+            .send()
+            .await
+            .unwrap();
+        let digest = response
+            .headers()
+            .get("docker-content-digest")
+            .map(|v| v.to_str().unwrap().to_string());
+        (response.status().as_u16(), digest, response.bytes().await.unwrap().to_vec())
+    })
+}
+
+#[test]
+fn patches_a_registry_image_beside_the_original_pushing_only_new_blobs() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let server = registry_support::Server::start(&[]);
+    let layout = testkit::debian_layout();
+    let original = format!("{}/debian:12", server.address);
+    registry_support::drydock(&[
+        "import",
+        &format!("oci:{}:{}", layout.display(), testkit::DEBIAN_TAG),
+        &original,
+    ]);
+    let head = |reference: &str| {
+        let (status, digest, _) = get(&server.url(&format!("/v2/debian/manifests/{reference}")));
+        (status == 200).then_some(digest).flatten()
+    };
+    let before = head("12").unwrap();
+
+    // The default plan: what the scan finds fixable, i.e. what the security pocket updates.
+    let root = testkit::debian_rootfs(&layout);
+    let security = "deb http://deb.debian.org/debian bookworm main\n".to_string() + DEBIAN_SECURITY;
+    let expected = apt_upgrades(&root, "amd64", &security);
+    let vex = work.path().join("vex.json");
+    let out = succeed(drydock(
+        &data,
+        &["patch", &original, "--vex", vex.to_str().unwrap()],
+    ));
+    assert_eq!(head("12").unwrap(), before, "the original tag moved");
+    let patched = head("12-patched").expect("12-patched was pushed");
+    assert!(
+        out.contains("blobs: 2 pushed"),
+        "only the new layer and config are sent:\n{out}"
+    );
+
+    let pulled = work.path().join("pulled");
+    registry_support::drydock(&[
+        "import",
+        &format!("{}/debian:12-patched", server.address),
+        &format!("oci:{}:p", pulled.display()),
+    ]);
+    let patched_root = unpack(&pulled, "p", work.path());
+    let upgraded = changed(&dpkg_packages(&root), &dpkg_packages(&patched_root));
+    assert_eq!(
+        upgraded.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the scan-driven plan differs from the security pocket's updates"
+    );
+
+    // The VEX document and the post-patch scan are referrers of the patched manifest.
+    let referrers: serde_json::Value =
+        serde_json::from_slice(&get(&server.url(&format!("/v2/debian/referrers/{patched}"))).2)
+            .unwrap();
+    let mut types: Vec<&str> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["artifactType"].as_str())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.drydock.scan.report.v1+json",
+            "application/vnd.openvex+json"
+        ]
+    );
+    let vex: serde_json::Value = serde_json::from_slice(&std::fs::read(&vex).unwrap()).unwrap();
+    assert!(!vex["statements"].as_array().unwrap().is_empty());
+
+    // Scanning the patched image finds nothing fixable left.
+    let report: serde_json::Value = serde_json::from_str(&succeed(drydock(
+        &data,
+        &[
+            "scan",
+            &format!("{}/debian:12-patched", server.address),
+            "--ignore-unfixed",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    let left: usize = report["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Vulnerabilities"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(left, 0);
 }
