@@ -16,6 +16,7 @@ pub mod layer;
 pub mod ldcache;
 pub mod patcher;
 pub mod plan;
+pub mod publish;
 pub mod relation;
 pub mod sources;
 pub mod vex;
