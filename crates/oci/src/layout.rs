@@ -24,6 +24,12 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Held while `index.json` is rewritten; the file lock ends with the file.
+struct IndexLock {
+    _file: std::fs::File,
+    _task: tokio::sync::OwnedMutexGuard<()>,
+}
+
 #[derive(Debug, Clone)]
 pub struct OciLayout {
     root: PathBuf,
@@ -66,10 +72,17 @@ impl OciLayout {
             .await
             .map_err(Error::io(&root))?;
         let layout = OciLayout { root };
+        let _locked = layout.lock_index().await?;
+        // Another task or process may have created it while this one waited.
+        if !tokio::fs::try_exists(layout.root.join("index.json"))
+            .await
+            .unwrap_or(false)
+        {
+            layout.write_index(&empty_index()?).await?;
+        }
         layout
             .write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes())
             .await?;
-        layout.write_index(&empty_index()?).await?;
         Ok(layout)
     }
 
@@ -230,6 +243,7 @@ impl OciLayout {
     /// Points `tag` at `content` in `index.json` (replacing the tag's old
     /// entry), or, without a tag, adds an untagged entry unless one exists.
     pub async fn set_tag(&self, tag: Option<&str>, content: &ContentRef) -> Result<()> {
+        let _locked = self.lock_index().await?;
         let index = self.read_index().await?;
         let mut entries: Vec<Descriptor> = index.manifests().clone();
         let tag_of = |d: &Descriptor| {
@@ -268,6 +282,43 @@ impl OciLayout {
         let mut index = index;
         index.set_manifests(entries);
         self.write_index(&index).await
+    }
+
+    /// Holds `index.json` for a read-modify-write: an exclusive lock on
+    /// `.index.lock` (other processes) taken under a per-layout mutex (other
+    /// tasks of this one), released when the guard drops.
+    async fn lock_index(&self) -> Result<IndexLock> {
+        static LOCKS: std::sync::Mutex<Vec<(PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mutex = {
+            let mut locks = LOCKS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match locks.iter().find(|(root, _)| *root == self.root) {
+                Some((_, mutex)) => mutex.clone(),
+                None => {
+                    let mutex = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                    locks.push((self.root.clone(), mutex.clone()));
+                    mutex
+                }
+            }
+        };
+        let task = mutex.lock_owned().await;
+        let path = self.root.join(".index.lock");
+        let file = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::create(&path).map_err(Error::io(&path))?;
+            file.lock().map_err(Error::io(&path))?;
+            Ok::<_, Error>(file)
+        })
+        .await
+        .map_err(|e| Error::Layout {
+            path: self.root.clone(),
+            message: format!("locking index.json: {e}"),
+        })??;
+        Ok(IndexLock {
+            _file: file,
+            _task: task,
+        })
     }
 
     async fn write_index(&self, index: &ImageIndex) -> Result<()> {
@@ -322,6 +373,26 @@ fn empty_index() -> Result<ImageIndex> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_tags_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).await.unwrap();
+        let content = layout
+            .write_blob_bytes(Bytes::from_static(b"{}"), media_type::OCI_MANIFEST)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let (layout, content) = (layout.clone(), content.clone());
+                tokio::spawn(async move { layout.set_tag(Some(&format!("t{i}")), &content).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(layout.tags().await.unwrap().len(), 32);
+    }
 
     #[tokio::test]
     async fn writes_and_reads_tagged_blobs() {
