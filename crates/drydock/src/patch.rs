@@ -58,6 +58,9 @@ pub struct PatchArgs {
     /// Patch an end-of-life release from what its suites still hold.
     #[arg(long)]
     pub allow_eol: bool,
+    /// Use suites whose signature is missing or does not verify (their checksums still apply).
+    #[arg(long)]
+    pub allow_unsigned: bool,
     /// The advisory database consulted by the scan [default: <data dir>/advisories.db; optional].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -208,6 +211,7 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
         debian_keyrings: Vec::new(),
         ubuntu_keyrings: Vec::new(),
         allow_eol: args.allow_eol,
+        allow_unsigned: args.allow_unsigned,
         platforms: args.platform.clone(),
     })?;
     bar.set_message("planning, downloading and building the layer");

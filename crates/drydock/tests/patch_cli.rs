@@ -410,6 +410,21 @@ fn refuses_images_it_cannot_patch_and_writes_nothing() {
             before,
             "{message}: the layout changed"
         );
+        if message == "end of life" {
+            // --allow-eol gets past the refusal (to stretch's suites, which
+            // deb.debian.org no longer serves).
+            let output = drydock(
+                &work.path().join("data"),
+                &[
+                    "patch",
+                    &format!("oci:{}:t", layout.display()),
+                    "--update-all",
+                    "--allow-eol",
+                ],
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!stderr.contains("end of life"), "{stderr}");
+        }
     }
 }
 
@@ -470,6 +485,7 @@ fn refuses_a_tampered_release_file_and_writes_nothing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "patched from a tampered suite");
     assert!(stderr.contains("signature"), "{stderr}");
+    assert!(stderr.contains("--allow-unsigned"), "{stderr}");
     assert_eq!(
         std::fs::read(layout.join("index.json")).unwrap(),
         before,

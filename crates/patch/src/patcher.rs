@@ -60,6 +60,9 @@ pub struct PatcherOptions {
     /// Extra keyrings for Ubuntu suites (Ubuntu's archive key ships with drydock).
     pub ubuntu_keyrings: Vec<PathBuf>,
     pub allow_eol: bool,
+    /// Accept suites whose signature is missing or does not verify (the
+    /// image's `[trusted=yes]` entries are accepted without this).
+    pub allow_unsigned: bool,
     /// `os/arch[/variant]` platforms to patch; empty patches every linux platform.
     pub platforms: Vec<String>,
 }

@@ -351,10 +351,15 @@ impl<'a> Planner<'a> {
                 reason,
             })
         };
+        // `libssl3:amd64` (as Multi-Arch names are written) asks for one architecture.
+        let (name, arch) = match request.name.split_once(':') {
+            Some((name, arch)) => (name, Some(arch)),
+            None => (request.name.as_str(), None),
+        };
         let installed: Vec<&Facts> = self
             .installed
             .iter()
-            .filter(|p| p.name == request.name)
+            .filter(|p| p.name == name && arch.is_none_or(|a| a == p.architecture))
             .collect();
         if installed.is_empty() {
             return skip("not installed in this image".to_string());
@@ -880,6 +885,28 @@ mod tests {
         assert!(reasons[0].contains("already has the fix"), "{reasons:?}");
         assert!(reasons[1].contains("needs source version 3"), "{reasons:?}");
         assert!(reasons[2].contains("not installed"), "{reasons:?}");
+    }
+
+    #[test]
+    fn accepts_multi_arch_qualified_names() {
+        let installed = [facts("libssl3", "3.0.1-1", "")];
+        let available = [offer("s", "libssl3", "3.0.2-1", &[])];
+        let plan = plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("libssl3:amd64", "3.0.2-1"),
+        )
+        .unwrap();
+        assert_eq!(summary(&plan), ["libssl3 3.0.1-1->3.0.2-1"]);
+        let plan = super::plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("libssl3:arm64", "3.0.2-1"),
+        )
+        .unwrap();
+        assert!(plan.is_empty());
     }
 
     #[test]

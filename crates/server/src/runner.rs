@@ -82,6 +82,7 @@ impl Runner {
             debian_keyrings: Vec::new(),
             ubuntu_keyrings: Vec::new(),
             allow_eol: false,
+            allow_unsigned: false,
             platforms: Vec::new(),
         })?;
         Ok(Arc::new(Runner {

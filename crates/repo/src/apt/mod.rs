@@ -96,7 +96,39 @@ impl AptClient {
 
     /// Fetches and verifies a suite's `InRelease`.
     pub async fn release(&self, suite: &Suite) -> Result<VerifiedSuite> {
-        let url = suite.dists_url("InRelease");
+        let text = self.fetch_small(&suite.dists_url("InRelease")).await?;
+        self.verify_release(suite, &text, now())
+    }
+
+    /// A suite's `Release` **without** checking any signature, for a
+    /// repository the user explicitly trusts (`[trusted=yes]`,
+    /// `--allow-unsigned`): `InRelease` with its signature ignored, else
+    /// `Release`. Indexes and packages are still checked against the
+    /// checksums it lists; only the origin of those checksums is unproven.
+    pub async fn release_without_signature(&self, suite: &Suite) -> Result<VerifiedSuite> {
+        let text = match self.fetch_small(&suite.dists_url("InRelease")).await {
+            Ok(text) => cleartext_body(&text),
+            Err(Error::NotFound { .. }) => self.fetch_small(&suite.dists_url("Release")).await?,
+            Err(e) => return Err(e),
+        };
+        let release = Release::parse(&text, &suite.name)?;
+        if let Some(valid_until) = release.valid_until
+            && valid_until < now()
+        {
+            return Err(Error::Expired {
+                suite: suite.to_string(),
+                valid_until,
+            });
+        }
+        Ok(VerifiedSuite {
+            suite: suite.clone(),
+            release,
+        })
+    }
+
+    /// GETs a small text file (`InRelease`, `Release`), bounded.
+    async fn fetch_small(&self, url: &str) -> Result<String> {
+        let url = url.to_string();
         let response = self
             .http
             .get(&url)
@@ -130,7 +162,7 @@ impl AptClient {
                 limit: MAX_INRELEASE_BYTES as u64,
             });
         }
-        self.verify_release(suite, &String::from_utf8_lossy(&bytes), now())
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Verifies and parses `InRelease` text as of `now` (seconds since the epoch).
@@ -226,6 +258,27 @@ impl AptClient {
     }
 }
 
+/// The text of a clear-signed message with its armour and signature
+/// dropped (and dash-escaping undone); text that is not clear-signed is
+/// returned as it is.
+fn cleartext_body(text: &str) -> String {
+    let Some(start) = text.find("-----BEGIN PGP SIGNED MESSAGE-----") else {
+        return text.to_string();
+    };
+    let after_header = text[start..]
+        .split_once("\n\n")
+        .map_or("", |(_, body)| body);
+    let body = after_header
+        .split("\n-----BEGIN PGP SIGNATURE-----")
+        .next()
+        .unwrap_or("");
+    body.lines()
+        .map(|line| line.strip_prefix("- ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
 /// Decompresses an xz, gzip or plain file by its magic bytes, refusing output beyond `limit`.
 pub fn decompress_file(path: &std::path::Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
@@ -264,6 +317,16 @@ pub fn decompress(mut input: impl std::io::BufRead, what: &str, limit: u64) -> R
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn reads_the_text_of_clear_signed_files() {
+        let signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Debian\n- -dashed\nSuite: x\n-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n";
+        assert_eq!(
+            cleartext_body(signed),
+            "Origin: Debian\n-dashed\nSuite: x\n"
+        );
+        assert_eq!(cleartext_body("Origin: x\n"), "Origin: x\n");
+    }
 
     #[test]
     fn decompresses_by_magic_and_bounds_output() {
