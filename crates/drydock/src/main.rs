@@ -1,13 +1,17 @@
 //! The `drydock` command line: parses arguments, calls the library crates,
 //! and presents their results. No registry, scanning or patching logic lives here.
 
+mod api;
 mod db;
 mod import;
 mod options;
+mod output;
 mod patch;
 mod repo;
 mod scan;
 mod serve;
+mod task;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -26,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the embedded OCI registry (and, later, the API, scheduler and dashboard).
+    /// Run the embedded OCI registry, the workflow API, the scheduler and the dashboard.
     Serve(serve::ServeArgs),
     /// Collect garbage in the embedded registry's storage.
     Gc(serve::GcArgs),
@@ -40,6 +44,10 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Upgrade an image's vulnerable OS packages in one new layer, natively.
     Patch(patch::PatchArgs),
+    /// Continuous-patching workflows on the drydock server: create, update, show, delete, list, cancel-run.
+    Workflow(workflow::WorkflowArgs),
+    /// The runs of workflows' tasks (trigger, scan, patch): list-runs, logs.
+    Task(task::TaskArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,7 +70,7 @@ fn run() -> anyhow::Result<ExitCode> {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let done = match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Gc(args) => serve::gc(args).await,
@@ -71,7 +79,13 @@ fn run() -> anyhow::Result<ExitCode> {
             Command::Db(args) => db::run(args).await,
             Command::Scan(args) => return scan::run(args).await,
             Command::Patch(args) => patch::run(args).await,
+            Command::Workflow(args) => workflow::run(args).await,
+            Command::Task(args) => task::run(args).await,
         };
         done.map(|()| ExitCode::SUCCESS)
-    })
+    });
+    // `serve` may stop with workflow runs still working on blocking
+    // threads; they are not waited for (the next start marks them failed).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }

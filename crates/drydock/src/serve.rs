@@ -1,12 +1,17 @@
-//! `drydock serve` and `drydock gc`: wiring of the embedded registry. Parses
-//! flags into a [`registry::Config`], listens, and shuts down on SIGINT or
-//! SIGTERM. No registry logic lives here.
+//! `drydock serve` and `drydock gc`: wiring of the embedded registry, the
+//! workflow API, the dashboard and the scheduler on one listener. Parses
+//! flags into a [`registry::Config`] and the runner's options, opens
+//! `<data dir>/workflows.db`, listens, and shuts down on SIGINT or SIGTERM.
+//! No registry, workflow or scheduling logic lives here.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use server::runner::{Runner, RunnerOptions};
+use server::store::Store;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -33,6 +38,13 @@ pub struct ServeArgs {
     /// Largest manifest accepted (e.g. 4MiB, 8388608); larger ones get 413.
     #[arg(long, default_value = "4MiB", value_parser = parse_size)]
     max_manifest_size: u64,
+    /// Images that workflow runs scan and patch at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
+    /// Workflow runs use only cached security-repository data (no network
+    /// for the scan's feed; patches still download packages).
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(clap::Args)]
@@ -56,7 +68,18 @@ fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {
         .with_context(|| format!("cannot open the registry data directory {dir}"))
 }
 
+/// The address clients reach a listener on: loopback when it listens on
+/// every interface.
+fn reachable(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, address.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, address.port()).into(),
+        _ => address,
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args.data.data_dir.clone();
     let config = registry::Config {
         max_manifest_bytes: args.max_manifest_size,
         htpasswd: args.htpasswd,
@@ -76,16 +99,40 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
+    // Workflows default to this registry, as a client on this machine reaches it.
+    let own_registry = reachable(address).to_string();
+    let database = data_dir.join("workflows.db");
+    let store = Store::open(&database)
+        .with_context(|| format!("cannot open the workflow database {}", database.display()))?;
+    let runner = Runner::new(
+        Arc::new(store),
+        RunnerOptions {
+            data_dir,
+            parallelism: usize::from(args.parallelism),
+            offline: args.offline,
+        },
+    )
+    .context("cannot set up the workflow runner")?;
+    let scheduler =
+        server::scheduler::start(runner.clone()).context("cannot start the workflow scheduler")?;
+    let app = registry.router().merge(
+        registry.protect(
+            server::api::router(runner.clone(), own_registry.clone())
+                .merge(server::dashboard::router(runner, own_registry)),
+        ),
+    );
     let shutdown = shutdown_signal()?;
+    // One line, one write: whoever reads it may close the pipe afterwards.
     println!(
-        "drydock registry listening on http://{address} (data in {})",
+        "drydock registry listening on http://{address} (data in {}); API at /api/v1, dashboard at /",
         registry.config().data_dir.display()
     );
     let maintenance = registry.spawn_maintenance();
-    axum::serve(listener, registry.router())
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the registry server failed")?;
+    scheduler.abort();
     if let Some(task) = maintenance {
         task.abort();
     }

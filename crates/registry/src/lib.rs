@@ -113,6 +113,18 @@ impl Registry {
         routes::router(self.clone())
     }
 
+    /// Puts `router` (other routes served on the registry's listener, such
+    /// as drydock's API and dashboard) behind the registry's own
+    /// authentication: with an htpasswd file, reads (GET/HEAD) need
+    /// credentials unless anonymous pulls are allowed, everything else
+    /// always does; without one, every request passes.
+    pub fn protect(&self, router: axum::Router) -> axum::Router {
+        router.layer(axum::middleware::from_fn_with_state(
+            self.clone(),
+            routes::authenticate,
+        ))
+    }
+
     /// Collects garbage once: unreferenced blobs older than the grace period,
     /// orphaned blob files and expired uploads. `dry_run` only reports.
     pub async fn gc(&self, dry_run: bool) -> Result<GcReport, Error> {

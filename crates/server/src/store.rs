@@ -446,6 +446,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The newest run of `kind` of each image (repository and original tag)
+    /// of `workflow`, newest first; with `status`, the newest run in that
+    /// status. What the per-image status of `workflow list` is built from.
+    pub fn latest_runs_by_image(
+        &self,
+        workflow: &str,
+        kind: TaskKind,
+        status: Option<RunStatus>,
+    ) -> Result<Vec<Run>> {
+        let db = self.lock();
+        let mut query = db.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE seq IN (
+                 SELECT MAX(seq) FROM runs
+                 WHERE workflow = ?1 AND kind = ?2 AND (?3 IS NULL OR status = ?3)
+                   AND repository IS NOT NULL AND tag IS NOT NULL
+                 GROUP BY repository, tag)
+             ORDER BY seq DESC"
+        ))?;
+        let rows = query.query_map(
+            (workflow, kind.as_str(), status.map(RunStatus::as_str)),
+            run_from_row,
+        )?;
+        rows.map(|values| run_from_values(values?)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,8 +39,14 @@ impl Server {
 
     /// Starts on `data_dir`, which outlives the server (for restarts).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Server {
+        Server::start_listening(data_dir, "127.0.0.1:0", extra_args)
+    }
+
+    /// Starts on `data_dir` listening on `listen`, e.g. the address of a
+    /// server that was stopped, to come back where clients expect it.
+    pub fn start_listening(data_dir: &Path, listen: &str, extra_args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env("DRYDOCK_LOG", "warn")

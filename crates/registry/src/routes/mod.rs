@@ -58,7 +58,13 @@ pub fn upload_range(size: u64) -> HeaderValue {
         .expect("digits and '-' are a valid header value")
 }
 
-async fn authenticate(State(registry): State<Registry>, request: Request, next: Next) -> Response {
+/// The htpasswd check every `/v2/` request passes first (and, through
+/// [`Registry::protect`], the routes other crates serve beside the registry).
+pub(crate) async fn authenticate(
+    State(registry): State<Registry>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(authenticator) = &registry.inner.authenticator
         && let Err(e) = authenticator
             .authorize(request.method(), request.headers())

@@ -1,0 +1,366 @@
+//! `drydock workflow`: continuous-patching workflows on a drydock server,
+//! the `az acr supply-chain workflow` equivalents (create, update, show,
+//! delete, list, cancel-run).
+//!
+//! Reads the config file itself (ACR's file checks and messages, from
+//! [`::workflow::Config::from_file`]) and sends its text; everything else is
+//! validated, stored and run by the server (`drydock serve`), whose error
+//! messages are printed as they are. The dry run is printed exactly as
+//! [`::workflow::render_dry_run`] writes it.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+use server::api::{
+    CanceledRuns, CreateWorkflow, DEFAULT_WORKFLOW, UpdateWorkflow, WorkflowChange, WorkflowView,
+};
+use server::status::ImageStatus;
+
+use crate::api::Api;
+use crate::options::ServerArgs;
+use crate::output::{Output, or_dash, print_json, table, time};
+
+#[derive(clap::Args)]
+pub struct WorkflowArgs {
+    #[command(subcommand)]
+    command: WorkflowCommand,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, short, value_enum, default_value = "table", global = true)]
+    output: Output,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(clap::Args)]
+struct NameArg {
+    /// The workflow's name.
+    #[arg(long, short, default_value = DEFAULT_WORKFLOW)]
+    name: String,
+}
+
+#[derive(clap::Subcommand)]
+enum WorkflowCommand {
+    /// Create a workflow: validate the config, list the images it matches
+    /// (the dry run), store it and schedule it.
+    Create {
+        #[command(flatten)]
+        name: NameArg,
+        /// The config file (`continuouspatching.json`: version, tag-convention, repositories).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Run every N days of each month (`1d` … `30d`), at the time of day of creation (UTC).
+        #[arg(long, value_name = "Nd")]
+        schedule: String,
+        /// Only list the images the config matches; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run once now, then follow the schedule.
+        #[arg(long)]
+        run_immediately: bool,
+        /// The registry holding the images (`host:port`); default: the server's own.
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: Option<String>,
+        /// Speak plain HTTP to --registry (loopback registries always get it).
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Change a workflow's config and/or schedule.
+    Update {
+        #[command(flatten)]
+        name: NameArg,
+        /// A new config file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A new schedule (`1d` … `30d`).
+        #[arg(long, value_name = "Nd")]
+        schedule: Option<String>,
+        /// Only list the images the new config matches; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run once now, then follow the schedule.
+        #[arg(long)]
+        run_immediately: bool,
+    },
+    /// Show a workflow: its tasks, schedule, next run and config.
+    Show(NameArg),
+    /// Delete a workflow: cancel its runs and remove it (patched images stay).
+    Delete {
+        #[command(flatten)]
+        name: NameArg,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// List the images a workflow scanned and patched, with their latest runs.
+    List {
+        #[command(flatten)]
+        name: NameArg,
+        /// Only images whose latest run has this status
+        /// (Queued, Running, Succeeded, Failed, Skipped, Canceled).
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        run_status: Option<::workflow::RunStatus>,
+    },
+    /// Cancel a workflow's queued and running runs (the schedule continues).
+    CancelRun(NameArg),
+}
+
+fn parse_status(text: &str) -> Result<::workflow::RunStatus, String> {
+    text.parse()
+        .map_err(|e: ::workflow::UnknownName| e.to_string())
+}
+
+/// The config file's text, after ACR's checks of the file and its content.
+fn read_config(path: &Path) -> anyhow::Result<String> {
+    ::workflow::Config::from_file(path)?;
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.server)?;
+    let output = args.output;
+    match args.command {
+        WorkflowCommand::Create {
+            name: NameArg { name },
+            config,
+            schedule,
+            dry_run,
+            run_immediately,
+            registry,
+            plain_http,
+        } => {
+            let request = CreateWorkflow {
+                name,
+                config: read_config(&config)?,
+                schedule,
+                dry_run,
+                run_immediately,
+                registry,
+                plain_http: plain_http.then_some(true),
+            };
+            let change: WorkflowChange = api
+                .call(Method::POST, &["workflows"], Some(&request))
+                .await?;
+            print_change(&change, output, "created")
+        }
+        WorkflowCommand::Update {
+            name: NameArg { name },
+            config,
+            schedule,
+            dry_run,
+            run_immediately,
+        } => {
+            let request = UpdateWorkflow {
+                config: config.as_deref().map(read_config).transpose()?,
+                schedule,
+                dry_run,
+                run_immediately,
+            };
+            let change: WorkflowChange = api
+                .call(Method::PATCH, &["workflows", &name], Some(&request))
+                .await?;
+            print_change(&change, output, "updated")
+        }
+        WorkflowCommand::Show(NameArg { name }) => {
+            let workflow: WorkflowView = api.get(&["workflows", &name], &[]).await?;
+            match output {
+                Output::Json => print_json(&workflow),
+                Output::Table => {
+                    print!("{}", describe(&workflow));
+                    Ok(())
+                }
+            }
+        }
+        WorkflowCommand::Delete {
+            name: NameArg { name },
+            yes,
+        } => {
+            if !yes && !confirm(&name)? {
+                bail!("workflow {name} was not deleted");
+            }
+            let deleted: CanceledRuns = api
+                .call(Method::DELETE, &["workflows", &name], None::<&()>)
+                .await?;
+            match output {
+                Output::Json => print_json(&deleted),
+                Output::Table => {
+                    println!(
+                        "Deleted workflow {}; {}. Patched images stay in the registry.",
+                        deleted.workflow,
+                        canceled_text(&deleted.canceled)
+                    );
+                    Ok(())
+                }
+            }
+        }
+        WorkflowCommand::List {
+            name: NameArg { name },
+            run_status,
+        } => {
+            let query: Vec<(&str, String)> = run_status
+                .map(|status| ("run_status", status.to_string()))
+                .into_iter()
+                .collect();
+            let images: Vec<ImageStatus> = api.get(&["workflows", &name, "images"], &query).await?;
+            match output {
+                Output::Json => print_json(&images),
+                Output::Table if images.is_empty() => {
+                    match run_status {
+                        Some(status) => {
+                            println!("No image of workflow {name} has status {status}.")
+                        }
+                        None => println!("Workflow {name} has not scanned any image yet."),
+                    }
+                    Ok(())
+                }
+                Output::Table => {
+                    print!("{}", images_table(&images));
+                    Ok(())
+                }
+            }
+        }
+        WorkflowCommand::CancelRun(NameArg { name }) => {
+            let canceled: CanceledRuns = api
+                .call(Method::POST, &["workflows", &name, "cancel"], None::<&()>)
+                .await?;
+            match output {
+                Output::Json => print_json(&canceled),
+                Output::Table => {
+                    println!(
+                        "Workflow {}: {}; the schedule continues.",
+                        canceled.workflow,
+                        canceled_text(&canceled.canceled)
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn print_change(change: &WorkflowChange, output: Output, done: &str) -> anyhow::Result<()> {
+    if output == Output::Json {
+        return print_json(change);
+    }
+    print!("{}", change.dry_run);
+    if !change.saved {
+        return Ok(());
+    }
+    println!(
+        "Workflow {} {done}; schedule {}.",
+        change.workflow, change.schedule
+    );
+    if let Some(run) = &change.run_id {
+        println!(
+            "Queued trigger run {run}; follow it with `drydock task list-runs` and `drydock task logs {run}`."
+        );
+    }
+    if let Some(next) = change.next_run {
+        println!("Next scheduled run: {}", time(next));
+    }
+    Ok(())
+}
+
+fn describe(workflow: &WorkflowView) -> String {
+    let mut text = format!(
+        "Name:          {}\n\
+         Registry:      {}{}\n\
+         Schedule:      {} (cron \"{}\", UTC)\n\
+         Created:       {}\n\
+         Updated:       {}\n\
+         Last trigger:  {}\n\
+         Next run:      {}\n\
+         Tasks:\n",
+        workflow.name,
+        workflow.registry,
+        if workflow.plain_http {
+            " (plain HTTP)"
+        } else {
+            ""
+        },
+        workflow.schedule,
+        workflow.cron,
+        time(workflow.created_at),
+        time(workflow.updated_at),
+        workflow
+            .last_trigger_at
+            .map_or_else(|| "never".to_string(), time),
+        time(workflow.next_run),
+    );
+    for task in &workflow.tasks {
+        text += &format!("  {:<8} {}\n", task.name.as_str(), task.description);
+    }
+    text += "Config:\n";
+    text += &workflow.config;
+    if !workflow.config.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+fn images_table(images: &[ImageStatus]) -> String {
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|image| {
+            vec![
+                format!("{}:{}", image.repository, image.tag),
+                image.status.to_string(),
+                image.scan_status.to_string(),
+                time(image.scan_date),
+                image.scan_run_id.clone(),
+                or_dash(image.patch_status),
+                or_dash(image.patch_date.map(time)),
+                or_dash(image.patch_run_id.as_deref()),
+                or_dash(image.last_patched_image.as_deref()),
+                or_dash(image.reason.as_deref()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "IMAGE",
+            "STATUS",
+            "SCAN STATUS",
+            "SCAN DATE",
+            "SCAN RUN",
+            "PATCH STATUS",
+            "PATCH DATE",
+            "PATCH RUN",
+            "LAST PATCHED IMAGE",
+            "REASON",
+        ],
+        &rows,
+    )
+}
+
+fn canceled_text(canceled: &[String]) -> String {
+    if canceled.is_empty() {
+        "no run was queued or running".to_string()
+    } else {
+        format!(
+            "canceled {} run(s): {}",
+            canceled.len(),
+            canceled.join(", ")
+        )
+    }
+}
+
+/// Asks on the terminal; refuses when there is none to ask on.
+fn confirm(name: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "deleting workflow {name} needs confirmation and there is no terminal to ask on: pass --yes"
+        );
+    }
+    eprint!(
+        "Delete workflow {name}? Its queued and running runs are canceled; patched images stay. [y/N] "
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
