@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// for the scan's feed; patches still download packages).
     #[arg(long)]
     offline: bool,
+    /// Before a workflow run, the advisory database's online feeds older than this are fetched again (e.g. 12h, 1d).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    advisory_max_age: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -110,6 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir,
             parallelism: usize::from(args.parallelism),
             offline: args.offline,
+            advisory_max_age: args.advisory_max_age,
         },
     )
     .context("cannot set up the workflow runner")?;

@@ -50,8 +50,12 @@ pub struct RunnerOptions {
     pub data_dir: PathBuf,
     /// Images worked on at once.
     pub parallelism: usize,
-    /// Use only cached advisory data (no network for the security repository).
+    /// Use only cached advisory data (no network for the security
+    /// repository, no refresh of the advisory database).
     pub offline: bool,
+    /// Before a trigger, online feeds of the advisory database older than
+    /// this are fetched again.
+    pub advisory_max_age: std::time::Duration,
 }
 
 pub struct Runner {
@@ -226,6 +230,7 @@ impl Runner {
         if !self.store.start_run(id).unwrap_or(false) {
             return self.done(id);
         }
+        self.refresh_advisories(id).await;
         self.log(
             id,
             &format!("listing {} for workflow {}", record.registry, record.name),
@@ -308,6 +313,69 @@ impl Runner {
             RunStatus::Succeeded,
             Some(&format!("{queued} image(s) queued for scanning")),
         );
+    }
+
+    /// Fetches again the advisory database's online feeds that are older
+    /// than the configured age. A feed that cannot be fetched keeps its
+    /// stored copy (and the log says so); feeds imported from files are left
+    /// alone, as is everything in offline mode.
+    async fn refresh_advisories(&self, id: &str) {
+        let path = self.options.data_dir.join("advisories.db");
+        if !path.exists() {
+            return;
+        }
+        if self.options.offline {
+            return self.log(id, "offline: scanning with the advisory database as stored");
+        }
+        let mut store = match advisory::Store::open(&path) {
+            Ok(store) => store,
+            Err(e) => return self.log(id, &format!("the advisory database cannot be opened: {e}")),
+        };
+        let now = Utc::now().timestamp();
+        let max_age = self.options.advisory_max_age.as_secs() as i64;
+        let stale: std::collections::BTreeSet<advisory::Source> = store
+            .feeds()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| {
+                f.source.location.starts_with("http") && now - f.source.fetched_at > max_age
+            })
+            .filter_map(|f| feed_source(&f.source.name))
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let fetcher = match advisory::Fetcher::new(
+            BTreeMap::new(),
+            advisory::feeds::fetch::DEFAULT_ALPINE_RELEASES
+                .map(str::to_string)
+                .to_vec(),
+            &self.options.data_dir,
+        ) {
+            Ok(fetcher) => fetcher,
+            Err(e) => return self.log(id, &format!("cannot refresh advisories: {e}")),
+        };
+        for source in stale {
+            self.log(
+                id,
+                &format!(
+                    "advisory feed {} is older than {}s; fetching it again",
+                    source.name(),
+                    max_age
+                ),
+            );
+            let fetched = fetcher.fetch(source, &|_, _, _| {}).await;
+            match fetched.and_then(|loaded| store.replace_feeds(&loaded)) {
+                Ok(_) => self.log(id, &format!("advisory feed {} refreshed", source.name())),
+                Err(e) => self.log(
+                    id,
+                    &format!(
+                        "advisory feed {} could not be refreshed ({e}); using the stored copy",
+                        source.name()
+                    ),
+                ),
+            }
+        }
     }
 
     fn release(&self, original: &str) {
@@ -529,6 +597,19 @@ impl Runner {
     }
 }
 
+/// The online source a stored feed came from (`debian-tracker` → tracker,
+/// `secdb-3.20-main` → secdb).
+fn feed_source(name: &str) -> Option<advisory::Source> {
+    Some(match name {
+        "debian-tracker" => advisory::Source::Tracker,
+        "osv-debian" => advisory::Source::OsvDebian,
+        "osv-ubuntu" => advisory::Source::OsvUbuntu,
+        "osv-alpine" => advisory::Source::OsvAlpine,
+        name if name.starts_with("secdb-") => advisory::Source::Secdb,
+        _ => return None,
+    })
+}
+
 /// The original tag a drydock patch was built from, from its manifest's
 /// annotations; `None` for anything drydock did not create.
 fn patched_from(manifest: &[u8]) -> Option<String> {
@@ -546,6 +627,19 @@ fn patched_from(manifest: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_stored_feeds_to_their_online_sources() {
+        assert_eq!(
+            feed_source("debian-tracker"),
+            Some(advisory::Source::Tracker)
+        );
+        assert_eq!(
+            feed_source("secdb-3.20-main"),
+            Some(advisory::Source::Secdb)
+        );
+        assert_eq!(feed_source("my-file-feed"), None);
+    }
 
     #[test]
     fn recognises_only_drydock_patches() {

@@ -166,6 +166,7 @@ mod tests {
                 data_dir: dir.path().to_path_buf(),
                 parallelism: 1,
                 offline: true,
+                advisory_max_age: std::time::Duration::from_secs(86400),
             },
         )
         .unwrap();

@@ -10,7 +10,7 @@ use oci::copy::{Endpoint, Silent};
 use oci::{ClientOptions, ImageReference, OciLayout, RegistryClient};
 use server::runner::{Runner, RunnerOptions};
 use server::store::{RunFilter, Store, WorkflowRecord};
-use workflow::{RunStatus, Schedule, TaskKind};
+use workflow::{RunStatus, Schedule, SkipReason, TaskKind};
 
 async fn start_registry(dir: &std::path::Path) -> String {
     let registry = registry::Registry::open(registry::Config::new(dir.join("registry"))).unwrap();
@@ -18,6 +18,139 @@ async fn start_registry(dir: &std::path::Path) -> String {
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, registry.router()).await });
     address
+}
+
+/// A runner over its own data directory.
+fn runner_in(data: &std::path::Path, parallelism: usize) -> (Arc<Store>, Arc<Runner>) {
+    std::fs::create_dir_all(data).unwrap();
+    let store = Arc::new(Store::open(&data.join("workflows.db")).unwrap());
+    let runner = Runner::new(
+        store.clone(),
+        RunnerOptions {
+            data_dir: data.to_path_buf(),
+            parallelism,
+            offline: false,
+            advisory_max_age: Duration::from_secs(86400),
+        },
+    )
+    .unwrap();
+    (store, runner)
+}
+
+fn workflow_record(name: &str, registry: &str, config: &str) -> WorkflowRecord {
+    let now = Utc::now();
+    WorkflowRecord {
+        name: name.to_string(),
+        registry: registry.to_string(),
+        plain_http: true,
+        config: config.to_string(),
+        schedule: Schedule::parse("1d").unwrap(),
+        created_at: now,
+        updated_at: now,
+        last_trigger_at: None,
+    }
+}
+
+fn client() -> RegistryClient {
+    RegistryClient::new(ClientOptions {
+        plain_http: true,
+        ..ClientOptions::default()
+    })
+    .unwrap()
+}
+
+/// Copies the testkit Debian 12 image into `registry` as `repository:tag`.
+async fn push_debian(registry: &str, repository: &str, tag: &str) -> ImageReference {
+    let layout = OciLayout::open(testkit::debian_layout()).await.unwrap();
+    let image = ImageReference::new(registry, repository, Some(tag), None).unwrap();
+    oci::copy::copy_image(
+        &Endpoint::Layout {
+            layout,
+            tag: Some(testkit::DEBIAN_TAG.to_string()),
+        },
+        &Endpoint::Registry {
+            client: client(),
+            image: image.clone(),
+        },
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    image
+}
+
+/// Pushes a one-layer image made of `files` with `config` (rootfs filled in).
+async fn push_small_image(
+    image: &ImageReference,
+    mut config: serde_json::Value,
+    files: &[(&str, &[u8])],
+) {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, *content).unwrap();
+    }
+    let layer = bytes::Bytes::from(tar.into_inner().unwrap());
+    config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": [oci::Digest::sha256_of(&layer).to_string()]});
+    let config = bytes::Bytes::from(serde_json::to_vec(&config).unwrap());
+    let client = client();
+    let mut descriptors = Vec::new();
+    for (bytes, media_type) in [
+        (config.clone(), "application/vnd.oci.image.config.v1+json"),
+        (layer.clone(), "application/vnd.oci.image.layer.v1.tar"),
+    ] {
+        let content = oci::ContentRef {
+            digest: oci::Digest::sha256_of(&bytes),
+            size: bytes.len() as u64,
+            media_type: media_type.to_string(),
+        };
+        let stream: oci::client::BlobStream =
+            Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+        client.push_blob(image, &content, stream).await.unwrap();
+        descriptors.push(content);
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": descriptors[0].media_type, "digest": descriptors[0].digest.to_string(), "size": descriptors[0].size},
+        "layers": [{"mediaType": descriptors[1].media_type, "digest": descriptors[1].digest.to_string(), "size": descriptors[1].size}],
+    });
+    client
+        .put_manifest(
+            image,
+            image.tag().unwrap(),
+            bytes::Bytes::from(serde_json::to_vec(&manifest).unwrap()),
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .await
+        .unwrap();
+}
+
+/// A copy of `original`'s manifest that claims to be drydock's patch of
+/// `base_name` (the content is unpatched, so a scan still finds fixes).
+async fn pretend_patch(
+    original: &ImageReference,
+    base_name: &str,
+    tags: impl Iterator<Item = String>,
+) {
+    let client = client();
+    let fetched = client.get_manifest(original).await.unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fetched.bytes).unwrap();
+    manifest["annotations"] = serde_json::json!({
+        patch::image::ANNOTATION_ORIGINAL: fetched.digest.to_string(),
+        patch::image::ANNOTATION_BASE_NAME: base_name,
+    });
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&manifest).unwrap());
+    for tag in tags {
+        let image = original.with_tag(&tag).unwrap();
+        client
+            .put_manifest(&image, &tag, bytes.clone(), &fetched.media_type)
+            .await
+            .unwrap();
+    }
 }
 
 async fn wait_for_runs(store: &Store, workflow: &str) -> Vec<server::store::Run> {
@@ -87,6 +220,7 @@ async fn patches_then_skips_with_the_reason() {
             data_dir: data.clone(),
             parallelism: 2,
             offline: false,
+            advisory_max_age: std::time::Duration::from_secs(86400),
         },
     )
     .unwrap();
@@ -150,4 +284,346 @@ async fn patches_then_skips_with_the_reason() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floating_moves_the_patched_tag() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let address = start_registry(dir.path()).await;
+    let original = push_debian(&address, "debian", "12").await;
+    // A previous "patch" that fixed nothing: the floating tag exists and is drydock's.
+    pretend_patch(
+        &original,
+        &format!("{address}/debian:12"),
+        ["12-patched".to_string()].into_iter(),
+    )
+    .await;
+    let before = client()
+        .get_manifest(&original.with_tag("12-patched").unwrap())
+        .await
+        .unwrap()
+        .digest;
+    let (store, runner) = runner_in(&dir.path().join("data"), 2);
+    let config = r#"{"version":"v1","tag-convention":"floating","repositories":[{"repository":"debian","tags":["12"]}]}"#;
+    store
+        .create_workflow(&workflow_record("f", &address, config))
+        .unwrap();
+    runner.trigger("f").unwrap();
+    let runs = wait_for_runs(&store, "f").await;
+    let patch = runs
+        .iter()
+        .find(|r| r.kind == TaskKind::Patch)
+        .expect("a patch run");
+    assert_eq!(
+        patch.status,
+        RunStatus::Succeeded,
+        "{}",
+        store.run_log(&patch.id).unwrap().unwrap()
+    );
+    let after = client()
+        .get_manifest(&original.with_tag("12-patched").unwrap())
+        .await
+        .unwrap()
+        .digest;
+    assert_ne!(before, after, "-patched moved");
+    assert!(
+        client()
+            .get_manifest(&original.with_tag("12-1").unwrap())
+            .await
+            .is_err(),
+        "floating never makes -1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_limits_and_skip_reasons() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let address = start_registry(dir.path()).await;
+    let debian = push_debian(&address, "debian", "12").await;
+    pretend_patch(
+        &debian,
+        &format!("{address}/debian:12"),
+        ["12-patched".to_string()].into_iter(),
+    )
+    .await;
+    let lookalike = debian.with_tag("12-7").unwrap();
+    let fetched = client().get_manifest(&debian).await.unwrap();
+    client()
+        .put_manifest(
+            &lookalike,
+            "12-7",
+            fetched.bytes.clone(),
+            &fetched.media_type,
+        )
+        .await
+        .unwrap();
+    let (store, runner) = runner_in(&dir.path().join("data"), 2);
+
+    // `*` picks originals (an upstream lookalike of a patch tag is one), never drydock's patches;
+    // disabled repositories are ignored, missing ones listed.
+    let config = r#"{"version":"v1","repositories":[
+        {"repository":"debian","tags":["*"]},
+        {"repository":"ignored","tags":["1"],"enabled":false},
+        {"repository":"absent","tags":["1"]}]}"#;
+    let record = workflow_record("star", &address, config);
+    let text = workflow::render_dry_run(&runner.dry_run(&record).await.unwrap());
+    assert!(
+        text.contains("debian,12,N/A") && text.contains("debian,12-7,N/A"),
+        "{text}"
+    );
+    assert!(!text.contains("debian,12-patched"), "{text}");
+    assert!(
+        text.contains("absent") && !text.contains("ignored"),
+        "{text}"
+    );
+    assert!(text.contains("Matches found: 2"), "{text}");
+
+    // More than 100 images are refused, and a run of such a workflow fails saying so.
+    let many: Vec<String> = (0..101).map(|i| format!("t{i}")).collect();
+    for tag in &many {
+        let image = debian.with_tag(tag).unwrap();
+        client()
+            .put_manifest(&image, tag, fetched.bytes.clone(), &fetched.media_type)
+            .await
+            .unwrap();
+    }
+    let crowded = workflow_record(
+        "crowded",
+        &address,
+        r#"{"version":"v1","repositories":[{"repository":"debian","tags":["*"]}]}"#,
+    );
+    assert!(
+        runner
+            .dry_run(&crowded)
+            .await
+            .unwrap()
+            .check_image_limit()
+            .is_err()
+    );
+    store.create_workflow(&crowded).unwrap();
+    runner.trigger("crowded").unwrap();
+    let trigger = wait_for_runs(&store, "crowded").await.remove(0);
+    assert_eq!(trigger.status, RunStatus::Failed);
+    assert!(
+        trigger
+            .reason
+            .unwrap()
+            .contains("maximum limit of 100 images")
+    );
+
+    // The 999 boundary: with -1 … -998 the next patch is -999; with -999 there is none.
+    let limited = push_debian(&address, "limited", "1").await;
+    let base = format!("{address}/limited:1");
+    pretend_patch(&limited, &base, (1..=998).map(|n| format!("1-{n}"))).await;
+    let record = workflow_record(
+        "limit",
+        &address,
+        r#"{"version":"v1","repositories":[{"repository":"limited","tags":["1"]}]}"#,
+    );
+    let dry_run = runner.dry_run(&record).await.unwrap();
+    assert_eq!(
+        dry_run.matched[0].next_patch.as_ref().unwrap().name(),
+        "1-999"
+    );
+    pretend_patch(&limited, &base, std::iter::once("1-999".to_string())).await;
+    let dry_run = runner.dry_run(&record).await.unwrap();
+    assert!(dry_run.matched[0].next_patch.is_err());
+    store.create_workflow(&record).unwrap();
+    runner.trigger("limit").unwrap();
+    let runs = wait_for_runs(&store, "limit").await;
+    let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
+    assert_eq!(scan.status, RunStatus::Skipped);
+    assert_eq!(
+        scan.reason.as_deref(),
+        Some(SkipReason::TagLimitReached.to_string().as_str())
+    );
+    assert!(
+        client()
+            .get_manifest(&limited.with_tag("1-1000").unwrap())
+            .await
+            .is_err()
+    );
+
+    // A Windows image and an end-of-life release are skipped with their reasons.
+    let windows = ImageReference::new(&address, "windows", Some("ltsc"), None).unwrap();
+    push_small_image(
+        &windows,
+        serde_json::json!({"os": "windows", "architecture": "amd64"}),
+        &[("Files/Windows/System32/cmd.exe", b"MZ")],
+    )
+    .await;
+    let eol = ImageReference::new(&address, "stretch", Some("9"), None).unwrap();
+    push_small_image(
+        &eol,
+        serde_json::json!({"os": "linux", "architecture": "amd64"}),
+        &[
+            ("etc/os-release", b"ID=debian\nVERSION_ID=\"9\"\nVERSION_CODENAME=stretch\n"),
+            ("var/lib/dpkg/status", b"Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 9.9+deb9u13\n"),
+        ],
+    )
+    .await;
+    let record = workflow_record(
+        "skips",
+        &address,
+        r#"{"version":"v1","repositories":[{"repository":"windows","tags":["ltsc"]},{"repository":"stretch","tags":["9"]}]}"#,
+    );
+    store.create_workflow(&record).unwrap();
+    runner.trigger("skips").unwrap();
+    let runs = wait_for_runs(&store, "skips").await;
+    let reason_of = |repository: &str| {
+        let scan = runs
+            .iter()
+            .find(|r| r.kind == TaskKind::Scan && r.repository.as_deref() == Some(repository))
+            .unwrap();
+        assert_eq!(scan.status, RunStatus::Skipped, "{scan:?}");
+        scan.reason.clone().unwrap()
+    };
+    assert_eq!(reason_of("windows"), SkipReason::WindowsImage.to_string());
+    assert_eq!(reason_of("stretch"), SkipReason::EndOfLife.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_run_stops_queued_work() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let address = start_registry(dir.path()).await;
+    for tag in ["a", "b", "c"] {
+        push_debian(&address, "debian", tag).await;
+    }
+    let (store, runner) = runner_in(&dir.path().join("data"), 1);
+    let config =
+        r#"{"version":"v1","repositories":[{"repository":"debian","tags":["a","b","c"]}]}"#;
+    store
+        .create_workflow(&workflow_record("c", &address, config))
+        .unwrap();
+    runner.trigger("c").unwrap();
+    // Wait until the scans are queued, then cancel: one image at a time, so some never start.
+    let started = Instant::now();
+    while store
+        .runs(&RunFilter {
+            kind: Some(TaskKind::Scan),
+            ..RunFilter::default()
+        })
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(started.elapsed() < Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let canceled = runner.cancel("c").unwrap();
+    assert!(!canceled.is_empty());
+    let runs = wait_for_runs(&store, "c").await;
+    let canceled_scans: Vec<_> = runs
+        .iter()
+        .filter(|r| r.kind == TaskKind::Scan && r.status == RunStatus::Canceled)
+        .collect();
+    assert!(canceled_scans.len() >= 2, "{runs:#?}");
+    for scan in canceled_scans {
+        let patched = ImageReference::new(
+            &address,
+            "debian",
+            Some(&format!("{}-1", scan.tag.as_deref().unwrap())),
+            None,
+        )
+        .unwrap();
+        assert!(
+            client().get_manifest(&patched).await.is_err(),
+            "a canceled image got a patch"
+        );
+    }
+}
+
+/// CNCF Distribution 2.8 from Debian's `docker-registry`, on a free port.
+struct Distribution {
+    child: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    fn start() -> Distribution {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is required (scripts/install-test-deps.sh installs it)");
+        let address = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&address).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Distribution {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_against_an_external_registry() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let distribution = Distribution::start();
+    let original = push_debian(&distribution.address, "debian", "12").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, runner) = runner_in(&dir.path().join("data"), 2);
+    let config = r#"{"version":"v1","repositories":[{"repository":"debian","tags":["12"]}]}"#;
+    store
+        .create_workflow(&workflow_record("ext", &distribution.address, config))
+        .unwrap();
+    runner.trigger("ext").unwrap();
+    let runs = wait_for_runs(&store, "ext").await;
+    let patch = runs
+        .iter()
+        .find(|r| r.kind == TaskKind::Patch)
+        .expect("a patch run");
+    assert_eq!(
+        patch.status,
+        RunStatus::Succeeded,
+        "{}",
+        store.run_log(&patch.id).unwrap().unwrap()
+    );
+    let patched = client()
+        .get_manifest(&original.with_tag("12-1").unwrap())
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&patched.bytes).unwrap();
+    assert!(manifest["annotations"][patch::image::ANNOTATION_ORIGINAL].is_string());
+    // A second run sees the patch as drydock's (from its annotations) and finds nothing to do.
+    runner.trigger("ext").unwrap();
+    let runs = wait_for_runs(&store, "ext").await;
+    let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
+    assert_eq!(
+        scan.image.as_deref(),
+        Some(format!("{}/debian:12-1", distribution.address).as_str())
+    );
+    assert_eq!(scan.status, RunStatus::Skipped);
 }
