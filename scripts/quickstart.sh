@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# drydock's main job on its embedded defaults: build drydock, start the
-# embedded registry on 127.0.0.1:5000 (data in .drydock/), build a real
-# Debian 12 image from Debian's archive, import it, show what the registry
-# holds, and scan the image for fixable vulnerabilities against Debian's
-# security repository. Safe to run again: it reuses the server and the image.
+# drydock's main job on its embedded defaults, the way ACR's continuous
+# patching lab walks a user through it: build drydock, start `drydock serve`
+# on 127.0.0.1:5000 (registry, API, scheduler, dashboard; data in .drydock/),
+# build a real Debian 12 image from Debian's archive (the release as
+# published, so it lacks the security updates issued since), import it,
+# scan it, create a continuous-patching workflow from
+# examples/continuouspatching.json with --run-immediately, wait for its runs,
+# and show the new -1 tag and the before/after scan totals. Safe to run
+# again: it reuses the server, the image and the workflow (a second run
+# finds nothing new to fix and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +50,48 @@ echo "\$ drydock repo tags debian"
 "$drydock" repo tags debian
 echo
 echo "\$ drydock scan $listen/debian:12 --ignore-unfixed"
-"$drydock" scan "$listen/debian:12" --ignore-unfixed --data-dir "$data_dir"
+"$drydock" scan "$listen/debian:12" --ignore-unfixed --data-dir "$data_dir" | tail -n 1
+
+config=examples/continuouspatching.json
 echo
-echo "The registry keeps running; stop it with: kill \$(cat $data_dir/serve.pid)"
+echo "\$ cat $config"
+cat "$config"
+echo
+if "$drydock" workflow show >/dev/null 2>&1; then
+  echo "\$ drydock workflow update --config $config --schedule 1d --run-immediately"
+  "$drydock" workflow update --config "$config" --schedule 1d --run-immediately
+else
+  echo "\$ drydock workflow create --config $config --schedule 1d --dry-run"
+  "$drydock" workflow create --config "$config" --schedule 1d --dry-run
+  echo
+  echo "\$ drydock workflow create --config $config --schedule 1d --run-immediately"
+  "$drydock" workflow create --config "$config" --schedule 1d --run-immediately
+fi
+
+echo
+echo "Waiting for the runs (trigger, scan, patch)..."
+for _ in $(seq 1 600); do
+  active=$("$drydock" task list-runs --output json | python3 -c 'import json,sys; print(sum(r["status"] in ("Queued","Running") for r in json.load(sys.stdin)))')
+  [[ $active == 0 ]] && break
+  sleep 1
+done
+echo
+echo "\$ drydock task list-runs"
+"$drydock" task list-runs
+echo
+echo "\$ drydock workflow list"
+"$drydock" workflow list
+echo
+echo "\$ drydock repo tags debian"
+"$drydock" repo tags debian
+latest=$("$drydock" repo tags debian | python3 -c 'import json,re,sys; t=[x for x in json.load(sys.stdin) if re.fullmatch(r"12-[0-9]{1,3}", x)]; print(max(t, key=lambda x: int(x[3:])) if t else "")')
+if [[ -n $latest ]]; then
+  echo
+  echo "Before and after:"
+  echo "\$ drydock scan $listen/debian:12 --ignore-unfixed"
+  "$drydock" scan "$listen/debian:12" --ignore-unfixed --data-dir "$data_dir" | tail -n 1
+  echo "\$ drydock scan $listen/debian:$latest --ignore-unfixed"
+  "$drydock" scan "$listen/debian:$latest" --ignore-unfixed --data-dir "$data_dir" | tail -n 1
+fi
+echo
+echo "Dashboard: http://$listen/   The server keeps running; stop it with: kill \$(cat $data_dir/serve.pid)"
