@@ -113,6 +113,9 @@ fn scanner(args: &PatchArgs, cache: &Path) -> anyhow::Result<Scanner> {
     let security = SecurityRepo::new(SecurityRepoOptions {
         debian_mirror: mirrored(0, "http://deb.debian.org/debian-security"),
         ubuntu_mirror: mirrored(1, "http://security.ubuntu.com/ubuntu"),
+        // As `drydock scan`'s default: the scan that picks the packages and the
+        // one after the patch read the pocket's index once between them.
+        max_age: Some(std::time::Duration::from_secs(3600)),
         ..SecurityRepoOptions::new(scan::scanner::cache_dir(&args.data.data_dir))
     })?;
     Ok(Scanner::new(
@@ -212,6 +215,7 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
         ubuntu_keyrings: Vec::new(),
         allow_eol: args.allow_eol,
         allow_unsigned: args.allow_unsigned,
+        release_max_age: std::time::Duration::ZERO,
         platforms: args.platform.clone(),
     })?;
     bar.set_message("planning, downloading and building the layer");

@@ -107,6 +107,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = data_dir.join("workflows.db");
     let store = Store::open(&database)
         .with_context(|| format!("cannot open the workflow database {}", database.display()))?;
+    server::runner::configure_allocator();
     let runner = Runner::new(
         Arc::new(store),
         RunnerOptions {

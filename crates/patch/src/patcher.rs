@@ -65,6 +65,9 @@ pub struct PatcherOptions {
     pub allow_unsigned: bool,
     /// `os/arch[/variant]` platforms to patch; empty patches every linux platform.
     pub platforms: Vec<String>,
+    /// A verified `InRelease` is reused for this long by the same patcher
+    /// (a server patching many images); zero fetches it for every image.
+    pub release_max_age: std::time::Duration,
 }
 
 /// Where the packages to upgrade come from.
@@ -105,7 +108,11 @@ pub struct Patcher {
     ubuntu: Result<AptClient, String>,
     layers: DiskLayerCache,
     indexes: IndexCache,
+    /// Verified suites by (base URL, suite), with when they were fetched.
+    releases: std::sync::Mutex<ReleaseMemo>,
 }
+
+type ReleaseMemo = BTreeMap<(String, String), (std::time::Instant, repo::VerifiedSuite)>;
 
 fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, String> {
     let mut keyring = Keyring::from_files(paths).map_err(|e| e.to_string())?;
@@ -134,6 +141,7 @@ impl Patcher {
             )),
             layers: DiskLayerCache::new(options.cache_dir.join("layers")),
             indexes: IndexCache::open(&options.cache_dir.join("indexes.db"))?,
+            releases: std::sync::Mutex::default(),
             options,
         })
     }
@@ -404,6 +412,47 @@ impl Patcher {
         Ok(outcome)
     }
 
+    /// A suite's verified `InRelease`: reused while younger than
+    /// `release_max_age`; a bad or missing signature is refused unless the
+    /// user allowed it (`--allow-unsigned`, or `[trusted=yes]` in the image).
+    async fn verified_suite<'s>(
+        &self,
+        apt: &AptClient,
+        source: &'s AptSource,
+    ) -> Result<(&'s AptSource, repo::VerifiedSuite), PatchError> {
+        let key = (source.uri.clone(), source.suite.clone());
+        let recent = self
+            .releases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < self.options.release_max_age)
+            .map(|(_, verified)| verified.clone());
+        if let Some(verified) = recent {
+            return Ok((source, verified));
+        }
+        let suite = Suite::new(&source.uri, &source.suite);
+        let verified = match apt.release(&suite).await {
+            Ok(verified) => verified,
+            Err(repo::Error::Keyring(e)) if self.options.allow_unsigned || source.trusted => {
+                tracing::warn!("{suite}: {e}; used without a valid signature, as allowed");
+                apt.release_without_signature(&suite).await?
+            }
+            Err(repo::Error::Keyring(e)) => {
+                return Err(PatchError::Refused(format!(
+                    "{e}. drydock refuses unsigned or badly signed suites; pass --allow-unsigned \
+                     (or mark the entry [trusted=yes] in the image) to use it anyway"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.releases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (std::time::Instant::now(), verified.clone()));
+        Ok((source, verified))
+    }
+
     /// Verifies each suite and makes sure its indexes for `arch` are in the cache.
     async fn indexes_for(
         &self,
@@ -411,12 +460,12 @@ impl Patcher {
         sources: &[AptSource],
         arch: &str,
     ) -> Result<Vec<IndexId>, PatchError> {
-        let verified =
-            futures_util::future::try_join_all(sources.iter().map(|source| async move {
-                let suite = Suite::new(&source.uri, &source.suite);
-                apt.release(&suite).await.map(|v| (source, v))
-            }))
-            .await?;
+        let verified = futures_util::future::try_join_all(
+            sources
+                .iter()
+                .map(|source| self.verified_suite(apt, source)),
+        )
+        .await?;
         let mut indexes = Vec::new();
         for (source, verified) in verified {
             for component in &source.components {

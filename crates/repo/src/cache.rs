@@ -57,7 +57,7 @@ impl Cache {
         }
         let mut last_error = None;
         for url in urls {
-            match self.download(http, url, digest, size).await {
+            match crate::error::retrying(|| self.download(http, url, digest, size)).await {
                 Ok(path) => return Ok(path),
                 Err(Error::NotFound { .. }) => {
                     last_error = Some(Error::NotFound { url: url.clone() })
@@ -95,7 +95,14 @@ impl Cache {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(Error::io(&dir))?;
-        let temp = dir.join(format!(".tmp-{}-{}", std::process::id(), digest.hex()));
+        // Unique per download: two tasks may fetch the same package at once.
+        static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = dir.join(format!(
+            ".tmp-{}-{serial}-{}",
+            std::process::id(),
+            digest.hex()
+        ));
         let result = async {
             let mut file = tokio::io::BufWriter::new(
                 tokio::fs::File::create(&temp)

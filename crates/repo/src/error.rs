@@ -62,3 +62,37 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A failure that trying again may cure: the connection, or the server's
+    /// 5xx and 429 answers.
+    fn is_transient(&self) -> bool {
+        match self {
+            Error::Http { .. } => true,
+            Error::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// Runs `attempt` up to three times while it fails transiently (after 0.5 s,
+/// then 1.5 s): archives and mirrors drop connections now and then.
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut delays = [500u64, 1500].into_iter();
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() => match delays.next() {
+                Some(ms) => {
+                    tracing::debug!("{e}; retrying in {ms} ms");
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}

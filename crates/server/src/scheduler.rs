@@ -64,6 +64,7 @@ pub fn start(runner: Arc<Runner>) -> Result<tokio::task::JoinHandle<()>, StoreEr
         loop {
             ticker.tick().await;
             trigger_due(&runner, Utc::now());
+            crate::runner::release_freed_memory();
         }
     }))
 }

@@ -126,8 +126,13 @@ impl AptClient {
         })
     }
 
-    /// GETs a small text file (`InRelease`, `Release`), bounded.
+    /// GETs a small text file (`InRelease`, `Release`), bounded; transient
+    /// failures are retried.
     async fn fetch_small(&self, url: &str) -> Result<String> {
+        crate::error::retrying(|| self.fetch_small_once(url)).await
+    }
+
+    async fn fetch_small_once(&self, url: &str) -> Result<String> {
         let url = url.to_string();
         let response = self
             .http
