@@ -22,7 +22,7 @@ pub use feeds::fetch::{Fetcher, Source};
 pub use feeds::security_repo::{InstalledSource, SecurityRepo, SecurityRepoOptions};
 pub use feeds::{Feed, LoadedFeed};
 pub use model::{
-    Advisory, Details, Distro, Family, FeedAdvisory, FeedKind, FeedSource, FeedStatus, Severity,
-    Status,
+    Advisory, AdvisoryView, Details, Distro, Family, FeedAdvisory, FeedKind, FeedSource,
+    FeedStatus, Severity, Status, StatusRef,
 };
-pub use store::Store;
+pub use store::{PackedAdvisories, Store};

@@ -111,6 +111,18 @@ impl Status {
         }
     }
 
+    /// The same status, borrowed.
+    pub fn borrowed(&self) -> StatusRef<'_> {
+        match self {
+            Status::Fixed { fixed_version } => StatusRef::Fixed { fixed_version },
+            Status::Affected => StatusRef::Affected,
+            Status::WillNotFix => StatusRef::WillNotFix,
+            Status::FixDeferred => StatusRef::FixDeferred,
+            Status::EndOfLife => StatusRef::EndOfLife,
+            Status::NotAffected => StatusRef::NotAffected,
+        }
+    }
+
     /// The inverse of [`Status::as_str`] plus [`Status::fixed_version`].
     pub fn from_parts(name: &str, fixed_version: Option<String>) -> Option<Status> {
         Some(match (name, fixed_version) {
@@ -122,6 +134,33 @@ impl Status {
             ("not_affected", None) => Status::NotAffected,
             _ => return None,
         })
+    }
+}
+
+/// A [`Status`] whose fixed version is borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusRef<'a> {
+    Fixed { fixed_version: &'a str },
+    Affected,
+    WillNotFix,
+    FixDeferred,
+    EndOfLife,
+    NotAffected,
+}
+
+impl StatusRef<'_> {
+    /// The same status, owned.
+    pub fn to_status(self) -> Status {
+        match self {
+            StatusRef::Fixed { fixed_version } => Status::Fixed {
+                fixed_version: fixed_version.to_string(),
+            },
+            StatusRef::Affected => Status::Affected,
+            StatusRef::WillNotFix => Status::WillNotFix,
+            StatusRef::FixDeferred => Status::FixDeferred,
+            StatusRef::EndOfLife => Status::EndOfLife,
+            StatusRef::NotAffected => Status::NotAffected,
+        }
     }
 }
 
@@ -336,6 +375,41 @@ pub struct FeedAdvisory {
     pub advisory: Advisory,
 }
 
+/// What deciding whether an advisory applies, and reporting it, reads of
+/// it, borrowed: from a [`FeedAdvisory`] or straight from the store's packed
+/// form ([`crate::store::PackedAdvisories::views`]) without decoding the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvisoryView<'a> {
+    pub feed: &'a str,
+    pub id: &'a str,
+    pub status: StatusRef<'a>,
+    pub introduced: Option<&'a str>,
+    pub last_affected: Option<&'a str>,
+    pub severity: Severity,
+    pub severity_source: Option<&'a str>,
+    /// [`Details::title`].
+    pub title: Option<&'a str>,
+    /// The first of [`Details::urls`].
+    pub first_url: Option<&'a str>,
+}
+
+impl<'a> From<&'a FeedAdvisory> for AdvisoryView<'a> {
+    fn from(stored: &'a FeedAdvisory) -> AdvisoryView<'a> {
+        let advisory = &stored.advisory;
+        AdvisoryView {
+            feed: &stored.feed,
+            id: &advisory.id,
+            status: advisory.status.borrowed(),
+            introduced: advisory.introduced.as_deref(),
+            last_affected: advisory.last_affected.as_deref(),
+            severity: advisory.severity,
+            severity_source: advisory.severity_source.as_deref(),
+            title: advisory.details.title.as_deref(),
+            first_url: advisory.details.urls.first().map(String::as_str),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +438,7 @@ mod tests {
             Status::NotAffected,
         ] {
             let fixed = status.fixed_version().map(str::to_string);
+            assert_eq!(status.borrowed().to_status(), status);
             assert_eq!(Status::from_parts(status.as_str(), fixed), Some(status));
         }
         assert_eq!(Status::from_parts("fixed", None), None);

@@ -1,23 +1,36 @@
 //! The local advisory store: one SQLite file (WAL) holding every feed's
-//! advisories and where and when each feed came from. Owns the schema and
-//! its version; never parses feeds or touches the network.
+//! advisories and where and when each feed came from. Owns the schema, its
+//! version and the migration from older versions; never parses feeds or
+//! touches the network.
 //!
-//! Schema version 1 (`PRAGMA user_version`; a newer one is refused):
+//! Schema version 2 (`PRAGMA user_version`; a newer one is refused):
 //! - `feeds(id, name UNIQUE, kind, location, fetched_at, modified_at, sha256, advisories)`:
 //!   provenance, one row per feed;
-//! - `details(id, feed_id, title, description, aliases JSON, urls JSON)`:
-//!   vulnerability texts, stored once per feed record;
-//! - `advisories(feed_id, family, release, package, vulnerability, status,
-//!   fixed_version, introduced, last_affected, severity, severity_source,
-//!   details_id)`, indexed by `(family, release, package)` for the scanner
-//!   and by `feed_id` for replacement.
+//! - `packages(id, family, package, feed_id, texts)`, unique on
+//!   `(family, package, feed_id)`, indexed by `feed_id` for replacement: one
+//!   row per source package and feed, with the long texts (description,
+//!   aliases) of that feed's records for it, once per record ([`packed`]);
+//! - `releases(id, package_id, release, advisories)`, unique on
+//!   `(package_id, release)`: that package's advisories in one release,
+//!   ordered by id, packed into one blob with everything matching reads and
+//!   reports (status, range, severity, title, URLs). The scanner's lookup of
+//!   a package is one small row per feed ([`Store::packed_advisories_for_many`]);
+//!   the full model adds the package's texts ([`Store::advisories_for`]).
+//!
+//! Version 1 kept one row per advisory (`advisories`, joined to `details`);
+//! opening such a store rewrites it into version 2 in one transaction, the
+//! data unchanged.
 //!
 //! Replacing a feed is one transaction: readers (other processes too) see
 //! the old feed or the new one, never a mix, and a failed import leaves the
 //! old one in place.
 
+mod packed;
+
+pub use packed::PackedAdvisories;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +38,14 @@ use rusqlite::{Connection, Row, params};
 
 use crate::error::{Error, Result};
 use crate::feeds::LoadedFeed;
-use crate::model::{Advisory, Details, Distro, FeedAdvisory, FeedSource, FeedStatus, Status};
+use crate::model::{
+    Advisory, Details, Distro, Family, FeedAdvisory, FeedSource, FeedStatus, Status,
+};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+const FEEDS_TABLE: &str = "
 CREATE TABLE feeds (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -41,45 +56,51 @@ CREATE TABLE feeds (
     sha256 TEXT NOT NULL,
     advisories INTEGER NOT NULL
 );
-CREATE TABLE details (
-    id INTEGER PRIMARY KEY,
-    feed_id INTEGER NOT NULL,
-    title TEXT,
-    description TEXT,
-    aliases TEXT NOT NULL,
-    urls TEXT NOT NULL
-);
-CREATE INDEX details_by_feed ON details(feed_id);
-CREATE TABLE advisories (
-    feed_id INTEGER NOT NULL,
-    family TEXT NOT NULL,
-    release TEXT NOT NULL,
-    package TEXT NOT NULL,
-    vulnerability TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fixed_version TEXT,
-    introduced TEXT,
-    last_affected TEXT,
-    severity TEXT NOT NULL,
-    severity_source TEXT,
-    details_id INTEGER NOT NULL
-);
-CREATE INDEX advisories_by_package ON advisories(family, release, package);
-CREATE INDEX advisories_by_feed ON advisories(feed_id);
 ";
 
-const SELECT_FOR_PACKAGE: &str = "
-SELECT f.name, a.vulnerability, a.status, a.fixed_version, a.introduced, a.last_affected,
-       a.severity, a.severity_source, d.title, d.description, d.aliases, d.urls
-FROM advisories a
-JOIN details d ON d.id = a.details_id
-JOIN feeds f ON f.id = a.feed_id
-WHERE a.family = ?1 AND a.release = ?2 AND a.package = ?3
-ORDER BY a.vulnerability, f.name, a.rowid";
+/// Rowid tables with separate key indexes, not `WITHOUT ROWID`: blobs run
+/// to tens of KiB, and in a `WITHOUT ROWID` table whole rows sit in the
+/// b-tree's interior cells, so every lookup would read other rows'
+/// overflowing blobs while it descends (measured: 8× the bytes).
+const PACKAGES_TABLES: &str = "
+CREATE TABLE packages (
+    id INTEGER PRIMARY KEY,
+    family TEXT NOT NULL,
+    package TEXT NOT NULL,
+    feed_id INTEGER NOT NULL,
+    texts BLOB NOT NULL
+);
+CREATE UNIQUE INDEX packages_by_package ON packages(family, package, feed_id);
+CREATE INDEX packages_by_feed ON packages(feed_id);
+CREATE TABLE releases (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL,
+    release TEXT NOT NULL,
+    advisories BLOB NOT NULL
+);
+CREATE UNIQUE INDEX releases_by_package ON releases(package_id, release);
+";
+
+/// One row per feed, in key order (by feed id): callers order by feed name
+/// (an `ORDER BY` here would copy every blob through a sorter).
+const SELECT_PACKED: &str = "
+SELECT f.name, r.advisories
+FROM packages p
+JOIN feeds f ON f.id = p.feed_id
+JOIN releases r ON r.package_id = p.id AND r.release = ?3
+WHERE p.family = ?1 AND p.package = ?2";
+
+/// [`SELECT_PACKED`] with the package's texts.
+const SELECT_FULL: &str = "
+SELECT f.name, r.advisories, p.texts
+FROM packages p
+JOIN feeds f ON f.id = p.feed_id
+JOIN releases r ON r.package_id = p.id AND r.release = ?3
+WHERE p.family = ?1 AND p.package = ?2";
 
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
+    path: Arc<Path>,
 }
 
 impl Store {
@@ -101,7 +122,7 @@ impl Store {
         migrate(&mut conn, path)?;
         Ok(Store {
             conn,
-            path: path.to_path_buf(),
+            path: Arc::from(path),
         })
     }
 
@@ -140,25 +161,8 @@ impl Store {
     /// Every stored advisory for source package `package` of `distro`, from
     /// every feed, ordered by vulnerability id then feed.
     pub fn advisories_for(&self, distro: &Distro, package: &str) -> Result<Vec<FeedAdvisory>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(SELECT_FOR_PACKAGE)
-            .map_err(sqlite_error(&self.path))?;
-        let rows = statement
-            .query_map(
-                params![distro.family.as_str(), distro.release, package],
-                |row| Ok(read_row(row, distro, package)),
-            )
-            .map_err(sqlite_error(&self.path))?;
-        let mut advisories = Vec::new();
-        for row in rows {
-            let row = row.map_err(sqlite_error(&self.path))?;
-            advisories.push(row.map_err(|message| Error::Corrupt {
-                path: self.path.clone(),
-                message,
-            })?);
-        }
-        Ok(advisories)
+        let mut statement = self.prepare(SELECT_FULL)?;
+        self.read_package(&mut statement, distro, package)
     }
 
     /// [`Store::advisories_for`] for many packages, read from one snapshot.
@@ -172,15 +176,99 @@ impl Store {
             .conn
             .unchecked_transaction()
             .map_err(sqlite_error(&self.path))?;
+        let mut statement = self.prepare(SELECT_FULL)?;
         let mut found = BTreeMap::new();
         for package in packages {
-            let advisories = self.advisories_for(distro, package)?;
+            let advisories = self.read_package(&mut statement, distro, package)?;
             if !advisories.is_empty() {
                 found.insert(package.to_string(), advisories);
             }
         }
+        drop(statement);
         snapshot.finish().map_err(sqlite_error(&self.path))?;
         Ok(found)
+    }
+
+    /// What [`Store::advisories_for_many`] reads, left packed and without the
+    /// long texts: per package with advisories for `distro`, one
+    /// [`PackedAdvisories`] per feed, by feed name. For readers that look at
+    /// many advisories briefly (the scanner matches thousands and reports a
+    /// few): nothing is decoded here.
+    pub fn packed_advisories_for_many(
+        &self,
+        distro: &Distro,
+        packages: &[&str],
+    ) -> Result<BTreeMap<String, Vec<PackedAdvisories>>> {
+        let sqlite = sqlite_error(&self.path);
+        let snapshot = self.conn.unchecked_transaction().map_err(&sqlite)?;
+        let mut statement = self.prepare(SELECT_PACKED)?;
+        let mut found = BTreeMap::new();
+        for package in packages {
+            let mut rows = statement
+                .query(params![distro.family.as_str(), package, distro.release])
+                .map_err(&sqlite)?;
+            let mut feeds = Vec::new();
+            while let Some(row) = rows.next().map_err(&sqlite)? {
+                feeds.push(PackedAdvisories::new(
+                    row.get(0).map_err(&sqlite)?,
+                    row.get(1).map_err(&sqlite)?,
+                    Arc::clone(&self.path),
+                ));
+            }
+            if !feeds.is_empty() {
+                feeds.sort_by(|a, b| a.feed().cmp(b.feed()));
+                found.insert(package.to_string(), feeds);
+            }
+        }
+        drop(statement);
+        snapshot.finish().map_err(&sqlite)?;
+        Ok(found)
+    }
+
+    /// `sql`, prepared. Deliberately not from rusqlite's statement cache:
+    /// returning a statement there clears its bindings, which makes SQLite
+    /// compile it again on its next use (~30 µs a lookup).
+    fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>> {
+        self.conn.prepare(sql).map_err(sqlite_error(&self.path))
+    }
+
+    /// One package's advisories through a prepared [`SELECT_FULL`].
+    fn read_package(
+        &self,
+        statement: &mut rusqlite::Statement,
+        distro: &Distro,
+        package: &str,
+    ) -> Result<Vec<FeedAdvisory>> {
+        let mut rows = statement
+            .query(params![distro.family.as_str(), package, distro.release])
+            .map_err(sqlite_error(&self.path))?;
+        // (feed name, that feed's advisories in id order), one per feed.
+        let mut feeds: Vec<(String, Vec<FeedAdvisory>)> = Vec::new();
+        while let Some(row) = rows.next().map_err(sqlite_error(&self.path))? {
+            // Read in place: the blobs are decoded without being copied out first.
+            let (feed, found) = (|| {
+                let feed = row.get_ref(0)?.as_str()?;
+                let advisories = row.get_ref(1)?.as_blob()?;
+                let texts = row.get_ref(2)?.as_blob()?;
+                let found = packed::decode(advisories, texts, distro, package, feed);
+                Ok((feed.to_string(), found))
+            })()
+            .map_err(sqlite_error(&self.path))?;
+            let found = found.map_err(|message| Error::Corrupt {
+                path: self.path.to_path_buf(),
+                message: format!("{package} ({distro}), feed {feed}: {message}"),
+            })?;
+            feeds.push((feed, found));
+        }
+        if feeds.len() == 1 {
+            return Ok(feeds.pop().map(|(_, found)| found).unwrap_or_default());
+        }
+        // Feeds by name, then a stable sort by id: (id, feed, the feed's own order).
+        feeds.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut advisories: Vec<FeedAdvisory> =
+            feeds.into_iter().flat_map(|(_, found)| found).collect();
+        advisories.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
+        Ok(advisories)
     }
 
     /// The stored feeds, by name.
@@ -211,7 +299,7 @@ impl Store {
             let (name, kind, location, fetched_at, modified_at, sha256, advisories) =
                 row.map_err(&sqlite)?;
             let kind = kind.parse().map_err(|message| Error::Corrupt {
-                path: self.path.clone(),
+                path: self.path.to_path_buf(),
                 message,
             })?;
             feeds.push(FeedStatus {
@@ -237,7 +325,8 @@ fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
-/// Creates the schema in a fresh file; refuses a newer one.
+/// Creates the schema in a fresh file, rewrites a version 1 store into
+/// version 2; refuses a newer one.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let sqlite = sqlite_error(path);
     let version = |conn: &Connection| -> Result<i64> {
@@ -253,11 +342,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         .map_err(&sqlite)?;
     match version(&tx)? {
         0 => {
-            tx.execute_batch(SCHEMA).map_err(&sqlite)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(&sqlite)?;
+            tx.execute_batch(FEEDS_TABLE).map_err(&sqlite)?;
+            tx.execute_batch(PACKAGES_TABLES).map_err(&sqlite)?;
         }
-        SCHEMA_VERSION => {}
+        1 => migrate_from_1(&tx, path)?,
+        SCHEMA_VERSION => return Ok(()),
         found => {
             return Err(Error::NewerSchema {
                 path: path.to_path_buf(),
@@ -266,7 +355,103 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             });
         }
     }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(&sqlite)?;
     tx.commit().map_err(&sqlite)
+}
+
+/// Version 1 → 2: packs the `advisories` rows (with their `details`) into
+/// `packages` and `releases`, one (family, package, feed) at a time, then
+/// drops the old tables.
+fn migrate_from_1(tx: &rusqlite::Transaction, path: &Path) -> Result<()> {
+    let sqlite = sqlite_error(path);
+    tx.execute_batch(PACKAGES_TABLES).map_err(&sqlite)?;
+    let mut select = tx
+        .prepare(
+            "SELECT a.feed_id, a.family, a.package, a.release, a.vulnerability, a.status,
+                    a.fixed_version, a.introduced, a.last_affected, a.severity,
+                    a.severity_source, a.details_id, d.title, d.description, d.aliases, d.urls
+             FROM advisories a JOIN details d ON d.id = a.details_id
+             ORDER BY a.feed_id, a.family, a.package, a.rowid",
+        )
+        .map_err(&sqlite)?;
+    let mut rows = select.query([]).map_err(&sqlite)?;
+    // One group: (feed_id, family, package), its advisories and their shared details.
+    let mut group: Option<(i64, Family, String)> = None;
+    let mut advisories: Vec<Advisory> = Vec::new();
+    let mut details: HashMap<i64, Arc<Details>> = HashMap::new();
+    let flush = |group: &(i64, Family, String), advisories: &mut Vec<Advisory>| {
+        let (feed_id, family, package) = group;
+        let written = insert_package(
+            tx,
+            *feed_id,
+            family.as_str(),
+            package,
+            &advisories.iter().collect::<Vec<_>>(),
+        );
+        advisories.clear();
+        written
+    };
+    while let Some(row) = rows.next().map_err(&sqlite)? {
+        let corrupt = |message: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        };
+        let key: (i64, String, String) = (
+            row.get(0).map_err(&sqlite)?,
+            row.get(1).map_err(&sqlite)?,
+            row.get(2).map_err(&sqlite)?,
+        );
+        let same = group.as_ref().is_some_and(|(feed, family, package)| {
+            (*feed, family.as_str(), package.as_str()) == (key.0, key.1.as_str(), key.2.as_str())
+        });
+        if !same {
+            if let Some(done) = &group {
+                flush(done, &mut advisories).map_err(&sqlite)?;
+            }
+            details.clear();
+            group = Some((key.0, key.1.parse().map_err(corrupt)?, key.2));
+        }
+        let Some((_, family, package)) = &group else {
+            continue;
+        };
+        let advisory = read_v1_row(row, *family, package, &mut details).map_err(corrupt)?;
+        advisories.push(advisory);
+    }
+    if let Some(done) = &group {
+        flush(done, &mut advisories).map_err(&sqlite)?;
+    }
+    drop(rows);
+    drop(select);
+    tx.execute_batch("DROP TABLE advisories; DROP TABLE details;")
+        .map_err(&sqlite)
+}
+
+/// Stores one source package's advisories from one feed: its texts row and
+/// a row per release.
+fn insert_package(
+    tx: &rusqlite::Transaction,
+    feed_id: i64,
+    family: &str,
+    package: &str,
+    advisories: &[&Advisory],
+) -> rusqlite::Result<()> {
+    let packed = packed::encode(advisories);
+    let package_id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO packages (family, package, feed_id, texts) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id",
+        )?
+        .query_row(params![family, package, feed_id, packed.texts], |row| {
+            row.get(0)
+        })?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO releases (package_id, release, advisories) VALUES (?1, ?2, ?3)",
+    )?;
+    for (release, advisories) in packed.releases {
+        insert.execute(params![package_id, release, advisories])?;
+    }
+    Ok(())
 }
 
 fn replace_feed(tx: &rusqlite::Transaction, feed: &LoadedFeed) -> rusqlite::Result<()> {
@@ -289,63 +474,35 @@ fn replace_feed(tx: &rusqlite::Transaction, feed: &LoadedFeed) -> rusqlite::Resu
         ],
         |row| row.get(0),
     )?;
-    tx.execute("DELETE FROM advisories WHERE feed_id = ?1", [feed_id])?;
-    tx.execute("DELETE FROM details WHERE feed_id = ?1", [feed_id])?;
-    let mut insert_details = tx.prepare_cached(
-        "INSERT INTO details (feed_id, title, description, aliases, urls) VALUES (?1, ?2, ?3, ?4, ?5)",
+    tx.execute(
+        "DELETE FROM releases WHERE package_id IN (SELECT id FROM packages WHERE feed_id = ?1)",
+        [feed_id],
     )?;
-    let mut insert_advisory = tx.prepare_cached(
-        "INSERT INTO advisories (feed_id, family, release, package, vulnerability, status,
-         fixed_version, introduced, last_affected, severity, severity_source, details_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?;
-    // Advisories of one record share their details (one `Arc`): store them once.
-    let mut details_ids: HashMap<*const Details, i64> = HashMap::new();
+    tx.execute("DELETE FROM packages WHERE feed_id = ?1", [feed_id])?;
+    // Grouped by (family, package), in the feed's order within a group;
+    // inserted in key order, which is the table's.
+    let mut packages: BTreeMap<(&str, &str), Vec<&Advisory>> = BTreeMap::new();
     for advisory in &feed.advisories {
-        let details_id = match details_ids.get(&Arc::as_ptr(&advisory.details)) {
-            Some(id) => *id,
-            None => {
-                let details = &advisory.details;
-                insert_details.execute(params![
-                    feed_id,
-                    details.title,
-                    details.description,
-                    json_list(&details.aliases),
-                    json_list(&details.urls),
-                ])?;
-                let id = tx.last_insert_rowid();
-                details_ids.insert(Arc::as_ptr(details), id);
-                id
-            }
-        };
-        insert_advisory.execute(params![
-            feed_id,
-            advisory.distro.family.as_str(),
-            advisory.distro.release,
-            advisory.package,
-            advisory.id,
-            advisory.status.as_str(),
-            advisory.status.fixed_version(),
-            advisory.introduced,
-            advisory.last_affected,
-            advisory.severity.as_str(),
-            advisory.severity_source,
-            details_id,
-        ])?;
+        packages
+            .entry((advisory.distro.family.as_str(), &advisory.package))
+            .or_default()
+            .push(advisory);
+    }
+    for ((family, package), advisories) in packages {
+        insert_package(tx, feed_id, family, package, &advisories)?;
     }
     Ok(())
 }
 
-fn json_list(items: &[String]) -> String {
-    serde_json::Value::from(items).to_string()
-}
-
-/// One row of [`SELECT_FOR_PACKAGE`]; `Err` names what could not be read back.
-fn read_row(
+/// One row of version 1's `advisories` joined to `details`, as
+/// [`migrate_from_1`] selects it; advisories with the same `details_id`
+/// share one [`Details`]. `Err` names what could not be read back.
+fn read_v1_row(
     row: &Row,
-    distro: &Distro,
+    family: Family,
     package: &str,
-) -> std::result::Result<FeedAdvisory, String> {
+    details: &mut HashMap<i64, Arc<Details>>,
+) -> std::result::Result<Advisory, String> {
     let text = |index: usize| -> std::result::Result<Option<String>, String> {
         row.get(index).map_err(|e| e.to_string())
     };
@@ -355,27 +512,33 @@ fn read_row(
     let list = |index: usize| -> std::result::Result<Vec<String>, String> {
         serde_json::from_str(&required(index)?).map_err(|e| format!("column {index}: {e}"))
     };
-    let id = required(1)?;
-    let status_name = required(2)?;
-    let status = Status::from_parts(&status_name, text(3)?)
+    let id = required(4)?;
+    let status_name = required(5)?;
+    let status = Status::from_parts(&status_name, text(6)?)
         .ok_or_else(|| format!("{id}: unknown status {status_name:?}"))?;
-    Ok(FeedAdvisory {
-        feed: required(0)?,
-        advisory: Advisory {
-            status,
-            introduced: text(4)?,
-            last_affected: text(5)?,
-            severity: required(6)?.parse()?,
-            severity_source: text(7)?,
-            details: Arc::new(Details {
-                title: text(8)?,
-                description: text(9)?,
-                aliases: list(10)?,
-                urls: list(11)?,
-            }),
-            id,
-            distro: distro.clone(),
-            package: package.to_string(),
-        },
+    let details_id: i64 = row.get(11).map_err(|e| e.to_string())?;
+    let details = match details.get(&details_id) {
+        Some(shared) => Arc::clone(shared),
+        None => {
+            let read = Arc::new(Details {
+                title: text(12)?,
+                description: text(13)?,
+                aliases: list(14)?,
+                urls: list(15)?,
+            });
+            details.insert(details_id, Arc::clone(&read));
+            read
+        }
+    };
+    Ok(Advisory {
+        distro: Distro::new(family, required(3)?),
+        status,
+        introduced: text(7)?,
+        last_affected: text(8)?,
+        severity: required(9)?.parse()?,
+        severity_source: text(10)?,
+        details,
+        id,
+        package: package.to_string(),
     })
 }

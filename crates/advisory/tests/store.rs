@@ -1,5 +1,6 @@
 //! The store through its public API: replacing feeds, lookups by source
-//! package, provenance, schema versions, concurrent readers, lookup speed.
+//! package (decoded and packed), provenance, schema versions and the
+//! migration from version 1, concurrent readers, lookup speed.
 
 mod support;
 
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use advisory::feeds::{self, LoadedFeed};
 use advisory::{
-    Advisory, Details, Distro, Error, Family, FeedKind, FeedSource, Severity, Status, Store,
+    Advisory, AdvisoryView, Details, Distro, Error, Family, FeedKind, FeedSource, Severity, Status,
+    Store,
 };
 use support::fixture;
 
@@ -239,7 +241,7 @@ fn newer_schemas_and_missing_databases_are_refused_clearly() {
         .unwrap();
     let error = Store::open(&path).err().unwrap().to_string();
     assert!(
-        error.contains("has schema version 99, newer than this drydock reads (1)"),
+        error.contains("has schema version 99, newer than this drydock reads (2)"),
         "{error}"
     );
 }
@@ -263,4 +265,166 @@ fn a_warm_lookup_of_120_packages_is_fast() {
     eprintln!("120 packages, 1200 advisories: {elapsed:?}");
     // The target is 50 ms in release builds; debug builds get slack.
     assert!(elapsed < Duration::from_millis(250), "{elapsed:?}");
+}
+
+/// Writes `feeds` the way schema version 1 stored them: one `advisories` row
+/// per advisory, `details` once per shared record, JSON lists.
+fn write_version_1(path: &std::path::Path, feeds: &[LoadedFeed]) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(
+        "CREATE TABLE feeds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+             location TEXT NOT NULL, fetched_at INTEGER NOT NULL, modified_at INTEGER,
+             sha256 TEXT NOT NULL, advisories INTEGER NOT NULL);
+         CREATE TABLE details (id INTEGER PRIMARY KEY, feed_id INTEGER NOT NULL, title TEXT,
+             description TEXT, aliases TEXT NOT NULL, urls TEXT NOT NULL);
+         CREATE INDEX details_by_feed ON details(feed_id);
+         CREATE TABLE advisories (feed_id INTEGER NOT NULL, family TEXT NOT NULL,
+             release TEXT NOT NULL, package TEXT NOT NULL, vulnerability TEXT NOT NULL,
+             status TEXT NOT NULL, fixed_version TEXT, introduced TEXT, last_affected TEXT,
+             severity TEXT NOT NULL, severity_source TEXT, details_id INTEGER NOT NULL);
+         CREATE INDEX advisories_by_package ON advisories(family, release, package);
+         CREATE INDEX advisories_by_feed ON advisories(feed_id);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    for (feed_id, feed) in feeds.iter().enumerate() {
+        let s = &feed.source;
+        tx.execute(
+            "INSERT INTO feeds VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                feed_id as i64,
+                s.name,
+                s.kind.as_str(),
+                s.location,
+                s.fetched_at,
+                s.modified_at,
+                s.sha256,
+                feed.advisories.len() as i64
+            ],
+        )
+        .unwrap();
+        let mut details_ids = std::collections::HashMap::new();
+        for a in &feed.advisories {
+            let next = details_ids.len() as i64 + 1_000 * feed_id as i64;
+            let details_id = *details_ids
+                .entry(Arc::as_ptr(&a.details))
+                .or_insert_with(|| {
+                    let d = &a.details;
+                    tx.execute(
+                        "INSERT INTO details VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![
+                            next,
+                            feed_id as i64,
+                            d.title,
+                            d.description,
+                            serde_json::to_string(&d.aliases).unwrap(),
+                            serde_json::to_string(&d.urls).unwrap()
+                        ],
+                    )
+                    .unwrap();
+                    next
+                });
+            tx.execute(
+                "INSERT INTO advisories VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                rusqlite::params![
+                    feed_id as i64,
+                    a.distro.family.as_str(),
+                    a.distro.release,
+                    a.package,
+                    a.id,
+                    a.status.as_str(),
+                    a.status.fixed_version(),
+                    a.introduced,
+                    a.last_affected,
+                    a.severity.as_str(),
+                    a.severity_source,
+                    details_id
+                ],
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_version_1_store_is_migrated_with_its_data_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = feeds::load(&[fixture("tracker.json"), fixture("osv/debian")], None).unwrap();
+    let old = dir.path().join("v1.db");
+    write_version_1(&old, &loaded);
+    let migrated = Store::open_existing(&old).unwrap();
+    let mut fresh = Store::open(&dir.path().join("v2.db")).unwrap();
+    fresh.replace_feeds(&loaded).unwrap();
+
+    assert_eq!(migrated.feeds().unwrap(), fresh.feeds().unwrap());
+    let mut keys: Vec<(Distro, String)> = loaded
+        .iter()
+        .flat_map(|feed| &feed.advisories)
+        .map(|a| (a.distro.clone(), a.package.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert!(keys.len() > 5, "{keys:?}");
+    for (distro, package) in &keys {
+        let after = migrated.advisories_for(distro, package).unwrap();
+        assert!(!after.is_empty(), "{distro} {package}");
+        assert_eq!(
+            after,
+            fresh.advisories_for(distro, package).unwrap(),
+            "{distro} {package}"
+        );
+    }
+    drop(migrated);
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, advisory::store::SCHEMA_VERSION);
+    let old_tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('advisories', 'details')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_tables, 0);
+}
+
+#[test]
+fn packed_lookups_read_the_same_advisories_as_decoded_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("advisories.db")).unwrap();
+    let loaded = feeds::load(&[fixture("tracker.json"), fixture("osv/debian")], None).unwrap();
+    store.replace_feeds(&loaded).unwrap();
+    let mut keys: Vec<(Distro, String)> = loaded
+        .iter()
+        .flat_map(|feed| &feed.advisories)
+        .map(|a| (a.distro.clone(), a.package.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut both_feeds = 0;
+    for (distro, package) in &keys {
+        let packed = store
+            .packed_advisories_for_many(distro, &[package.as_str(), "no-such-package"])
+            .unwrap();
+        assert_eq!(packed.keys().collect::<Vec<_>>(), [package], "{distro}");
+        let feeds = &packed[package];
+        assert!(feeds.windows(2).all(|f| f[0].feed() < f[1].feed()));
+        both_feeds += usize::from(feeds.len() > 1);
+        let mut views: Vec<AdvisoryView> = feeds
+            .iter()
+            .flat_map(|feed| feed.views().unwrap())
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(b.id));
+        let decoded = store.advisories_for(distro, package).unwrap();
+        let expected: Vec<AdvisoryView> = decoded.iter().map(AdvisoryView::from).collect();
+        assert_eq!(views, expected, "{distro} {package}");
+    }
+    assert!(
+        both_feeds > 0,
+        "some package has advisories from both feeds"
+    );
 }

@@ -2,7 +2,9 @@
 //! as a table, Trivy-compatible JSON, SARIF or CycloneDX, with Trivy's exit
 //! code conventions (`--exit-code`, `--exit-on-eol`).
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use advisory::{SecurityRepo, SecurityRepoOptions, Severity, Store};
@@ -10,7 +12,7 @@ use anyhow::Context as _;
 use oci::ClientOptions;
 use scan::matching::Filters;
 use scan::render::{self, Format};
-use scan::{Scanner, ScannerOptions};
+use scan::{Report, Scanner, ScannerOptions};
 
 use crate::options::{DataDirArgs, RegistryArgs};
 
@@ -138,12 +140,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Sarif => Format::Sarif,
         FormatArg::Cyclonedx => Format::CycloneDx,
     };
-    let text = render::render(&report, format);
-    match &args.output {
-        Some(path) => std::fs::write(path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?,
-        None => print!("{text}"),
-    }
+    write_report(&report, format, args.output.as_deref())?;
     let eol = report.os.as_ref().is_some_and(|os| os.eosl);
     let vulnerable = report.results.iter().any(|r| !r.findings.is_empty());
     Ok(if eol && args.exit_on_eol != 0 {
@@ -152,5 +149,24 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(args.exit_code)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Streams the report to `output`, or to standard output.
+fn write_report(report: &Report, format: Format, output: Option<&Path>) -> anyhow::Result<()> {
+    let written = match output {
+        Some(path) => File::create(path).and_then(|file| {
+            let mut out = BufWriter::new(file);
+            render::write(report, format, &mut out)?;
+            out.flush()
+        }),
+        None => {
+            let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            render::write(report, format, &mut out).and_then(|()| out.flush())
+        }
+    };
+    written.with_context(|| match output {
+        Some(path) => format!("writing {}", path.display()),
+        None => "writing the report to standard output".to_string(),
     })
 }

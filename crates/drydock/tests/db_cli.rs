@@ -85,7 +85,7 @@ fn import_then_status() {
     );
 
     let status = read_status(&db);
-    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["schema_version"], 2);
     assert_eq!(status["database"], db.display().to_string());
     assert_eq!(
         feed_counts(&status),

@@ -7,12 +7,14 @@
 //! versioned apart from its source cannot cause false positives); Alpine
 //! advisories name the origin package. A vendor's "not affected" for an id
 //! suppresses every other feed's claim about it; otherwise the first feed in
-//! priority order speaks for an id. Pure: advisories come in as values.
+//! priority order speaks for an id. Pure: advisories come in as values, or
+//! as views of the store's packed form (only what deciding and reporting read).
 
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use advisory::{Advisory, Distro, Family, FeedAdvisory, Severity, Status};
-use pkgdb::{OsInfo, Package, VersionScheme};
+use advisory::{AdvisoryView, Distro, Family, FeedAdvisory, Severity, StatusRef};
+use pkgdb::{OsInfo, Package, PackageKind, VersionScheme};
 
 use crate::report::{Finding, OsFamily, PackageEntry};
 
@@ -51,36 +53,47 @@ impl Filters {
 }
 
 /// Whether `installed` falls in the advisory's affected range.
-fn affects(advisory: &Advisory, installed: &str, scheme: VersionScheme) -> bool {
+fn affects(advisory: &AdvisoryView, installed: &str, scheme: VersionScheme) -> bool {
     let below = |bound: &str| scheme.compare(installed, bound).is_lt();
-    if advisory.introduced.as_deref().is_some_and(below) {
+    if advisory.introduced.is_some_and(below) {
         return false;
     }
-    if let Some(last) = advisory.last_affected.as_deref()
+    if let Some(last) = advisory.last_affected
         && scheme.compare(installed, last).is_gt()
     {
         return false;
     }
-    match &advisory.status {
-        Status::Fixed { fixed_version } => below(fixed_version),
-        Status::NotAffected => false,
-        Status::Affected | Status::WillNotFix | Status::FixDeferred | Status::EndOfLife => true,
+    match advisory.status {
+        StatusRef::Fixed { fixed_version } => below(fixed_version),
+        StatusRef::NotAffected => false,
+        StatusRef::Affected
+        | StatusRef::WillNotFix
+        | StatusRef::FixDeferred
+        | StatusRef::EndOfLife => true,
     }
 }
 
 /// The advisory that speaks for each id: none when any feed says "not
 /// affected", else the first in `advisories` (callers order feeds by trust).
-fn deciding(advisories: &[FeedAdvisory]) -> Vec<&Advisory> {
+fn deciding<'v, 'a>(advisories: &'v [AdvisoryView<'a>]) -> Vec<&'v AdvisoryView<'a>> {
+    // The store hands lists ordered by id: each id's advisories are then
+    // adjacent and a single pass decides, without hashing ids.
+    if advisories.windows(2).all(|pair| pair[0].id <= pair[1].id) {
+        return advisories
+            .chunk_by(|a, b| a.id == b.id)
+            .filter(|same_id| same_id.iter().all(|a| a.status != StatusRef::NotAffected))
+            .map(|same_id| &same_id[0])
+            .collect();
+    }
     let not_affected: HashSet<&str> = advisories
         .iter()
-        .filter(|a| a.advisory.status == Status::NotAffected)
-        .map(|a| a.advisory.id.as_str())
+        .filter(|a| a.status == StatusRef::NotAffected)
+        .map(|a| a.id)
         .collect();
     let mut seen = HashSet::new();
     advisories
         .iter()
-        .map(|a| &a.advisory)
-        .filter(|a| !not_affected.contains(a.id.as_str()) && seen.insert(a.id.as_str()))
+        .filter(|a| !not_affected.contains(a.id) && seen.insert(a.id))
         .collect()
 }
 
@@ -116,29 +129,58 @@ pub fn findings(
     advisories: &BTreeMap<String, Vec<FeedAdvisory>>,
     filters: &Filters,
 ) -> Vec<Finding> {
+    let views: BTreeMap<&str, Vec<AdvisoryView>> = advisories
+        .iter()
+        .map(|(source, list)| {
+            (
+                source.as_str(),
+                list.iter().map(AdvisoryView::from).collect(),
+            )
+        })
+        .collect();
+    findings_from_views(family, packages, &views, filters)
+}
+
+/// [`findings`] over advisory views (each source's list in trust order), as
+/// the scanner reads them from the store without decoding them.
+pub fn findings_from_views<K: Borrow<str> + Ord>(
+    family: OsFamily,
+    packages: &[Package],
+    advisories: &BTreeMap<K, Vec<AdvisoryView>>,
+    filters: &Filters,
+) -> Vec<Finding> {
+    // Binary packages of one source share its version: what affects that
+    // source version is decided once, for all of them.
+    let mut affecting: HashMap<(&str, &str, PackageKind), Vec<&AdvisoryView>> = HashMap::new();
     let mut found = Vec::new();
     for package in packages {
-        let Some(candidates) = advisories.get(&package.source_name) else {
+        let Some(candidates) = advisories.get(package.source_name.as_str()) else {
             continue;
         };
-        let scheme = package.kind.version_scheme();
-        for advisory in deciding(candidates) {
-            if !affects(advisory, &package.source_version, scheme) {
-                continue;
-            }
+        let key = (
+            package.source_name.as_str(),
+            package.source_version.as_str(),
+            package.kind,
+        );
+        let affected = affecting.entry(key).or_insert_with(|| {
+            let scheme = package.kind.version_scheme();
+            deciding(candidates)
+                .into_iter()
+                .filter(|advisory| affects(advisory, &package.source_version, scheme))
+                .collect()
+        });
+        for advisory in affected.iter() {
             let finding = Finding {
-                vulnerability_id: advisory.id.clone(),
+                vulnerability_id: advisory.id.to_string(),
                 package: entry(package),
-                status: advisory.status.clone(),
+                status: advisory.status.to_status(),
                 severity: advisory.severity,
-                severity_source: advisory.severity_source.clone().unwrap_or_default(),
+                severity_source: advisory.severity_source.unwrap_or_default().to_string(),
                 primary_url: advisory
-                    .details
-                    .urls
-                    .first()
-                    .cloned()
-                    .or_else(|| tracker_url(family, &advisory.id)),
-                title: advisory.details.title.clone(),
+                    .first_url
+                    .map(str::to_string)
+                    .or_else(|| tracker_url(family, advisory.id)),
+                title: advisory.title.map(str::to_string),
             };
             if filters.keeps(&finding) {
                 found.push(finding);
@@ -158,8 +200,7 @@ pub fn findings(
 mod tests {
     use std::sync::Arc;
 
-    use advisory::Details;
-    use pkgdb::PackageKind;
+    use advisory::{Advisory, Details, Status};
 
     use super::*;
 
@@ -333,6 +374,77 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["CVE-B"]
         );
+    }
+
+    #[test]
+    fn trust_order_decides_whatever_the_list_order() {
+        // The security pocket's advisories come first, out of id order: the
+        // first advisory for an id still speaks for it, and a "not affected"
+        // from any feed still suppresses it.
+        let pkg = package("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2");
+        let newer = || fixed("3.0.11-1~deb12u3");
+        let advisories = by_source(vec![
+            advisory("security-repo", "CVE-B", "openssl", newer(), Severity::High),
+            advisory("security-repo", "CVE-A", "openssl", newer(), Severity::High),
+            advisory(
+                "tracker",
+                "CVE-A",
+                "openssl",
+                fixed("3.0.99"),
+                Severity::Low,
+            ),
+            advisory(
+                "tracker",
+                "CVE-B",
+                "openssl",
+                Status::NotAffected,
+                Severity::Low,
+            ),
+            advisory(
+                "tracker",
+                "CVE-C",
+                "openssl",
+                Status::Affected,
+                Severity::Medium,
+            ),
+        ]);
+        let found = findings(OsFamily::Debian, &[pkg], &advisories, &Filters::default());
+        let summary: Vec<(&str, Severity, Option<&str>)> = found
+            .iter()
+            .map(|f| (f.vulnerability_id.as_str(), f.severity, f.fixed_version()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("CVE-A", Severity::High, Some("3.0.11-1~deb12u3")),
+                ("CVE-C", Severity::Medium, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn binaries_of_one_source_share_its_decision() {
+        let advisories = by_source(vec![advisory(
+            "t",
+            "CVE-1",
+            "openssl",
+            fixed("3.0.13-1"),
+            Severity::High,
+        )]);
+        let packages = [
+            package("libssl3", "3.0.11-1", "openssl", "3.0.11-1"),
+            package("openssl", "3.0.11-1", "openssl", "3.0.11-1"),
+            // Another version of the same source (a partial upgrade) is decided on its own.
+            package("openssl-provider-legacy", "3.0.14-1", "openssl", "3.0.14-1"),
+        ];
+        let found = findings(
+            OsFamily::Debian,
+            &packages,
+            &advisories,
+            &Filters::default(),
+        );
+        let names: Vec<&str> = found.iter().map(|f| f.package.name.as_str()).collect();
+        assert_eq!(names, ["libssl3", "openssl"]);
     }
 
     #[test]

@@ -122,17 +122,19 @@ pub struct Report {
     pub created_at: String,
 }
 
-/// Percent-encodes a purl component (RFC 3986 unreserved characters stay).
-fn purl_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` to `out` as a purl component: RFC 3986 unreserved
+/// characters stay, every other byte is percent-encoded.
+fn push_purl_escaped(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~') {
-            out.push(byte as char);
+            out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
-    out
 }
 
 impl OsSummary {
@@ -143,22 +145,26 @@ impl OsSummary {
             Some((epoch, rest)) if epoch.bytes().all(|b| b.is_ascii_digit()) => (Some(epoch), rest),
             _ => (None, package.version.as_str()),
         };
-        let mut purl = format!(
-            "pkg:{}/{}/{}@{}?arch={}",
-            self.family.purl_type(),
-            self.family.as_str(),
-            purl_escape(&package.name),
-            purl_escape(version),
-            purl_escape(&package.architecture),
-        );
+        let family = self.family.as_str();
+        let mut purl = String::with_capacity(64 + package.name.len() + version.len());
+        purl.push_str("pkg:");
+        purl.push_str(self.family.purl_type());
+        purl.push('/');
+        purl.push_str(family);
+        purl.push('/');
+        push_purl_escaped(&mut purl, &package.name);
+        purl.push('@');
+        push_purl_escaped(&mut purl, version);
+        purl.push_str("?arch=");
+        push_purl_escaped(&mut purl, &package.architecture);
         if let Some(epoch) = epoch {
-            purl.push_str(&format!("&epoch={epoch}"));
+            purl.push_str("&epoch=");
+            purl.push_str(epoch);
         }
-        purl.push_str(&format!(
-            "&distro={}-{}",
-            self.family.as_str(),
-            purl_escape(&self.name)
-        ));
+        purl.push_str("&distro=");
+        purl.push_str(family);
+        purl.push('-');
+        push_purl_escaped(&mut purl, &self.name);
         purl
     }
 }
@@ -233,6 +239,10 @@ pub(crate) mod tests {
         assert_eq!(
             os.purl(&package("libgcc-s1", "1:12.2.0-14")),
             "pkg:deb/debian/libgcc-s1@12.2.0-14?arch=amd64&epoch=1&distro=debian-12.5"
+        );
+        assert_eq!(
+            os.purl(&package("libc++1", "1.0~rc1+b2 é")),
+            "pkg:deb/debian/libc%2B%2B1@1.0~rc1%2Bb2%20%C3%A9?arch=amd64&distro=debian-12.5"
         );
     }
 }

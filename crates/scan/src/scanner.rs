@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use advisory::{Distro, Family, FeedAdvisory, FeedStatus, InstalledSource, SecurityRepo, Store};
+use advisory::{
+    AdvisoryView, Distro, Family, FeedAdvisory, FeedStatus, InstalledSource, PackedAdvisories,
+    SecurityRepo, Store,
+};
 use oci::copy::{Endpoint, Silent};
 use oci::{ClientOptions, Digest, ImageLocation, OciLayout, RegistryClient};
 use pkgdb::inventory::{LayerCache, from_dir, from_layout};
@@ -167,20 +170,26 @@ pub struct Scanner {
     memo: Mutex<AdvisoryMemo>,
 }
 
-/// Advisories already read from the store, per (distro, source package), so
-/// that scanning many images with the same base does not read the same rows
-/// again. Valid while the store's feeds are the ones it was filled under: any
-/// import or update changes a feed's `fetched_at` and `sha256`, which empties it.
+/// Advisories already read from the store, per distro and source package,
+/// so that scanning many images with the same base does not read the same
+/// rows again. Valid while the store's feeds are the ones it was filled
+/// under: any import or update changes a feed's `fetched_at` and `sha256`,
+/// which empties it. Lists are shared with the scans that use them, not copied.
 #[derive(Default)]
 struct AdvisoryMemo {
     feeds: Vec<FeedStatus>,
-    by_package: HashMap<(Distro, String), Vec<FeedAdvisory>>,
-    advisories: usize,
+    by_distro: HashMap<Distro, HashMap<String, Advisories>>,
+    /// The packed bytes held.
+    bytes: usize,
 }
 
-/// Past this many advisories held, the memo starts over (bounds its memory
-/// for a long-lived scanner that sees many distros: ~10–20 MiB).
-const MEMO_MAX_ADVISORIES: usize = 50_000;
+/// One source package's stored advisories, one entry per feed by feed name,
+/// still packed ([`PackedAdvisories::views`] reads them in place).
+type Advisories = Arc<Vec<PackedAdvisories>>;
+
+/// Past this many packed bytes held, the memo starts over (bounds its memory
+/// for a long-lived scanner that sees many distros).
+const MEMO_MAX_BYTES: usize = 32 << 20;
 
 /// A layout tag naming a pulled registry image (`localhost:5000/a/b:1` → `localhost_5000_a_b_1`).
 fn pull_tag(reference: &oci::ImageReference) -> String {
@@ -224,40 +233,45 @@ impl Scanner {
         })
     }
 
-    /// [`Store::advisories_for_many`], through the memo.
+    /// [`Store::packed_advisories_for_many`], through the memo; sources
+    /// without advisories are absent.
     fn advisories_for(
         &self,
         store: &Store,
         distro: &Distro,
         sources: &[&str],
-    ) -> Result<BTreeMap<String, Vec<FeedAdvisory>>, ScanError> {
+    ) -> Result<BTreeMap<String, Advisories>, ScanError> {
         let feeds = store.feeds()?;
         let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
-        if memo.feeds != feeds || memo.advisories > MEMO_MAX_ADVISORIES {
+        if memo.feeds != feeds || memo.bytes > MEMO_MAX_BYTES {
             *memo = AdvisoryMemo {
                 feeds,
                 ..AdvisoryMemo::default()
             };
         }
-        let key = |source: &str| (distro.clone(), source.to_string());
+        let memo = &mut *memo;
+        let by_package = memo.by_distro.entry(distro.clone()).or_default();
         let missing: Vec<&str> = sources
             .iter()
             .copied()
-            .filter(|source| !memo.by_package.contains_key(&key(source)))
+            .filter(|source| !by_package.contains_key(*source))
             .collect();
         if !missing.is_empty() {
-            let mut found = store.advisories_for_many(distro, &missing)?;
+            let mut found = store.packed_advisories_for_many(distro, &missing)?;
             for source in missing {
                 let advisories = found.remove(source).unwrap_or_default();
-                memo.advisories += advisories.len();
-                memo.by_package.insert(key(source), advisories);
+                memo.bytes += advisories
+                    .iter()
+                    .map(PackedAdvisories::packed_len)
+                    .sum::<usize>();
+                by_package.insert(source.to_string(), Arc::new(advisories));
             }
         }
         Ok(sources
             .iter()
             .filter_map(|source| {
-                let advisories = memo.by_package.get(&key(source))?;
-                (!advisories.is_empty()).then(|| (source.to_string(), advisories.clone()))
+                let advisories = by_package.get(*source)?;
+                (!advisories.is_empty()).then(|| (source.to_string(), Arc::clone(advisories)))
             })
             .collect())
     }
@@ -383,13 +397,26 @@ impl Scanner {
             .collect();
         sources.sort_unstable();
         sources.dedup();
-        let mut advisories = match &self.store {
+        let stored = match &self.store {
             Some(store) => self.advisories_for(store, &distro, &sources)?,
-            None => Default::default(),
+            None => BTreeMap::new(),
         };
-        self.add_security_repo(&distro, inventory, &mut advisories)
-            .await?;
-        let findings = matching::findings(family, &inventory.packages, &advisories, &self.filters);
+        let security = match self.security_advisories(&distro, inventory).await {
+            Ok(found) => found,
+            // An end-of-life release's security pocket is usually gone from
+            // the archive: report what the store knows, with EOSL set.
+            Err(e) if summary.eosl => {
+                tracing::warn!("{image}: {e}");
+                BTreeMap::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let findings = matching::findings_from_views(
+            family,
+            &inventory.packages,
+            &candidates(&stored, &security)?,
+            &self.filters,
+        );
         Ok(Report {
             artifact_name: image.to_string(),
             artifact_digest: digest.map(|d| d.to_string()),
@@ -409,20 +436,46 @@ impl Scanner {
     }
 }
 
+/// Each source's advisories in trust order, as matching reads them: the
+/// security pocket's first (they speak for an id before the stored feeds
+/// do), then the store's by id (by feed name among equal ids).
+fn candidates<'a>(
+    stored: &'a BTreeMap<String, Advisories>,
+    security: &'a BTreeMap<String, Vec<FeedAdvisory>>,
+) -> Result<BTreeMap<&'a str, Vec<AdvisoryView<'a>>>, ScanError> {
+    let mut all: BTreeMap<&str, Vec<AdvisoryView>> = BTreeMap::new();
+    for (source, advisories) in security {
+        all.entry(source)
+            .or_default()
+            .extend(advisories.iter().map(AdvisoryView::from));
+    }
+    for (source, feeds) in stored {
+        let list = all.entry(source).or_default();
+        let first = list.len();
+        for feed in feeds.iter() {
+            list.extend(feed.views()?);
+        }
+        // Each feed's views are in id order: a stable sort merges them.
+        if feeds.len() > 1 {
+            list[first..].sort_by(|a, b| a.id.cmp(b.id));
+        }
+    }
+    Ok(all)
+}
+
 impl Scanner {
-    /// Puts the security pocket's advisories first in each source's list, so
-    /// they speak for an id before the stored feeds do.
-    async fn add_security_repo(
+    /// The security pocket's advisories for the image, by source package.
+    async fn security_advisories(
         &self,
         distro: &advisory::Distro,
         inventory: &Inventory,
-        advisories: &mut std::collections::BTreeMap<String, Vec<FeedAdvisory>>,
-    ) -> Result<(), ScanError> {
+    ) -> Result<BTreeMap<String, Vec<FeedAdvisory>>, ScanError> {
+        let mut by_source: BTreeMap<String, Vec<FeedAdvisory>> = BTreeMap::new();
         let Some(security) = &self.security else {
-            return Ok(());
+            return Ok(by_source);
         };
         if !matches!(distro.family, Family::Debian | Family::Ubuntu) {
-            return Ok(());
+            return Ok(by_source);
         }
         let debs: Vec<&pkgdb::Package> = inventory
             .packages
@@ -435,7 +488,7 @@ impl Scanner {
             .map(|p| p.architecture.as_str())
             .find(|a| *a != "all")
         else {
-            return Ok(());
+            return Ok(by_source);
         };
         let mut installed: Vec<InstalledSource> =
             debs.iter().map(|p| InstalledSource::from(*p)).collect();
@@ -448,19 +501,16 @@ impl Scanner {
         let found = security
             .advisories(distro, architecture, &installed)
             .await?;
-        for advisory in found.into_iter().rev() {
-            advisories
+        for advisory in found {
+            by_source
                 .entry(advisory.package.clone())
                 .or_default()
-                .insert(
-                    0,
-                    FeedAdvisory {
-                        feed: "security-repo".to_string(),
-                        advisory,
-                    },
-                );
+                .push(FeedAdvisory {
+                    feed: "security-repo".to_string(),
+                    advisory,
+                });
         }
-        Ok(())
+        Ok(by_source)
     }
 }
 

@@ -120,8 +120,13 @@ fn result<'a>(os: Option<&OsSummary>, target: &'a TargetResult) -> TrivyResult<'
 
 /// Renders the report as Trivy JSON.
 pub fn render(report: &Report) -> String {
+    super::pretty_string(&document(report))
+}
+
+/// The report, ready to serialize.
+pub(super) fn document(report: &Report) -> impl Serialize + '_ {
     let os = report.os.as_ref();
-    let trivy = TrivyReport {
+    TrivyReport {
         schema_version: 2,
         created_at: &report.created_at,
         artifact_name: &report.artifact_name,
@@ -150,8 +155,7 @@ pub fn render(report: &Report) -> String {
             image_config: &report.image_config,
         },
         results: report.results.iter().map(|t| result(os, t)).collect(),
-    };
-    serde_json::to_string_pretty(&trivy).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
 }
 
 #[cfg(test)]
