@@ -15,6 +15,7 @@ packages=(
   debian-archive-keyring # Debian's archive signing keys (Ubuntu's are not in Debian 12:
                          # testkit takes them from bookworm-backports' ubuntu-keyring)
   rpm             # pkgdb: rpm.vercmp, the oracle for rpm version ordering
+  buildah         # the patch benchmark's peer (scripts/bench/patch.sh; --isolation chroot, no runtime)
 )
 
 missing=()

@@ -75,7 +75,6 @@ impl IndexCache {
 
     /// Parses a verified, decompressed index and stores it under `sha256`.
     pub fn insert(&self, sha256: &str, file: &str, bytes: &[u8]) -> Result<(), PatchError> {
-        let entries = packages::parse(file, bytes)?;
         let mut db = self.lock();
         let error = sql_error(Path::new("index cache"));
         let transaction = db.transaction().map_err(&error)?;
@@ -83,7 +82,13 @@ impl IndexCache {
             let mut insert = transaction
                 .prepare("INSERT INTO packages (sha256, name, entry) VALUES (?1, ?2, ?3)")
                 .map_err(&error)?;
-            for entry in &entries {
+            // Paragraph by paragraph: the parsed index never exists whole in
+            // memory (60,000 entries of Debian main would be ~100 MiB).
+            for chunk in paragraphs_of(bytes) {
+                let parsed = packages::parse(file, chunk)?;
+                let Some(entry) = parsed.first() else {
+                    continue;
+                };
                 let json = serde_json::to_string(entry).expect("an index entry serialises");
                 let mut names = vec![entry.name.clone()];
                 if let Some(provides) = &entry.provides
@@ -181,6 +186,26 @@ impl IndexCache {
         }
         Ok(found)
     }
+}
+
+/// The paragraphs of a control-format file, each with its trailing blank line.
+fn paragraphs_of(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        while rest.first() == Some(&b'\n') {
+            rest = &rest[1..];
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map_or(rest.len(), |i| i + 2);
+        let (paragraph, after) = rest.split_at(end);
+        rest = after;
+        Some(paragraph)
+    })
 }
 
 #[cfg(test)]

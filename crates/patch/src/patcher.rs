@@ -104,8 +104,10 @@ pub struct Outcome {
 
 pub struct Patcher {
     options: PatcherOptions,
-    debian: Result<AptClient, String>,
-    ubuntu: Result<AptClient, String>,
+    /// Built on first use: a keyring costs milliseconds to parse, and an
+    /// image needs only its own distribution's.
+    debian: std::sync::OnceLock<Result<AptClient, String>>,
+    ubuntu: std::sync::OnceLock<Result<AptClient, String>>,
     layers: DiskLayerCache,
     indexes: IndexCache,
     /// Verified suites by (base URL, suite), with when they were fetched.
@@ -124,21 +126,9 @@ fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, String>
 
 impl Patcher {
     pub fn new(options: PatcherOptions) -> Result<Patcher, PatchError> {
-        let cache = Cache::new(options.cache_dir.join("apt"));
-        let client = |keyring: Result<Keyring, String>| {
-            keyring.and_then(|k| AptClient::new(cache.clone(), k).map_err(|e| e.to_string()))
-        };
-        let debian_keyrings = if options.debian_keyrings.is_empty() {
-            vec![PathBuf::from(DEBIAN_KEYRING)]
-        } else {
-            options.debian_keyrings.clone()
-        };
         Ok(Patcher {
-            debian: client(keyring(&debian_keyrings, None)),
-            ubuntu: client(keyring(
-                &options.ubuntu_keyrings,
-                Some(advisory::feeds::security_repo::UBUNTU_ARCHIVE_KEY),
-            )),
+            debian: std::sync::OnceLock::new(),
+            ubuntu: std::sync::OnceLock::new(),
             layers: DiskLayerCache::new(options.cache_dir.join("layers")),
             indexes: IndexCache::open(&options.cache_dir.join("indexes.db"))?,
             releases: std::sync::Mutex::default(),
@@ -147,9 +137,23 @@ impl Patcher {
     }
 
     fn apt(&self, distribution: Distribution) -> Result<&AptClient, PatchError> {
+        let build = || {
+            let cache = Cache::new(self.options.cache_dir.join("apt"));
+            let keyring = match distribution {
+                Distribution::Debian if self.options.debian_keyrings.is_empty() => {
+                    keyring(&[PathBuf::from(DEBIAN_KEYRING)], None)
+                }
+                Distribution::Debian => keyring(&self.options.debian_keyrings, None),
+                Distribution::Ubuntu => keyring(
+                    &self.options.ubuntu_keyrings,
+                    Some(advisory::feeds::security_repo::UBUNTU_ARCHIVE_KEY),
+                ),
+            };
+            keyring.and_then(|k| AptClient::new(cache, k).map_err(|e| e.to_string()))
+        };
         let client = match distribution {
-            Distribution::Debian => &self.debian,
-            Distribution::Ubuntu => &self.ubuntu,
+            Distribution::Debian => self.debian.get_or_init(build),
+            Distribution::Ubuntu => self.ubuntu.get_or_init(build),
         };
         client.as_ref().map_err(|message| {
             PatchError::Refused(format!(
