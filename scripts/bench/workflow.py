@@ -184,6 +184,19 @@ def main():
         # scheduler's 15 s tick returns freed memory.
         time.sleep(20)
         idle_after = rss_kib(serve.pid, "VmRSS")
+        if os.environ.get("BENCH_SMAPS"):
+            sizes = {}
+            name = ""
+            with open(f"/proc/{serve.pid}/smaps") as f:
+                for line in f:
+                    if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                        parts = line.split()
+                        name = parts[5] if len(parts) > 5 else "[anon]"
+                    elif line.startswith("Rss:"):
+                        sizes[name] = sizes.get(name, 0) + int(line.split()[1])
+            for name, kib in sorted(sizes.items(), key=lambda x: -x[1])[:6]:
+                print(f"  smaps {kib / 1024:.1f} MiB {name}")
+            print("  threads", rss_kib(serve.pid, "Threads"))
 
         def count(kind, status):
             return sum(1 for r in runs if r["kind"] == kind and r["status"] == status)
@@ -195,10 +208,19 @@ def main():
         serve.terminate()
         serve.wait()
 
+    def seconds(run):
+        from datetime import datetime
+        parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return (parse(run["finished_at"]) - parse(run["started_at"])).total_seconds()
+    durations = {kind: sorted(seconds(r) for r in runs if r["kind"] == kind and r.get("started_at") and r.get("finished_at"))
+                 for kind in ("scan", "patch")}
     acr_floor = (total // ACR_BATCH - 1) * ACR_PAUSE
     print(f"workflow over {total} tags ({args.bases} bases x {args.tags_per_base} tags), parallelism {args.parallelism}, package cache warm")
     print(f"  wall {elapsed:.1f} s  (target <= 60 s: {'MET' if elapsed <= 60 else 'MISSED'})")
     print(f"  scans {sum(1 for r in runs if r['kind'] == 'scan')}, patches succeeded {patched}, failed runs {len(failed)}, new -1 tags {len(new_tags)}")
+    for kind, values in durations.items():
+        if values:
+            print(f"  {kind} run: median {statistics.median(values):.2f} s, max {values[-1]:.2f} s")
     print(f"  ACR's pacing alone (batches of {ACR_BATCH}, {ACR_PAUSE} s pauses): >= {acr_floor} s before any scanning -> {acr_floor / elapsed:.1f}x")
     print(f"  serve RSS: idle at start {idle_start / 1024:.1f} MiB, idle after {idle_after / 1024:.1f} MiB (target <= 50 MiB: {'MET' if max(idle_start, idle_after) <= 50 * 1024 else 'MISSED'}), peak {max(peak, hwm) / 1024:.1f} MiB")
     if failed:
