@@ -400,58 +400,6 @@ fn base64_encode(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// CNCF Distribution 2.8 from Debian's `docker-registry`, on a free port.
-struct Distribution {
-    child: std::process::Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Distribution {
-    fn start() -> Distribution {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", config.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry is required (scripts/install-test-deps.sh installs it)");
-        let address = format!("127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&address).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Distribution {
-            child,
-            address,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Pushes an artifact whose subject is `subject` and lists it back as a referrer.
 async fn referrer_round_trip(
     client: &oci::RegistryClient,
@@ -521,7 +469,7 @@ async fn client_speaks_to_distribution_and_drydock_alike() {
     })
     .unwrap();
 
-    let distribution = Distribution::start();
+    let distribution = testkit::distribution::Distribution::start();
     let drydock_server = Server::start(&[]);
     for address in [&distribution.address, &drydock_server.address] {
         // Chunked uploads (1 KiB PATCHes) through `--chunk-size` and through the library.

@@ -24,6 +24,23 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const READ_CHUNK: usize = 256 * 1024;
 
+/// A valid layout tag standing for `text` (an image reference, a path):
+/// characters a tag cannot hold become `_`, and it is cut at 128.
+pub fn tag_naming(text: &str) -> String {
+    let mut tag: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    tag.truncate(128);
+    tag
+}
+
 /// Held while `index.json` is rewritten; the file lock ends with the file.
 struct IndexLock {
     _file: std::fs::File,

@@ -166,6 +166,23 @@ pub fn rewrite_manifest(
         "size": layer.size,
     }));
     object.insert("layers".into(), Value::Array(layers));
+    record_patch(
+        object,
+        base_name,
+        original_digest,
+        packages_annotation(plan),
+    );
+    manifest
+}
+
+/// Adds the annotations that name the original and the upgrades to a
+/// manifest's or index's own, keeping the others.
+fn record_patch(
+    object: &mut serde_json::Map<String, Value>,
+    base_name: &str,
+    original_digest: &Digest,
+    packages: impl Into<Value>,
+) {
     let mut annotations: BTreeMap<String, Value> = object
         .get("annotations")
         .and_then(Value::as_object)
@@ -180,12 +197,11 @@ pub fn rewrite_manifest(
         ANNOTATION_ORIGINAL.into(),
         json!(original_digest.to_string()),
     );
-    annotations.insert(ANNOTATION_PACKAGES.into(), json!(packages_annotation(plan)));
+    annotations.insert(ANNOTATION_PACKAGES.into(), packages.into());
     object.insert(
         "annotations".into(),
         Value::Object(annotations.into_iter().collect()),
     );
-    manifest
 }
 
 /// A platform's entry in a rebuilt index: the old descriptor and, when the
@@ -221,24 +237,6 @@ pub fn rewrite_index(
         })
         .collect();
     object.insert("manifests".into(), Value::Array(manifests));
-    let mut annotations: BTreeMap<String, Value> = object
-        .get("annotations")
-        .and_then(Value::as_object)
-        .map(|a| a.clone().into_iter().collect())
-        .unwrap_or_default();
-    annotations.insert(ANNOTATION_BASE_NAME.into(), json!(base_name));
-    annotations.insert(
-        ANNOTATION_BASE_DIGEST.into(),
-        json!(original_digest.to_string()),
-    );
-    annotations.insert(
-        ANNOTATION_ORIGINAL.into(),
-        json!(original_digest.to_string()),
-    );
-    annotations.insert(ANNOTATION_PACKAGES.into(), json!(packages));
-    object.insert(
-        "annotations".into(),
-        Value::Object(annotations.into_iter().collect()),
-    );
+    record_patch(object, base_name, original_digest, packages);
     index
 }

@@ -65,22 +65,6 @@ fn copy_error(what: String) -> impl FnOnce(oci::Error) -> PatchError {
     }
 }
 
-/// A layout tag naming an image in the working layout (`host/repo:1` → `host_repo_1`).
-fn working_tag(text: &str) -> String {
-    let mut tag: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    tag.truncate(120);
-    tag
-}
-
 async fn copy_into(source: &Endpoint, work: &OciLayout, tag: &str) -> Result<(), PatchError> {
     let destination = Endpoint::Layout {
         layout: work.clone(),
@@ -139,7 +123,7 @@ pub async fn open(
             )
         }
     };
-    let local = working_tag(&label);
+    let local = oci::layout::tag_naming(&label);
     copy_into(&endpoint, &work, &local).await?;
     let content = work.resolve(Some(&local)).await?;
     let mut source = Source {

@@ -193,24 +193,12 @@ const MEMO_MAX_BYTES: usize = 32 << 20;
 
 /// A layout tag naming a pulled registry image (`localhost:5000/a/b:1` → `localhost_5000_a_b_1`).
 fn pull_tag(reference: &oci::ImageReference) -> String {
-    let text = format!(
+    oci::layout::tag_naming(&format!(
         "{}/{}/{}",
         reference.registry(),
         reference.repository(),
         reference.manifest_reference()
-    );
-    let mut tag: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    tag.truncate(128);
-    tag
+    ))
 }
 
 impl Scanner {

@@ -536,62 +536,10 @@ async fn cancel_run_stops_queued_work() {
     }
 }
 
-/// CNCF Distribution 2.8 from Debian's `docker-registry`, on a free port.
-struct Distribution {
-    child: std::process::Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Distribution {
-    fn start() -> Distribution {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .args(["serve", config.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry is required (scripts/install-test-deps.sh installs it)");
-        let address = format!("127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&address).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Distribution {
-            child,
-            address,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_against_an_external_registry() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let distribution = Distribution::start();
+    let distribution = testkit::distribution::Distribution::start();
     let original = push_debian(&distribution.address, "debian", "12").await;
     let dir = tempfile::tempdir().unwrap();
     let (store, runner) = runner_in(&dir.path().join("data"), 2);

@@ -6,6 +6,7 @@
 //! crate.
 
 pub mod archive;
+pub mod distribution;
 pub mod distroless;
 pub mod oracle;
 

@@ -111,19 +111,7 @@ impl AptClient {
             Err(Error::NotFound { .. }) => self.fetch_small(&suite.dists_url("Release")).await?,
             Err(e) => return Err(e),
         };
-        let release = Release::parse(&text, &suite.name)?;
-        if let Some(valid_until) = release.valid_until
-            && valid_until < now()
-        {
-            return Err(Error::Expired {
-                suite: suite.to_string(),
-                valid_until,
-            });
-        }
-        Ok(VerifiedSuite {
-            suite: suite.clone(),
-            release,
-        })
+        suite_from_release(suite, &text, now())
     }
 
     /// GETs a small text file (`InRelease`, `Release`), bounded; transient
@@ -180,19 +168,7 @@ impl AptClient {
         let text = self
             .keyring
             .verify_cleartext(in_release, &format!("InRelease of {suite}"))?;
-        let release = Release::parse(&text, &suite.name)?;
-        if let Some(valid_until) = release.valid_until
-            && valid_until < now
-        {
-            return Err(Error::Expired {
-                suite: suite.to_string(),
-                valid_until,
-            });
-        }
-        Ok(VerifiedSuite {
-            suite: suite.clone(),
-            release,
-        })
+        suite_from_release(suite, &text, now)
     }
 
     /// Fetches an index such as `main/binary-amd64/Packages` (the best
@@ -261,6 +237,23 @@ impl AptClient {
         let url = format!("{}/{filename}", base_url.trim_end_matches('/'));
         self.cache.fetch(&self.http, &[url], &digest, size).await
     }
+}
+
+/// Parses a suite's `Release` text, refusing it past its `Valid-Until`.
+fn suite_from_release(suite: &Suite, text: &str, now: i64) -> Result<VerifiedSuite> {
+    let release = Release::parse(text, &suite.name)?;
+    if let Some(valid_until) = release.valid_until
+        && valid_until < now
+    {
+        return Err(Error::Expired {
+            suite: suite.to_string(),
+            valid_until,
+        });
+    }
+    Ok(VerifiedSuite {
+        suite: suite.clone(),
+        release,
+    })
 }
 
 /// The text of a clear-signed message with its armour and signature
