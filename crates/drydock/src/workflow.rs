@@ -65,6 +65,8 @@ enum WorkflowCommand {
         /// Speak plain HTTP to --registry (loopback registries always get it).
         #[arg(long)]
         plain_http: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Change a workflow's config and/or schedule.
     Update {
@@ -82,6 +84,8 @@ enum WorkflowCommand {
         /// Run once now, then follow the schedule.
         #[arg(long)]
         run_immediately: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Show a workflow: its tasks, schedule, next run and config.
     Show(NameArg),
@@ -106,9 +110,32 @@ enum WorkflowCommand {
     CancelRun(NameArg),
 }
 
+/// drydock's additions to ACR's rule (patch on any fixable OS-package vulnerability).
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Patch only when a fixable vulnerability of this severity or higher is
+    /// found (LOW, MEDIUM, HIGH, CRITICAL; NONE removes the threshold).
+    #[arg(long, value_name = "SEVERITY")]
+    min_severity: Option<String>,
+    /// Vulnerability ids that never call for a patch (comma-separated; on
+    /// update, replaces the list; an empty value clears it).
+    #[arg(long, value_name = "ID,…", value_delimiter = ',', num_args = 0..)]
+    ignore: Option<Vec<String>>,
+}
+
 fn parse_status(text: &str) -> Result<::workflow::RunStatus, String> {
     text.parse()
         .map_err(|e: ::workflow::UnknownName| e.to_string())
+}
+
+/// The ignore list as given, blanks dropped.
+fn ignore_list(ids: Option<Vec<String>>) -> Option<Vec<String>> {
+    ids.map(|ids| {
+        ids.into_iter()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect()
+    })
 }
 
 /// The config file's text, after ACR's checks of the file and its content.
@@ -129,6 +156,7 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
             run_immediately,
             registry,
             plain_http,
+            policy,
         } => {
             let request = CreateWorkflow {
                 name,
@@ -138,6 +166,8 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
                 run_immediately,
                 registry,
                 plain_http: plain_http.then_some(true),
+                min_severity: policy.min_severity,
+                ignore: ignore_list(policy.ignore).unwrap_or_default(),
             };
             let change: WorkflowChange = api
                 .call(Method::POST, &["workflows"], Some(&request))
@@ -150,12 +180,15 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
             schedule,
             dry_run,
             run_immediately,
+            policy,
         } => {
             let request = UpdateWorkflow {
                 config: config.as_deref().map(read_config).transpose()?,
                 schedule,
                 dry_run,
                 run_immediately,
+                min_severity: policy.min_severity,
+                ignore: ignore_list(policy.ignore),
             };
             let change: WorkflowChange = api
                 .call(Method::PATCH, &["workflows", &name], Some(&request))
@@ -291,6 +324,19 @@ fn describe(workflow: &WorkflowView) -> String {
     for task in &workflow.tasks {
         text += &format!("  {:<8} {}\n", task.name.as_str(), task.description);
     }
+    text += &format!(
+        "Patch when:    a fixable OS-package vulnerability{}{}\n",
+        workflow
+            .policy
+            .min_severity
+            .map(|s| format!(" of severity {} or higher", s.as_str()))
+            .unwrap_or_default(),
+        if workflow.policy.ignore.is_empty() {
+            String::new()
+        } else {
+            format!(", ignoring {}", workflow.policy.ignore.join(", "))
+        }
+    );
     text += "Config:\n";
     text += &workflow.config;
     if !workflow.config.ends_with('\n') {

@@ -44,7 +44,7 @@ use workflow::{Config, DryRun, RunStatus, Schedule, TaskKind};
 use crate::runner::{Runner, RunnerError};
 use crate::scheduler;
 use crate::status::{self, ImageStatus};
-use crate::store::{Run, RunFilter, Store, StoreError, WorkflowRecord};
+use crate::store::{Run, RunFilter, ScanPolicy, Store, StoreError, WorkflowRecord};
 
 /// The workflow name when none is given (ACR's only workflow).
 pub const DEFAULT_WORKFLOW: &str = "continuouspatch";
@@ -135,6 +135,13 @@ pub struct CreateWorkflow {
     /// Speak plain HTTP to the registry; default: for loopback hosts only.
     #[serde(default)]
     pub plain_http: Option<bool>,
+    /// drydock's addition: patch only for findings of this severity or
+    /// higher (`LOW`, `MEDIUM`, `HIGH`, `CRITICAL`).
+    #[serde(default)]
+    pub min_severity: Option<String>,
+    /// drydock's addition: vulnerability ids that never call for a patch.
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 /// `PATCH /api/v1/workflows/{name}`: at least one of `config` and `schedule`.
@@ -144,6 +151,12 @@ pub struct UpdateWorkflow {
     pub config: Option<String>,
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Replaces the severity threshold (`NONE` removes it).
+    #[serde(default)]
+    pub min_severity: Option<String>,
+    /// Replaces the ignore list.
+    #[serde(default)]
+    pub ignore: Option<Vec<String>>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -189,6 +202,9 @@ pub struct WorkflowView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_trigger_at: Option<DateTime<Utc>>,
+    /// drydock's additions to when a scan leads to a patch.
+    #[serde(default)]
+    pub policy: ScanPolicy,
     /// When the scheduler triggers it next.
     pub next_run: DateTime<Utc>,
     pub tasks: Vec<TaskView>,
@@ -214,6 +230,7 @@ impl WorkflowView {
             created_at: record.created_at,
             updated_at: record.updated_at,
             last_trigger_at: record.last_trigger_at,
+            policy: record.policy,
         }
     }
 }
@@ -422,6 +439,10 @@ async fn create(
         created_at: now,
         updated_at: now,
         last_trigger_at: None,
+        policy: ScanPolicy {
+            min_severity: parse_min_severity(request.min_severity.as_deref())?,
+            ignore: request.ignore,
+        },
     };
     let dry_run = dry_run(&state, &record).await?;
     if request.dry_run {
@@ -451,7 +472,11 @@ async fn update(
     request: Result<Json<UpdateWorkflow>, JsonRejection>,
 ) -> ApiResult<Json<WorkflowChange>> {
     let request = body(request)?;
-    if request.config.is_none() && request.schedule.is_none() {
+    if request.config.is_none()
+        && request.schedule.is_none()
+        && request.min_severity.is_none()
+        && request.ignore.is_none()
+    {
         return Err(ApiError::BadRequest(
             "Provide at least one parameter to update: --schedule or --config".to_string(),
         ));
@@ -466,10 +491,18 @@ async fn update(
     }
     check_run_type(request.dry_run, request.run_immediately)?;
     let current = state.workflow(&name)?;
+    let policy = ScanPolicy {
+        min_severity: match request.min_severity.as_deref() {
+            Some(text) => parse_min_severity(Some(text))?,
+            None => current.policy.min_severity,
+        },
+        ignore: request.ignore.unwrap_or(current.policy.ignore.clone()),
+    };
     let record = WorkflowRecord {
         config: request.config.unwrap_or(current.config),
         schedule: schedule.unwrap_or(current.schedule),
         updated_at: Utc::now(),
+        policy,
         ..current
     };
     let dry_run = dry_run(&state, &record).await?;
@@ -485,6 +518,18 @@ async fn update(
         None
     };
     Ok(Json(change(&state, &name, &dry_run, run_id)?))
+}
+
+/// `HIGH` → a threshold; `NONE` (or nothing) → none.
+fn parse_min_severity(text: Option<&str>) -> ApiResult<Option<advisory::Severity>> {
+    match text {
+        None => Ok(None),
+        Some(text) if text.eq_ignore_ascii_case("none") => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|e: String| ApiError::BadRequest(format!("min_severity {text:?}: {e}"))),
+    }
 }
 
 async fn show(

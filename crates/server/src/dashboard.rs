@@ -257,6 +257,7 @@ mod tests {
                 created_at: now,
                 updated_at: now,
                 last_trigger_at: None,
+                policy: Default::default(),
             })
             .unwrap();
         let scan = store

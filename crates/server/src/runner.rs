@@ -29,7 +29,7 @@ use workflow::{
     Config, DryRun, MatchedImage, PatchTagError, RepositoryTags, RunStatus, SkipReason, TaskKind,
 };
 
-use crate::store::{NewRun, Run, Store, StoreError, WorkflowRecord};
+use crate::store::{NewRun, Run, ScanPolicy, Store, StoreError, WorkflowRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -421,7 +421,13 @@ impl Runner {
         .map_err(|e| e.to_string())
     }
 
-    async fn scan(&self, id: &str, target: &str, scanner: &Scanner) -> Result<ScanVerdict, String> {
+    async fn scan(
+        &self,
+        id: &str,
+        target: &str,
+        scanner: &Scanner,
+        policy: &ScanPolicy,
+    ) -> Result<ScanVerdict, String> {
         self.log(
             id,
             &format!("scanning {target} for fixable OS-package vulnerabilities"),
@@ -445,7 +451,24 @@ impl Runner {
         for result in &report.results {
             self.log(id, &format!("{}: {}", result.target, result.total_line()));
         }
-        let fixable: usize = report.results.iter().map(|r| r.findings.len()).sum();
+        let fixable: usize = report
+            .results
+            .iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| policy.counts(&f.vulnerability_id, f.severity))
+            .count();
+        let set_aside: usize = report
+            .results
+            .iter()
+            .map(|r| r.findings.len())
+            .sum::<usize>()
+            - fixable;
+        if set_aside > 0 {
+            self.log(
+                id,
+                &format!("{set_aside} fixable finding(s) below the workflow's severity threshold or on its ignore list"),
+            );
+        }
         Ok(if fixable == 0 {
             ScanVerdict::Skip(SkipReason::NothingFixable.to_string())
         } else {
@@ -469,7 +492,7 @@ impl Runner {
             Ok(scanner) => scanner,
             Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e)),
         };
-        let fixable = match self.scan(scan_id, target, &scanner).await {
+        let fixable = match self.scan(scan_id, target, &scanner, &record.policy).await {
             Ok(ScanVerdict::Patch(count)) => count,
             Ok(ScanVerdict::Skip(reason)) => {
                 return self.finish(scan_id, RunStatus::Skipped, Some(&reason));

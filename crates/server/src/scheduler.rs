@@ -113,6 +113,7 @@ mod tests {
             created_at,
             updated_at: created_at,
             last_trigger_at: None,
+            policy: Default::default(),
         }
     }
 

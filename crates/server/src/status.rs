@@ -171,6 +171,7 @@ mod tests {
             created_at: Utc::now() - chrono::Duration::seconds(1),
             updated_at: Utc::now(),
             last_trigger_at: None,
+            policy: Default::default(),
         };
         let first = store
             .queue_run("w", TaskKind::Trigger, NewRun::default())

@@ -40,6 +40,28 @@ pub struct WorkflowRecord {
     pub updated_at: DateTime<Utc>,
     /// When a trigger last ran (scheduled or immediate).
     pub last_trigger_at: Option<DateTime<Utc>>,
+    /// drydock's additions to ACR's rule for when a scan leads to a patch.
+    pub policy: ScanPolicy,
+}
+
+/// When a scan's findings call for a patch. ACR patches on any fixable
+/// OS-package vulnerability; a workflow may also ignore some
+/// vulnerabilities by id and count only those at or above a severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ScanPolicy {
+    /// Count only findings of this severity or higher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_severity: Option<advisory::Severity>,
+    /// Vulnerability ids never counted (`CVE-2024-1234`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+}
+
+impl ScanPolicy {
+    /// Whether a finding counts towards a patch.
+    pub fn counts(&self, id: &str, severity: advisory::Severity) -> bool {
+        self.min_severity.is_none_or(|min| severity >= min) && !self.ignore.iter().any(|i| i == id)
+    }
 }
 
 /// One task run.
@@ -101,6 +123,10 @@ fn parse_time(text: String) -> Result<DateTime<Utc>> {
         })
 }
 
+fn policy_text(policy: &ScanPolicy) -> String {
+    serde_json::to_string(policy).expect("a scan policy serialises")
+}
+
 fn optional_time(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
     text.map(parse_time).transpose()
 }
@@ -116,7 +142,8 @@ CREATE TABLE IF NOT EXISTS workflows (
     schedule TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    last_trigger_at TEXT
+    last_trigger_at TEXT,
+    policy TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -201,6 +228,13 @@ impl Store {
         let db = rusqlite::Connection::open(path)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(SCHEMA)?;
+        // Databases created before workflows had a scan policy gain the column.
+        let has_policy = db
+            .prepare("SELECT 1 FROM pragma_table_info('workflows') WHERE name = 'policy'")?
+            .exists([])?;
+        if !has_policy {
+            db.execute_batch("ALTER TABLE workflows ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'")?;
+        }
         Ok(Store { db: Mutex::new(db) })
     }
 
@@ -211,8 +245,8 @@ impl Store {
     /// Stores a new workflow; `false` when one of that name exists.
     pub fn create_workflow(&self, record: &WorkflowRecord) -> Result<bool> {
         let inserted = self.lock().execute(
-            "INSERT OR IGNORE INTO workflows (name, registry, plain_http, config, schedule, created_at, updated_at, last_trigger_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO workflows (name, registry, plain_http, config, schedule, created_at, updated_at, last_trigger_at, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             (
                 &record.name,
                 &record.registry,
@@ -222,6 +256,7 @@ impl Store {
                 time_text(record.created_at),
                 time_text(record.updated_at),
                 record.last_trigger_at.map(time_text),
+                policy_text(&record.policy),
             ),
         )?;
         Ok(inserted == 1)
@@ -230,12 +265,13 @@ impl Store {
     /// Replaces a workflow's config and schedule; `false` when it does not exist.
     pub fn update_workflow(&self, record: &WorkflowRecord) -> Result<bool> {
         let updated = self.lock().execute(
-            "UPDATE workflows SET config = ?2, schedule = ?3, updated_at = ?4 WHERE name = ?1",
+            "UPDATE workflows SET config = ?2, schedule = ?3, updated_at = ?4, policy = ?5 WHERE name = ?1",
             (
                 &record.name,
                 &record.config,
                 record.schedule.to_string(),
                 time_text(record.updated_at),
+                policy_text(&record.policy),
             ),
         )?;
         Ok(updated == 1)
@@ -256,7 +292,7 @@ impl Store {
     pub fn workflows(&self) -> Result<Vec<WorkflowRecord>> {
         let db = self.lock();
         let mut query = db.prepare(
-            "SELECT name, registry, plain_http, config, schedule, created_at, updated_at, last_trigger_at FROM workflows ORDER BY name",
+            "SELECT name, registry, plain_http, config, schedule, created_at, updated_at, last_trigger_at, policy FROM workflows ORDER BY name",
         )?;
         let rows = query.query_map([], |row| {
             Ok((
@@ -268,11 +304,22 @@ impl Store {
                 row.get::<_, String>(5)?,
                 row.get::<_, String>(6)?,
                 row.get::<_, Option<String>>(7)?,
+                row.get::<_, String>(8)?,
             ))
         })?;
         let mut workflows = Vec::new();
         for row in rows {
-            let (name, registry, plain_http, config, schedule, created_at, updated_at, last) = row?;
+            let (
+                name,
+                registry,
+                plain_http,
+                config,
+                schedule,
+                created_at,
+                updated_at,
+                last,
+                policy,
+            ) = row?;
             workflows.push(WorkflowRecord {
                 name,
                 registry,
@@ -285,6 +332,10 @@ impl Store {
                 created_at: parse_time(created_at)?,
                 updated_at: parse_time(updated_at)?,
                 last_trigger_at: optional_time(last)?,
+                policy: serde_json::from_str(&policy).map_err(|_| StoreError::Corrupt {
+                    what: "scan policy",
+                    value: policy.clone(),
+                })?,
             });
         }
         Ok(workflows)
@@ -488,6 +539,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             last_trigger_at: None,
+            policy: Default::default(),
         }
     }
 
@@ -557,6 +609,31 @@ mod tests {
         );
         assert!(store.delete_workflow("w").unwrap());
         assert!(store.workflow("w").unwrap().is_none());
+    }
+
+    #[test]
+    fn adds_the_policy_column_to_older_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE workflows (name TEXT PRIMARY KEY, registry TEXT NOT NULL, plain_http INTEGER NOT NULL,
+                 config TEXT NOT NULL, schedule TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                 last_trigger_at TEXT);
+             INSERT INTO workflows VALUES ('w', 'r:5000', 1, '{}', '7d', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL);",
+        )
+        .unwrap();
+        drop(old);
+        let store = Store::open(&path).unwrap();
+        let mut record = store.workflow("w").unwrap().unwrap();
+        assert_eq!(record.policy, ScanPolicy::default());
+        record.policy.min_severity = Some(advisory::Severity::High);
+        record.policy.ignore = vec!["CVE-2024-1".to_string()];
+        assert!(store.update_workflow(&record).unwrap());
+        let policy = store.workflow("w").unwrap().unwrap().policy;
+        assert!(policy.counts("CVE-2024-2", advisory::Severity::Critical));
+        assert!(!policy.counts("CVE-2024-2", advisory::Severity::Medium));
+        assert!(!policy.counts("CVE-2024-1", advisory::Severity::Critical));
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn workflow_record(name: &str, registry: &str, config: &str) -> WorkflowRecord {
         created_at: now,
         updated_at: now,
         last_trigger_at: None,
+        policy: Default::default(),
     }
 }
 
@@ -234,6 +235,7 @@ async fn patches_then_skips_with_the_reason() {
         created_at: now,
         updated_at: now,
         last_trigger_at: None,
+        policy: Default::default(),
     };
     assert!(store.create_workflow(&record).unwrap());
     let dry_run = runner.dry_run(&record).await.unwrap();
@@ -574,4 +576,90 @@ async fn works_against_an_external_registry() {
         Some(format!("{}/debian:12-1", distribution.address).as_str())
     );
     assert_eq!(scan.status, RunStatus::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_policy_sets_findings_aside() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let address = start_registry(dir.path()).await;
+    let original = push_debian(&address, "debian", "12").await;
+    let data = dir.path().join("data");
+    // What the image has fixable today, computed now.
+    let cache = scan::scanner::cache_dir(&data);
+    let scanner = scan::Scanner::new(
+        None,
+        Some(
+            advisory::SecurityRepo::new(advisory::SecurityRepoOptions::new(cache.clone())).unwrap(),
+        ),
+        scan::ScannerOptions {
+            cache_dir: cache,
+            registry: ClientOptions {
+                plain_http: true,
+                ..ClientOptions::default()
+            },
+            filters: scan::matching::Filters {
+                ignore_unfixed: true,
+                severities: Vec::new(),
+            },
+        },
+    )
+    .unwrap();
+    let report = scanner.scan(&format!("{address}/debian:12")).await.unwrap();
+    let findings: Vec<&scan::Finding> = report.results.iter().flat_map(|r| &r.findings).collect();
+    assert!(
+        !findings.is_empty(),
+        "the base release should have fixable findings"
+    );
+    let ids: Vec<String> = findings
+        .iter()
+        .map(|f| f.vulnerability_id.clone())
+        .collect();
+    let worst = findings.iter().map(|f| f.severity).max().unwrap();
+
+    let (store, runner) = runner_in(&data, 2);
+    let config = r#"{"version":"v1","repositories":[{"repository":"debian","tags":["12"]}]}"#;
+    let mut policies = vec![(
+        "ignoring",
+        server::store::ScanPolicy {
+            min_severity: None,
+            ignore: ids,
+        },
+    )];
+    if let Some(above) = advisory::Severity::ALL.into_iter().find(|s| *s > worst) {
+        policies.push((
+            "threshold",
+            server::store::ScanPolicy {
+                min_severity: Some(above),
+                ignore: Vec::new(),
+            },
+        ));
+    }
+    for (name, policy) in policies {
+        let record = WorkflowRecord {
+            policy,
+            ..workflow_record(name, &address, config)
+        };
+        store.create_workflow(&record).unwrap();
+        runner.trigger(name).unwrap();
+        let runs = wait_for_runs(&store, name).await;
+        let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
+        assert_eq!(scan.status, RunStatus::Skipped, "{name}");
+        assert_eq!(
+            scan.reason.as_deref(),
+            Some(SkipReason::NothingFixable.to_string().as_str())
+        );
+        let log = store.run_log(&scan.id).unwrap().unwrap();
+        assert!(
+            log.contains("severity threshold or on its ignore list"),
+            "{log}"
+        );
+        assert!(runs.iter().all(|r| r.kind != TaskKind::Patch), "{name}");
+    }
+    assert!(
+        client()
+            .get_manifest(&original.with_tag("12-1").unwrap())
+            .await
+            .is_err()
+    );
 }
