@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -207,6 +208,7 @@ def main():
     finally:
         serve.terminate()
         serve.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
     def seconds(run):
         from datetime import datetime
