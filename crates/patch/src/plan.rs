@@ -299,11 +299,11 @@ pub fn plan(
     match wants {
         Wants::All => {
             for package in installed {
-                if let Some((candidate, _)) = planner.best(&package.name, &package.architecture)
+                if let Some((candidate, facts)) = planner.best(&package.name, &package.architecture)
                     && compare(&candidate.package.version, &package.version).is_gt()
                 {
-                    let candidate = candidate.clone();
-                    planner.add(package, candidate, Reason::Requested(Vec::new()));
+                    let offer = (candidate.clone(), facts.clone());
+                    planner.add(package, offer, Reason::Requested(Vec::new()));
                 }
             }
         }
@@ -411,11 +411,11 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
-            let candidate = candidate.clone();
+            let offer = (candidate.clone(), facts.clone());
             let package = package.clone();
             self.add(
                 &package,
-                candidate,
+                offer,
                 Reason::Requested(request.vulnerabilities.clone()),
             );
         }
@@ -423,13 +423,17 @@ impl<'a> Planner<'a> {
     }
 
     /// Puts `candidate` into the plan in place of `installed` (or as a new package).
-    fn add(&mut self, installed: &Facts, candidate: Candidate, reason: Reason) {
-        self.add_step(Some(installed), candidate, reason)
+    fn add(&mut self, installed: &Facts, offer: (Candidate, Facts), reason: Reason) {
+        self.add_step(Some(installed), offer, reason)
     }
 
-    fn add_step(&mut self, installed: Option<&Facts>, candidate: Candidate, reason: Reason) {
-        let facts =
-            Facts::from_index(&candidate.package).expect("candidates were parsed when indexed");
+    /// `offer` is a candidate with the facts parsed when it was indexed.
+    fn add_step(
+        &mut self,
+        installed: Option<&Facts>,
+        (candidate, facts): (Candidate, Facts),
+        reason: Reason,
+    ) {
         let members = self.system.entry(facts.name.clone()).or_default();
         members.retain(|m| {
             installed.is_none_or(|i| m.facts.architecture != i.architecture)
@@ -537,13 +541,13 @@ impl<'a> Planner<'a> {
             if !relation.accepts(&facts.version) {
                 continue;
             }
-            let candidate = candidate.clone();
+            let offer = (candidate.clone(), facts.clone());
             let installed = self
                 .installed
                 .iter()
                 .find(|p| {
                     p.name == relation.name
-                        && arch_fits(&p.architecture, None, &facts.architecture, self.native)
+                        && arch_fits(&p.architecture, None, &offer.1.architecture, self.native)
                 })
                 .cloned();
             if let Some(installed) = &installed
@@ -555,7 +559,7 @@ impl<'a> Planner<'a> {
             }
             self.add_step(
                 installed.as_ref(),
-                candidate,
+                offer,
                 Reason::DependencyOf(dependent.name.clone()),
             );
             return Ok(());
@@ -577,9 +581,9 @@ impl<'a> Planner<'a> {
             .join(", ");
         match self.best(&installed.name, &installed.architecture) {
             Some((candidate, facts)) if compare(&facts.version, &installed.version).is_gt() => {
-                let candidate = candidate.clone();
+                let offer = (candidate.clone(), facts.clone());
                 let original = installed.clone();
-                self.add(&original, candidate, Reason::KeepsWorking(because));
+                self.add(&original, offer, Reason::KeepsWorking(because));
                 Ok(())
             }
             _ => Err(PlanError::NeedsRemoval {
@@ -634,10 +638,10 @@ impl<'a> Planner<'a> {
             Some((candidate, facts))
                 if compare(&facts.version, &conflict.other.version).is_gt() =>
             {
-                let candidate = candidate.clone();
+                let offer = (candidate.clone(), facts.clone());
                 self.add(
                     &conflict.other,
-                    candidate,
+                    offer,
                     Reason::KeepsWorking(conflict.member.name.clone()),
                 );
                 Ok(())
