@@ -10,7 +10,8 @@ packages=(
   apache2-utils   # htpasswd -B for registry auth tests
   debootstrap     # real Debian root filesystems for images
   gpgv            # debootstrap verifies the archive's Release signature with it
-  ca-certificates
+  ca-certificates # also the certificates patch's subject-hash test reads
+  openssl         # openssl x509 -subject_hash, the oracle for the trust store's hash links
   dpkg-dev        # dpkg-parsechangelog, the oracle for changelog parsing
   debian-archive-keyring # Debian's archive signing keys (Ubuntu's are not in Debian 12:
                          # testkit takes them from bookworm-backports' ubuntu-keyring)

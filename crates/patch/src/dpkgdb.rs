@@ -21,6 +21,9 @@ use crate::plan::{Facts, Fields};
 pub const STATUS: &str = "var/lib/dpkg/status";
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
 pub const INFO: &str = "var/lib/dpkg/info";
+pub const STATOVERRIDE: &str = "var/lib/dpkg/statoverride";
+/// apt's record of which packages were installed only as dependencies.
+pub const EXTENDED_STATES: &str = "var/lib/apt/extended_states";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
@@ -234,40 +237,107 @@ pub struct NewRecord {
     pub conffiles: Vec<Conffile>,
     /// Replaced when upgrading; `None` for a new package.
     pub replaces: Option<(String, String)>,
+    /// The selection the old version had (`install`, `hold`), kept as dpkg keeps it.
+    pub want: String,
+}
+
+/// The fields dpkg writes in this order (`fieldinfos` in dpkg's
+/// `lib/dpkg/parse.c`); any other field follows in the control file's order.
+const DPKG_FIELD_ORDER: &[&str] = &[
+    "Package",
+    "Essential",
+    "Protected",
+    "Status",
+    "Priority",
+    "Section",
+    "Installed-Size",
+    "Origin",
+    "Maintainer",
+    "Bugs",
+    "Architecture",
+    "Multi-Arch",
+    "Source",
+    "Version",
+    "Config-Version",
+    "Replaces",
+    "Provides",
+    "Depends",
+    "Pre-Depends",
+    "Recommends",
+    "Suggests",
+    "Breaks",
+    "Conflicts",
+    "Enhances",
+    "Conffiles",
+    "Filename",
+    "Size",
+    "MD5sum",
+    "MSDOS-Filename",
+    "Description",
+    "Triggers-Pending",
+    "Triggers-Awaited",
+];
+
+/// A control file's fields: (name, the rest of the first line and its continuation lines).
+fn control_fields(control: &str) -> Vec<(&str, String)> {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for line in control.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push('\n');
+                value.push_str(line);
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name, value.to_string()));
+        }
+    }
+    fields
 }
 
 /// The status paragraph dpkg writes for a newly installed version: the
-/// control fields, `Status` after `Package`, `Conffiles` before `Description`.
+/// control fields with `Status` (when `with_status`) and `Conffiles`, in
+/// dpkg's field order.
 pub fn status_paragraph(record: &NewRecord, with_status: bool) -> String {
-    let control = record.control.trim_end_matches('\n');
-    let mut lines: Vec<String> = Vec::new();
-    let mut conffiles_written = record.conffiles.is_empty();
-    let conffiles = || {
-        let mut text = "Conffiles:".to_string();
+    let mut fields = control_fields(&record.control);
+    fields.retain(|(name, _)| !name.eq_ignore_ascii_case("Status"));
+    if with_status {
+        fields.push(("Status", format!(" {} ok installed", record.want)));
+    }
+    if !record.conffiles.is_empty() {
+        let mut value = String::new();
         for conffile in &record.conffiles {
-            text.push_str(&format!("\n {} {}", conffile.path, conffile.md5));
+            value.push_str(&format!("\n {} {}", conffile.path, conffile.md5));
             if conffile.obsolete {
-                text.push_str(" obsolete");
+                value.push_str(" obsolete");
             }
         }
-        text
+        fields.push(("Conffiles", value));
+    }
+    let rank = |name: &str| {
+        DPKG_FIELD_ORDER
+            .iter()
+            .position(|known| known.eq_ignore_ascii_case(name))
+            .unwrap_or(DPKG_FIELD_ORDER.len())
     };
-    for line in control.lines() {
-        if line.starts_with("Description:") && !conffiles_written {
-            lines.push(conffiles());
-            conffiles_written = true;
-        }
-        lines.push(line.to_string());
-        if with_status && line.starts_with("Package:") {
-            lines.push("Status: install ok installed".to_string());
-        }
+    // A stable sort keeps the control file's order among the other fields.
+    fields.sort_by_key(|(name, _)| rank(name));
+    let mut text = String::new();
+    for (name, value) in fields {
+        text.push_str(name);
+        text.push(':');
+        text.push_str(&value);
+        text.push('\n');
     }
-    if !conffiles_written {
-        lines.push(conffiles());
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
     text
+}
+
+/// The selection (`install`, `hold`, …) of a status paragraph; `install` when it has none.
+pub fn want_of(paragraph: &str) -> String {
+    first_value(paragraph, "Status")
+        .split_whitespace()
+        .next()
+        .unwrap_or("install")
+        .to_string()
 }
 
 /// The new `var/lib/dpkg/status`: upgraded paragraphs replaced in place,
@@ -363,6 +433,7 @@ Conffiles:\n /etc/ssl/openssl.cnf 6b4f\n /etc/old.cnf 99 obsolete\nDescription: 
                 obsolete: false,
             }],
             replaces: Some(("openssl".into(), "amd64".into())),
+            want: "hold".into(),
         };
         let added = NewRecord {
             facts: Facts::new(
@@ -374,6 +445,7 @@ Conffiles:\n /etc/ssl/openssl.cnf 6b4f\n /etc/old.cnf 99 obsolete\nDescription: 
             control: "Package: libzstd1\nVersion: 1.5\nArchitecture: amd64\n".to_string(),
             conffiles: vec![],
             replaces: None,
+            want: "install".into(),
         };
         let status = updated_status(&db, &[record, added]);
         let names: Vec<String> = status
@@ -383,7 +455,7 @@ Conffiles:\n /etc/ssl/openssl.cnf 6b4f\n /etc/old.cnf 99 obsolete\nDescription: 
             .collect();
         assert_eq!(names, ["gone", "libssl3", "libzstd1", "openssl"]);
         assert!(status.contains(
-            "Package: openssl\nStatus: install ok installed\nVersion: 3.0.2-1\nArchitecture: amd64\nConffiles:\n /etc/ssl/openssl.cnf aaaa\nDescription: tool\n more\n"
+            "Package: openssl\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 3.0.2-1\nConffiles:\n /etc/ssl/openssl.cnf aaaa\nDescription: tool\n more\n"
         ), "{status}");
         assert!(status.contains("Package: libzstd1\nStatus: install ok installed\n"));
         let reread = parse_status("s", status.as_bytes(), StatusFile::Status).unwrap();

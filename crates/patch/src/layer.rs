@@ -33,13 +33,34 @@ use repo::DebFile;
 use sha2::Sha256;
 
 use crate::dpkgdb::{self, Conffile, DbKind, INFO, InstalledDb, NewRecord, STATUS, STATUS_D};
+use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::ldcache;
 use crate::plan::{Facts, Step};
+use crate::truststore::{self, CertsEntry};
 
 /// The largest conffile read into memory to hash it.
 const MAX_CONFFILE_BYTES: u64 = 16 * 1024 * 1024;
 const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm"];
+
+/// The mode dpkg gives a control file it installs in `info/`: maintainer
+/// scripts (and debconf's `config`) are executable, the rest is data.
+fn info_file_mode(member: &str) -> u32 {
+    if SCRIPTS.contains(&member) || member == "config" {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Whether `file` in `info/` belongs to the package whose info name is
+/// `info_name`: `<info name>.<member>`, where a member never has a dot
+/// (so `python3.` does not claim `python3.11.list`).
+fn is_info_file_of(file: &str, info_name: &str) -> bool {
+    file.strip_prefix(info_name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|member| !member.is_empty() && !member.contains('.'))
+}
 
 /// A package to unpack: its plan step and its verified file.
 pub struct PackageInput<'a> {
@@ -63,6 +84,8 @@ pub struct BuiltLayer {
     pub scripts_not_run: Vec<(String, Vec<String>)>,
     /// `etc/ld.so.cache` was rewritten for libraries added or removed.
     pub linker_cache_updated: bool,
+    /// What the upgraded packages' maintainer scripts and triggers do, and how each was handled.
+    pub script_effects: Vec<ScriptEffect>,
     /// The new database records, in plan order.
     pub records: Vec<NewRecord>,
 }
@@ -127,6 +150,9 @@ struct Writer<'a> {
     written: HashSet<String>,
     newest_mtime: u64,
     linker_cache_updated: bool,
+    /// The certificates the layer writes (resolved path → content), for the trust store.
+    certificates: BTreeMap<String, Vec<u8>>,
+    effects: Vec<ScriptEffect>,
 }
 
 impl Writer<'_> {
@@ -146,9 +172,18 @@ impl Writer<'_> {
     }
 
     fn generated(&mut self, path: &str, content: &[u8]) -> Result<(), PatchError> {
+        self.generated_with_mode(path, content, 0o644)
+    }
+
+    fn generated_with_mode(
+        &mut self,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), PatchError> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o644);
+        header.set_mode(mode);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(self.newest_mtime);
@@ -156,6 +191,22 @@ impl Writer<'_> {
         let path = self.resolve(path);
         self.tar
             .append_data(&mut header, &path, content)
+            .map_err(self.io(&path))?;
+        self.written.insert(path);
+        Ok(())
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> Result<(), PatchError> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(self.newest_mtime);
+        header.set_size(0);
+        let path = self.resolve(path);
+        self.tar
+            .append_link(&mut header, &path, target)
             .map_err(self.io(&path))?;
         self.written.insert(path);
         Ok(())
@@ -221,6 +272,8 @@ pub fn build(
             written: HashSet::new(),
             newest_mtime: 0,
             linker_cache_updated: false,
+            certificates: BTreeMap::new(),
+            effects: Vec::new(),
         };
         let built = build_into(&mut writer, db, packages);
         // Ends the tar and closes the channel, whatever happened, so the compressor finishes.
@@ -240,6 +293,7 @@ pub fn build(
             conffiles_kept,
             scripts_not_run,
             linker_cache_updated: writer.linker_cache_updated,
+            script_effects: writer.effects,
             records: unpacked.into_iter().map(|u| u.record).collect(),
         })
     })
@@ -446,6 +500,7 @@ fn unpack(
             replaces: old
                 .and_then(|e| e.facts.as_ref())
                 .map(|f| (f.name.clone(), f.architecture.clone())),
+            want: old.map_or_else(|| "install".to_string(), |e| dpkgdb::want_of(&e.text)),
         },
         list,
         control_files,
@@ -493,7 +548,12 @@ fn visit(
     let io = |e: std::io::Error| refuse(format!("{path:?}: {e}"));
     match header.entry_type() {
         tar::EntryType::Directory => {
-            if writer.rootfs.is_symlink(&resolved) || !writer.written.insert(resolved.clone()) {
+            // dpkg never changes a directory that exists, and follows a
+            // symlink the image has in its place.
+            if writer.rootfs.exists(&resolved)
+                || writer.rootfs.is_symlink(&resolved)
+                || !writer.written.insert(resolved.clone())
+            {
                 return Ok(true);
             }
             writer
@@ -523,21 +583,40 @@ fn visit(
             if visible && current.is_none() && recorded.is_some() {
                 return Ok(true); // deleted by the image's author: stays deleted, as dpkg does
             }
-            let modified = match (&current, recorded) {
+            // dpkg: a file the user did not edit takes the new version; an
+            // edited one stays, and the new version goes beside it only when
+            // the package's own copy changed too.
+            let user_edited = match (&current, recorded) {
                 (Some(current), Some(old)) => current != old && *current != new_md5,
                 _ => false,
             };
-            let target = if modified {
-                conffiles.kept.push(absolute);
-                format!("{resolved}.dpkg-dist")
-            } else {
-                resolved
+            let package_changed = recorded.is_none_or(|old| *old != new_md5);
+            let target = match (user_edited, package_changed) {
+                (false, _) => resolved,
+                (true, false) => return Ok(true),
+                (true, true) => {
+                    conffiles.kept.push(absolute);
+                    format!("{resolved}.dpkg-dist")
+                }
             };
             writer.written.insert(target.clone());
             writer
                 .tar
                 .append_data(&mut header, &target, &content[..])
                 .map_err(io)?;
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous if is_certificate_path(&resolved) => {
+            if entry.size() > MAX_CONFFILE_BYTES {
+                return Err(refuse(format!("{path:?} is too large for a certificate")));
+            }
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).map_err(io)?;
+            writer.written.insert(resolved.clone());
+            writer
+                .tar
+                .append_data(&mut header, &resolved, &content[..])
+                .map_err(io)?;
+            writer.certificates.insert(resolved, content);
         }
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             writer.written.insert(resolved.clone());
@@ -617,12 +696,15 @@ fn write_database(
                     if member == "control" || member.contains('/') {
                         continue;
                     }
-                    writer.generated(&format!("{INFO}/{info}.{member}"), content)?;
+                    writer.generated_with_mode(
+                        &format!("{INFO}/{info}.{member}"),
+                        content,
+                        info_file_mode(member),
+                    )?;
                     new_files.insert(format!("{info}.{member}"));
                 }
                 if let Some(old) = &package.old_info_name {
-                    let prefix = format!("{old}.");
-                    for name in db.info_files.iter().filter(|n| n.starts_with(&prefix)) {
+                    for name in db.info_files.iter().filter(|n| is_info_file_of(n, old)) {
                         if !new_files.contains(name) {
                             whiteouts.push(format!("{INFO}/{name}"));
                         }
@@ -630,6 +712,10 @@ fn write_database(
                 }
             }
             whiteouts.extend(removed_files(writer, db, unpacked));
+            whiteouts.extend(stale_bytecode(writer, unpacked));
+            if let Some(states) = extended_states(writer.rootfs, unpacked) {
+                writer.generated(dpkgdb::EXTENDED_STATES, states.as_bytes())?;
+            }
         }
         DbKind::StatusD => {
             for package in unpacked {
@@ -648,6 +734,7 @@ fn write_database(
             }
         }
     }
+    rebuild_trust_store(writer, unpacked, &mut whiteouts)?;
     whiteouts.sort();
     whiteouts.dedup();
     let added: Vec<&str> = unpacked
@@ -660,6 +747,119 @@ fn write_database(
     }
     Ok(whiteouts)
 }
+
+/// Whether a resolved path is where the trust store's certificates are.
+fn is_certificate_path(path: &str) -> bool {
+    [truststore::SHARED_DIR, truststore::LOCAL_DIR]
+        .iter()
+        .any(|dir| path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+}
+
+/// What `ca-certificates`' postinst and `update-ca-certificates` change,
+/// when the layer upgrades `ca-certificates`: the configuration, the links
+/// and hash links in `etc/ssl/certs`, the bundle. Hooks are reported as not run.
+fn rebuild_trust_store(
+    writer: &mut Writer,
+    unpacked: &[Unpacked],
+    whiteouts: &mut Vec<String>,
+) -> Result<(), PatchError> {
+    const PACKAGE: &str = "ca-certificates";
+    if !unpacked.iter().any(|u| u.record.facts.name == PACKAGE) {
+        return Ok(());
+    }
+    let rootfs = writer.rootfs;
+    let deleted: BTreeSet<String> = whiteouts.iter().map(|w| writer.resolve(w)).collect();
+    let collect = |dir: &str| -> BTreeMap<String, Vec<u8>> {
+        let resolved = writer.resolve(dir);
+        let mut files: BTreeMap<String, Vec<u8>> = rootfs
+            .files_under(&resolved)
+            .into_iter()
+            .filter(|(name, _)| !deleted.contains(&format!("{resolved}/{name}")))
+            .map(|(name, content)| (name, content.to_vec()))
+            .collect();
+        let prefix = format!("{resolved}/");
+        for (path, content) in &writer.certificates {
+            if let Some(name) = path.strip_prefix(&prefix) {
+                files.insert(name.to_string(), content.clone());
+            }
+        }
+        files
+    };
+    let shared = collect(truststore::SHARED_DIR);
+    let local = collect(truststore::LOCAL_DIR);
+    let certs_dir = writer.resolve(truststore::CERTS_DIR);
+    let before: BTreeMap<String, CertsEntry> = rootfs
+        .children(&certs_dir)
+        .into_iter()
+        .map(|path| {
+            let entry = match (rootfs.link_target(&path), rootfs.read(&path)) {
+                (Some(target), _) => CertsEntry::Symlink(target.to_string()),
+                (None, Some(file)) => CertsEntry::File(file.content.to_vec()),
+                (None, None) => CertsEntry::Other,
+            };
+            (path[certs_dir.len() + 1..].to_string(), entry)
+        })
+        .collect();
+    let conf = rootfs
+        .read(truststore::CONF)
+        .map(|f| String::from_utf8_lossy(f.content).into_owned());
+    let update = truststore::rebuild(&truststore::Inputs {
+        conf: conf.as_deref(),
+        shared: &shared,
+        local: &local,
+        certs: &before,
+        trust_new: debconf_value(rootfs, "ca-certificates/trust_new_crts")
+            .is_none_or(|v| v == "yes"),
+    });
+    if let Some(conf) = &update.conf {
+        writer.generated(truststore::CONF, conf.as_bytes())?;
+    }
+    for (name, entry) in update.written(&before) {
+        let path = format!("{certs_dir}/{name}");
+        match entry {
+            CertsEntry::Symlink(target) => writer.symlink(&path, target)?,
+            CertsEntry::File(content) => writer.generated(&path, content)?,
+            CertsEntry::Other => {}
+        }
+    }
+    whiteouts.extend(
+        update
+            .removed(&before)
+            .map(|name| format!("{certs_dir}/{name}")),
+    );
+    for warning in &update.warnings {
+        tracing::warn!("trust store: {warning}");
+    }
+    writer.effects.push(ScriptEffect {
+        package: PACKAGE.to_string(),
+        effect: "update-ca-certificates: /etc/ca-certificates.conf, /etc/ssl/certs links, hash links and bundle".to_string(),
+        handling: Handling::Reproduced,
+    });
+    for hook in rootfs.children(truststore::HOOKS_DIR) {
+        writer.effects.push(ScriptEffect {
+            package: PACKAGE.to_string(),
+            effect: format!("update-ca-certificates hook /{hook}"),
+            handling: Handling::NotRun,
+        });
+    }
+    Ok(())
+}
+
+/// The value debconf's database (`var/cache/debconf/config.dat`) holds for a question.
+fn debconf_value(rootfs: &Rootfs, question: &str) -> Option<String> {
+    let database = rootfs.read(DEBCONF_CONFIG)?;
+    let text = String::from_utf8_lossy(database.content);
+    let paragraph = text
+        .split("\n\n")
+        .find(|p| p.lines().next().and_then(|l| l.strip_prefix("Name: ")) == Some(question))?;
+    paragraph
+        .lines()
+        .find_map(|l| l.strip_prefix("Value: "))
+        .map(str::to_string)
+}
+
+/// debconf's answers.
+pub const DEBCONF_CONFIG: &str = "var/cache/debconf/config.dat";
 
 /// Adds the libraries the layer brings to `etc/ld.so.cache` and drops the
 /// ones it deletes, as `ldconfig` would; leaves a cache it cannot read (or
@@ -700,7 +900,9 @@ fn update_linker_cache(
     Ok(())
 }
 
-/// Files the old versions listed that nothing lists any more.
+/// Files the old versions listed that nothing lists any more and that the
+/// image has; a directory only when nothing else is left in it, since dpkg
+/// removes only empty directories.
 fn removed_files(writer: &Writer, db: &InstalledDb, unpacked: &[Unpacked]) -> Vec<String> {
     let replaced: BTreeSet<&str> = unpacked
         .iter()
@@ -716,28 +918,103 @@ fn removed_files(writer: &Writer, db: &InstalledDb, unpacked: &[Unpacked]) -> Ve
         kept.extend(package.list.iter().map(String::as_str));
         kept.extend(package.record.conffiles.iter().map(|c| c.path.as_str()));
     }
-    let mut removed = Vec::new();
+    let mut candidates: BTreeSet<String> = BTreeSet::new();
     for package in unpacked {
         let Some(old) = package.old_info_name.as_ref().and_then(|n| db.lists.get(n)) else {
             continue;
         };
-        let directories: HashSet<&str> = old
-            .iter()
-            .filter_map(|p| p.rsplit_once('/').map(|(parent, _)| parent))
-            .collect();
         for path in old {
-            if path == "/." || kept.contains(path.as_str()) || directories.contains(path.as_str()) {
+            if path == "/." || kept.contains(path.as_str()) {
                 continue;
             }
-            let relative = path.trim_start_matches('/');
-            let resolved = writer.resolve(relative);
-            if writer.written.contains(&resolved) {
-                continue;
+            let resolved = writer.resolve(path.trim_start_matches('/'));
+            let present = writer.rootfs.is_symlink(&resolved) || writer.rootfs.exists(&resolved);
+            if present && !writer.written.contains(&resolved) {
+                candidates.insert(resolved);
             }
-            removed.push(relative.to_string());
         }
     }
+    // Deepest first, so a directory is judged after what was in it.
+    let mut ordered: Vec<&String> = candidates.iter().collect();
+    ordered.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    let mut removed: BTreeSet<String> = BTreeSet::new();
+    for path in ordered {
+        let is_directory = !writer.rootfs.is_symlink(path) && writer.rootfs.is_dir(path);
+        if is_directory {
+            let inside = format!("{path}/");
+            let emptied = writer
+                .rootfs
+                .children(path)
+                .iter()
+                .all(|child| removed.contains(child))
+                && !writer.written.iter().any(|w| w.starts_with(&inside));
+            if !emptied {
+                continue;
+            }
+        }
+        removed.insert(path.clone());
+    }
+    // A whiteout of a directory already deletes what was in it.
+    let whole: Vec<String> = removed
+        .iter()
+        .filter(|p| writer.rootfs.is_dir(p) && !writer.rootfs.is_symlink(p))
+        .map(|p| format!("{p}/"))
+        .collect();
     removed
+        .into_iter()
+        .filter(|p| !whole.iter().any(|dir| p.starts_with(dir.as_str())))
+        .collect()
+}
+
+/// Precompiled bytecode (`__pycache__/NAME.*.pyc`) of the Python modules
+/// the layer replaces: stale once their source changed, so deleted, as
+/// `py3clean` does before the postinst compiles them again.
+fn stale_bytecode(writer: &Writer, unpacked: &[Unpacked]) -> Vec<String> {
+    let mut stale = Vec::new();
+    for path in unpacked.iter().flat_map(|u| &u.list) {
+        let Some(module) = path.strip_suffix(".py") else {
+            continue;
+        };
+        let Some((dir, stem)) = module.trim_start_matches('/').rsplit_once('/') else {
+            continue;
+        };
+        let cache = writer.resolve(&format!("{dir}/__pycache__"));
+        let prefix = format!("{cache}/{stem}.");
+        stale.extend(
+            writer
+                .rootfs
+                .children(&cache)
+                .into_iter()
+                .filter(|c| c.starts_with(&prefix) && c.ends_with(".pyc"))
+                .filter(|c| c[prefix.len()..].matches('.').count() >= 1),
+        );
+    }
+    stale
+}
+
+/// apt's `extended_states` with the packages the plan adds marked as
+/// installed automatically, as apt marks the dependencies it pulls in; apt
+/// writes the file (empty when nothing is marked) whenever it installs.
+/// `None` for an image without apt's state directory.
+fn extended_states(rootfs: &Rootfs, unpacked: &[Unpacked]) -> Option<String> {
+    if !rootfs.is_dir("var/lib/apt") {
+        return None;
+    }
+    let mut text = rootfs
+        .read(dpkgdb::EXTENDED_STATES)
+        .map(|f| String::from_utf8_lossy(f.content).into_owned())
+        .unwrap_or_default();
+    for package in unpacked.iter().filter(|u| u.record.replaces.is_none()) {
+        let facts = &package.record.facts;
+        if !text.is_empty() && !text.ends_with("\n\n") {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "Package: {}\nArchitecture: {}\nAuto-Installed: 1\n",
+            facts.name, facts.architecture
+        ));
+    }
+    Some(text)
 }
 
 #[cfg(test)]

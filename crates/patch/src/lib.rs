@@ -10,6 +10,7 @@
 
 pub mod candidates;
 pub mod dpkgdb;
+pub mod effects;
 pub mod error;
 pub mod image;
 pub mod layer;
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod publish;
 pub mod relation;
 pub mod sources;
+pub mod truststore;
 pub mod vex;
 
 pub use error::PatchError;

@@ -32,27 +32,52 @@ use crate::plan::{self, Plan, Request, Wants};
 use crate::sources::{self, AptSource, Distribution, Mirror};
 
 /// What a patch layer scan keeps: the inventory's files, the APT
-/// configuration, the dpkg database and file lists, all of `/etc` (to
-/// compare conffiles) and the top-level directories that merged-/usr
-/// images make symlinks.
+/// configuration, the dpkg database, file lists and statoverrides, apt's
+/// auto-installed marks, all of `/etc` (to compare conffiles), the
+/// certificates the trust store is built from, and what is where
+/// everywhere else (directories and symlinks dpkg must respect, bytecode
+/// that goes stale).
 static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
     let mut selection = Selection::inventory();
     selection.files.extend(
-        ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "bin",
+            "sbin",
+            "lib",
+            "lib32",
+            "lib64",
+            "libx32",
+            crate::dpkgdb::STATOVERRIDE,
+            crate::dpkgdb::EXTENDED_STATES,
+            crate::layer::DEBCONF_CONFIG,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     selection.dirs.push(crate::dpkgdb::INFO.to_string());
-    selection.trees.push("etc".to_string());
+    selection.trees.extend(
+        [
+            "etc",
+            "usr/share/ca-certificates",
+            "usr/local/share/ca-certificates",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    selection.all_paths = true;
     selection
 });
+
+/// Names the per-layer cache of [`PATCH_SELECTION`] scans: a new name
+/// whenever the selection changes, so no scan made for another one is read.
+const PATCH_SELECTION_CACHE: &str = "layers-2";
 
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// How many `.deb` files are downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 6;
 
 pub struct PatcherOptions {
-    /// `<dir>/apt` holds downloads, `<dir>/layers` per-layer scans, `<dir>/indexes.db` parsed indexes.
+    /// `<dir>/apt` holds downloads, `<dir>/layers-N` per-layer scans, `<dir>/indexes.db` parsed indexes.
     pub cache_dir: PathBuf,
     pub mirrors: Vec<Mirror>,
     /// Keyrings trusted for Debian suites (default: the system's Debian archive keyring).
@@ -129,7 +154,7 @@ impl Patcher {
         Ok(Patcher {
             debian: std::sync::OnceLock::new(),
             ubuntu: std::sync::OnceLock::new(),
-            layers: DiskLayerCache::new(options.cache_dir.join("layers")),
+            layers: DiskLayerCache::new(options.cache_dir.join(PATCH_SELECTION_CACHE)),
             indexes: IndexCache::open(&options.cache_dir.join("indexes.db"))?,
             releases: std::sync::Mutex::default(),
             options,

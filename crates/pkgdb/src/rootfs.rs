@@ -115,11 +115,15 @@ enum Relevance {
 /// Which paths a layer scan keeps: whole files, the direct children of
 /// directories, and every file under a tree. Symlinks and directories on
 /// the way to them are kept too, and the whiteouts that can delete them.
+/// With `all_paths`, every other path is kept as well, without content: what
+/// is where (directory, symlink and its target, other), so that a patch knows
+/// which directories exist and what is in them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     pub files: Vec<String>,
     pub dirs: Vec<String>,
     pub trees: Vec<String>,
+    pub all_paths: bool,
 }
 
 impl Selection {
@@ -129,6 +133,7 @@ impl Selection {
             files: WANTED_FILES.iter().map(|f| f.to_string()).collect(),
             dirs: WANTED_DIRS.iter().map(|d| d.to_string()).collect(),
             trees: Vec::new(),
+            all_paths: false,
         }
     }
 
@@ -160,7 +165,7 @@ impl Selection {
                 w.strip_prefix(path)
                     .is_some_and(|rest| rest.starts_with('/'))
             });
-        if ancestor {
+        if ancestor || self.all_paths {
             Relevance::Ancestor
         } else {
             Relevance::None
@@ -691,6 +696,50 @@ impl Rootfs {
     /// The paths of the files directly inside directory `dir` (as the image
     /// sees them, symlinks followed), sorted.
     pub fn list_files(&self, dir: &str) -> Vec<String> {
+        self.children(dir)
+            .into_iter()
+            .filter(|k| self.read(k).is_some())
+            .collect()
+    }
+
+    /// The target of the symlink at exactly `path` (not followed).
+    pub fn link_target(&self, path: &str) -> Option<&str> {
+        match self.nodes.get(path) {
+            Some(Node::Symlink(target)) => Some(target),
+            _ => None,
+        }
+    }
+
+    /// Every file under directory `dir` (as the image sees it), by path
+    /// relative to `dir`, with its content; symlinks are not followed.
+    pub fn files_under(&self, dir: &str) -> BTreeMap<String, &[u8]> {
+        let Some(resolved) = self.resolve(dir) else {
+            return BTreeMap::new();
+        };
+        let prefix = format!("{resolved}/");
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, node)| match node {
+                Node::File(versions) => Some((
+                    k[prefix.len()..].to_string(),
+                    versions.last().map(|(_, c)| c.as_slice())?,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the view has a directory at `path` (symlinks followed).
+    pub fn is_dir(&self, path: &str) -> bool {
+        self.resolve(path)
+            .is_some_and(|p| matches!(self.nodes.get(&p), Some(Node::Dir)))
+    }
+
+    /// The paths directly inside directory `dir` (as the image sees it,
+    /// symlinks followed), whatever they are, sorted. Complete only for a
+    /// view scanned with [`Selection::all_paths`].
+    pub fn children(&self, dir: &str) -> Vec<String> {
         let Some(resolved) = self.resolve(dir) else {
             return Vec::new();
         };
@@ -700,7 +749,6 @@ impl Rootfs {
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter(|(k, _)| !k[prefix.len()..].contains('/'))
             .map(|(k, _)| k.clone())
-            .filter(|k| self.read(k).is_some())
             .collect()
     }
 

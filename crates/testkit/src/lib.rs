@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod distribution;
 pub mod distroless;
+pub mod fidelity;
 pub mod oracle;
 
 pub use archive::ubuntu_keyring;
@@ -134,29 +135,71 @@ pub const UBUNTU_MIRROR: &str = "http://archive.ubuntu.com/ubuntu";
 /// release. debootstrap verifies the Release signature against
 /// [`ubuntu_keyring`] (needs root and scripts/build-debian-image.sh's tools).
 pub fn ubuntu_layout() -> PathBuf {
+    build_layout(
+        "ubuntu",
+        "noble",
+        UBUNTU_TAG,
+        UBUNTU_MIRROR,
+        Some(&ubuntu_keyring()),
+        "",
+    )
+}
+
+/// The tag of the image in [`debian_apps_layout`].
+pub const DEBIAN_APPS_TAG: &str = "bookworm-apps";
+
+/// What [`debian_apps_layout`] adds to minbase: what real application images carry.
+pub const DEBIAN_APPS: &str = "python3,ca-certificates,sudo,openssh-client,git,libxml2,curl";
+
+/// Debian 12 minbase with [`DEBIAN_APPS`], built once from the `bookworm`
+/// release pocket (so its packages lack the updates since, ca-certificates
+/// and python among them), maintainer scripts run by debootstrap.
+pub fn debian_apps_layout() -> PathBuf {
+    build_layout(
+        "debian-apps",
+        "bookworm",
+        DEBIAN_APPS_TAG,
+        "http://deb.debian.org/debian",
+        None,
+        DEBIAN_APPS,
+    )
+}
+
+/// Builds `cache_dir()/name` once with scripts/build-debian-image.sh,
+/// aside and moved in whole, so an interrupted build leaves no half layout.
+fn build_layout(
+    name: &str,
+    suite: &str,
+    tag: &str,
+    mirror: &str,
+    keyring: Option<&Path>,
+    extra: &str,
+) -> PathBuf {
     let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
-    let layout = cache_dir().join("ubuntu");
-    let built =
-        std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(UBUNTU_TAG));
+    let layout = cache_dir().join(name);
+    let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(tag));
     if !built {
         let started = std::time::Instant::now();
-        let keyring = ubuntu_keyring();
-        // Built aside and moved in whole: an interrupted build leaves no half layout.
-        let partial = cache_dir().join("ubuntu.partial");
+        let partial = cache_dir().join(format!("{name}.partial"));
         let _ = std::fs::remove_dir_all(&partial);
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
-        run(Command::new("bash")
+        let mut command = Command::new("bash");
+        command
             .arg(script)
-            .arg("noble")
+            .arg(suite)
             .arg(&partial)
-            .arg(UBUNTU_TAG)
-            .arg(UBUNTU_MIRROR)
-            .env("KEYRING", keyring));
+            .arg(tag)
+            .arg(mirror)
+            .arg(extra);
+        if let Some(keyring) = keyring {
+            command.env("KEYRING", keyring);
+        }
+        run(&mut command);
         let _ = std::fs::remove_dir_all(&layout);
         std::fs::rename(&partial, &layout).unwrap();
         eprintln!(
-            "testkit: built {}:{UBUNTU_TAG} in {:.0?}",
+            "testkit: built {}:{tag} in {:.0?}",
             layout.display(),
             started.elapsed()
         );

@@ -1,0 +1,185 @@
+//! The patched image's files against apt's, path by path.
+//!
+//! For each real image: `drydock patch --update-all`, then the image's own
+//! apt, in a chroot of the original, installs exactly the versions drydock
+//! chose (maintainer scripts and triggers run). The two root filesystems
+//! must agree on every path (type, mode, owner, content, link target,
+//! `security.capability`) except what apt changes by running at all and
+//! precompiled bytecode that apt made and the patch left out; `dpkg -V`
+//! must report nothing more on the patch than on apt's result. Needs root,
+//! network access to the archives and scripts/install-test-deps.sh's tools.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use testkit::fidelity::{Difference, Tree, apt_install, differences};
+
+const DEBIAN_POCKETS: &str = "deb http://deb.debian.org/debian bookworm-updates main\n\
+deb http://deb.debian.org/debian-security bookworm-security main\n";
+
+/// Paths native mode is known to leave as they were, each listed with its
+/// reason in the README: debconf's answers and templates, which the
+/// upgraded packages' maintainer scripts register.
+const KNOWN_NATIVE_DIFFERENCES: &[&str] = &[
+    "var/cache/debconf/config.dat",
+    "var/cache/debconf/templates.dat",
+];
+
+fn drydock(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("DRYDOCK_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn succeed(output: Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "drydock failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn unpack(layout: &Path, tag: &str, into: &Path) -> PathBuf {
+    let bundle = into.join(format!("bundle-{tag}"));
+    testkit::umoci_unpack(layout, tag, &bundle);
+    bundle.join("rootfs")
+}
+
+/// (name, architecture) → version of the installed packages.
+fn installed(root: &Path) -> BTreeMap<(String, String), String> {
+    let admin = tempfile::tempdir().unwrap();
+    std::fs::write(
+        admin.path().join("status"),
+        testkit::oracle::dpkg_status(root),
+    )
+    .unwrap();
+    testkit::run(
+        Command::new("dpkg-query")
+            .arg(format!("--admindir={}", admin.path().display()))
+            .args(["-W", "-f", "${Package} ${Architecture} ${Version}\n"]),
+    )
+    .lines()
+    .filter_map(|l| {
+        let mut words = l.split(' ');
+        Some((
+            (words.next()?.to_string(), words.next()?.to_string()),
+            words.next()?.to_string(),
+        ))
+    })
+    .collect()
+}
+
+/// `dpkg -V` lines of every package, without the ones naming paths apt's run changes.
+fn verify_lines(root: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = testkit::oracle::dpkg_verify(root, &[])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Patches `tag` of a copy of `fixture`, has apt install the same versions
+/// in a copy of the original, and returns what differs (besides bytecode
+/// apt compiled), with the two roots for further checks.
+fn compare_with_apt(fixture: &Path, tag: &str, pockets: &str, work: &Path) -> Vec<Difference> {
+    let layout = work.join("layout");
+    testkit::run(Command::new("cp").arg("-a").arg(fixture).arg(&layout));
+    let data = work.join("data");
+    let image = format!("oci:{}:{tag}", layout.display());
+    succeed(drydock(
+        &data,
+        &["patch", &image, "--update-all", "--tag", "patched"],
+    ));
+    let original = unpack(&layout, tag, work);
+    let patched = unpack(&layout, "patched", work);
+    let before = installed(&original);
+    let after = installed(&patched);
+    let upgrades: Vec<(String, String)> = after
+        .iter()
+        .filter(|(key, version)| before.get(*key).is_some_and(|old| old != *version))
+        .map(|((name, arch), version)| (format!("{name}:{arch}"), version.clone()))
+        .collect();
+    assert!(!upgrades.is_empty(), "the fixture should lack some updates");
+
+    // apt's result: the original with the same upgrades (new dependencies pulled by apt).
+    let bundle = work.join("bundle-apt");
+    testkit::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(original.parent().unwrap())
+            .arg(&bundle),
+    );
+    let apt_root = bundle.join("rootfs");
+    let log = apt_install(&apt_root, pockets, &upgrades);
+    assert_eq!(
+        installed(&apt_root),
+        after,
+        "apt installed other versions than the patch:\n{log}"
+    );
+
+    let apt_tree = Tree::read(&apt_root);
+    let patched_tree = Tree::read(&patched);
+    let found = differences(&apt_tree, &patched_tree);
+    // Bytecode apt compiled that the patch leaves out (never stale bytecode),
+    // and debconf's database, which native mode does not update (README:
+    // known differences).
+    let found: Vec<Difference> = found
+        .into_iter()
+        .filter(|d| !(d.path.contains("/__pycache__/") && d.patched.is_none()))
+        .filter(|d| !KNOWN_NATIVE_DIFFERENCES.contains(&d.path.as_str()))
+        .collect();
+
+    let (apt_verify, patch_verify) = (verify_lines(&apt_root), verify_lines(&patched));
+    let extra: Vec<&String> = patch_verify
+        .iter()
+        .filter(|l| !apt_verify.contains(l))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "dpkg -V reports more on the patch than on apt's result:\n{extra:#?}"
+    );
+    found
+}
+
+/// With `FIDELITY_KEEP` set, leaves the work directory (both roots) for inspection.
+fn keep_when_asked(work: tempfile::TempDir) {
+    if std::env::var_os("FIDELITY_KEEP").is_some() {
+        eprintln!("kept {}", work.keep().display());
+    }
+}
+
+/// Fails listing every difference; the whole list is also written to
+/// `target/tmp/fidelity-NAME.txt` for reading at leisure.
+fn assert_no_differences(name: &str, found: &[Difference]) {
+    let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+    let report = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fidelity-{name}.txt"));
+    std::fs::write(&report, lines.join("\n") + "\n").unwrap();
+    assert!(
+        found.is_empty(),
+        "{} paths differ from apt's result (all in {}):\n{}",
+        found.len(),
+        report.display(),
+        lines[..lines.len().min(100)].join("\n")
+    );
+}
+
+#[test]
+fn debian_image_with_applications_equals_apt_path_by_path() {
+    let work = tempfile::tempdir().unwrap();
+    let found = compare_with_apt(
+        &testkit::debian_apps_layout(),
+        testkit::DEBIAN_APPS_TAG,
+        DEBIAN_POCKETS,
+        work.path(),
+    );
+    keep_when_asked(work);
+    assert_no_differences("debian-apps", &found);
+}
