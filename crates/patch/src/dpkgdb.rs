@@ -21,7 +21,6 @@ use crate::plan::{Facts, Fields};
 pub const STATUS: &str = "var/lib/dpkg/status";
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
 pub const INFO: &str = "var/lib/dpkg/info";
-pub const STATOVERRIDE: &str = "var/lib/dpkg/statoverride";
 /// apt's record of which packages were installed only as dependencies.
 pub const EXTENDED_STATES: &str = "var/lib/apt/extended_states";
 
@@ -215,6 +214,15 @@ impl InstalledDb {
         self.entries
             .iter()
             .filter_map(|e| e.facts.clone())
+            .collect()
+    }
+
+    /// The packages whose selection is `hold` (`apt-mark hold`).
+    pub fn held(&self) -> BTreeSet<String> {
+        self.entries
+            .iter()
+            .filter(|e| want_of(&e.text) == "hold")
+            .filter_map(|e| e.facts.as_ref().map(|f| f.name.clone()))
             .collect()
     }
 

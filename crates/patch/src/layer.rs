@@ -32,6 +32,7 @@ use pkgdb::Rootfs;
 use repo::DebFile;
 use sha2::Sha256;
 
+use crate::admin::{self, PathFilters, StatOverride};
 use crate::dpkgdb::{self, Conffile, DbKind, INFO, InstalledDb, NewRecord, STATUS, STATUS_D};
 use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
@@ -150,6 +151,10 @@ struct Writer<'a> {
     written: HashSet<String>,
     newest_mtime: u64,
     linker_cache_updated: bool,
+    /// The image's `path-exclude`/`path-include` filters.
+    filters: PathFilters,
+    /// The image's stat overrides by absolute path.
+    overrides: BTreeMap<String, StatOverride>,
     /// The certificates the layer writes (resolved path → content), for the trust store.
     certificates: BTreeMap<String, Vec<u8>>,
     effects: Vec<ScriptEffect>,
@@ -256,6 +261,8 @@ pub fn build(
         path: "layer".into(),
         source,
     };
+    let filters = PathFilters::read(rootfs)?;
+    let overrides = admin::stat_overrides(rootfs)?;
     // Unpacking (xz, mostly) runs here while a second thread hashes and
     // gzips the tar: the two halves cost about the same.
     let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
@@ -272,6 +279,8 @@ pub fn build(
             written: HashSet::new(),
             newest_mtime: 0,
             linker_cache_updated: false,
+            filters,
+            overrides,
             certificates: BTreeMap::new(),
             effects: Vec::new(),
         };
@@ -543,6 +552,25 @@ fn visit(
     list.push(format!("/{path}"));
     own_paths.insert(path.to_string());
     let mut header = entry.header().clone();
+    let kind = header.entry_type();
+    let absolute = format!("/{path}");
+    // dpkg lists a filtered path as the package's but writes nothing there.
+    if writer
+        .filters
+        .skips(&absolute, kind.is_dir() || kind.is_symlink())
+    {
+        return Ok(true);
+    }
+    if let Some(o) = writer.overrides.get(&absolute)
+        && !kind.is_symlink()
+    {
+        header.set_uid(u64::from(o.uid));
+        header.set_gid(u64::from(o.gid));
+        header.set_mode(o.mode);
+        // Runtimes apply the numeric ids; names would contradict them.
+        let _ = header.set_username("");
+        let _ = header.set_groupname("");
+    }
     writer.newest_mtime = writer.newest_mtime.max(header.mtime().unwrap_or(0));
     let resolved = writer.resolve(path);
     let io = |e: std::io::Error| refuse(format!("{path:?}: {e}"));

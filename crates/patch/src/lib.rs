@@ -8,6 +8,7 @@
 //! rewrites the image around it ([`image`]). [`patcher`] ties the steps
 //! together over an OCI layout; [`vex`] writes the evidence.
 
+pub mod admin;
 pub mod candidates;
 pub mod dpkgdb;
 pub mod effects;

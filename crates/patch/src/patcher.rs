@@ -47,7 +47,7 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
             "lib32",
             "lib64",
             "libx32",
-            crate::dpkgdb::STATOVERRIDE,
+            crate::admin::STATOVERRIDE,
             crate::dpkgdb::EXTENDED_STATES,
             crate::layer::DEBCONF_CONFIG,
         ]
@@ -400,7 +400,7 @@ impl Patcher {
         };
         let names = installed.iter().map(|f| f.name.clone());
         let available = self.indexes.closure(&indexes, names)?;
-        let plan = plan::plan(&installed, &available, &native, &wants)?;
+        let plan = plan::plan(&installed, &available, &native, &wants, &db.held())?;
         let distro = (os.id.clone(), os.version_id.clone().unwrap_or_default());
         let mut outcome = PlatformOutcome {
             platform: platform.to_string(),

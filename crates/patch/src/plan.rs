@@ -13,7 +13,7 @@
 //! package: what would need a removal is an error that says which package
 //! and which relation.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use pkgdb::version::dpkg::compare;
 use repo::apt::packages::IndexPackage;
@@ -191,6 +191,11 @@ impl Plan {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
+    #[error(
+        "the plan needs the held package {package} upgraded; apt keeps held packages back, and \
+         so does drydock (apt-mark unhold {package} in the image to allow it)"
+    )]
+    Held { package: String },
     #[error("{package}: {message}")]
     BadRelation { package: String, message: String },
     #[error(
@@ -227,6 +232,13 @@ pub enum PlanError {
     },
 }
 
+fn held_back(name: &str) -> Skipped {
+    Skipped {
+        name: name.to_string(),
+        reason: "held (dpkg selection hold, apt-mark hold): kept back as apt keeps it".to_string(),
+    }
+}
+
 /// One package of the resulting system.
 #[derive(Debug, Clone)]
 struct Member {
@@ -248,12 +260,16 @@ struct Planner<'a> {
 }
 
 /// Plans `wants` for a system of `installed` packages of dpkg architecture
-/// `native`, from `available` candidates (all configured suites).
+/// `native`, from `available` candidates (all configured suites). Packages
+/// named in `held` (dpkg's `hold` selection, `apt-mark hold`) are kept back
+/// as apt keeps them: never upgraded, skipped with that reason when asked
+/// for, and a plan that would need one upgraded is refused.
 pub fn plan(
     installed: &[Facts],
     available: &[Candidate],
     native: &str,
     wants: &Wants,
+    held: &BTreeSet<String>,
 ) -> Result<Plan, PlanError> {
     let mut candidates: HashMap<&str, Vec<(&Candidate, Facts)>> = HashMap::new();
     for candidate in available {
@@ -302,6 +318,10 @@ pub fn plan(
                 if let Some((candidate, facts)) = planner.best(&package.name, &package.architecture)
                     && compare(&candidate.package.version, &package.version).is_gt()
                 {
+                    if held.contains(&package.name) {
+                        skipped.push(held_back(&package.name));
+                        continue;
+                    }
                     let offer = (candidate.clone(), facts.clone());
                     planner.add(package, offer, Reason::Requested(Vec::new()));
                 }
@@ -309,6 +329,11 @@ pub fn plan(
         }
         Wants::Packages(requests) => {
             for request in requests {
+                let name = request.name.split(':').next().unwrap_or(&request.name);
+                if held.contains(name) {
+                    skipped.push(held_back(&request.name));
+                    continue;
+                }
                 if let Some(skip) = planner.request(request) {
                     skipped.push(skip);
                 }
@@ -316,6 +341,15 @@ pub fn plan(
         }
     }
     planner.close()?;
+    if let Some(step) = planner
+        .steps
+        .values()
+        .find(|s| s.from.is_some() && held.contains(&s.name))
+    {
+        return Err(PlanError::Held {
+            package: step.name.clone(),
+        });
+    }
     Ok(Plan {
         steps: planner.steps.into_values().collect(),
         skipped,
@@ -736,6 +770,60 @@ mod tests {
     }
 
     #[test]
+    fn held_packages_are_kept_back_as_apt_keeps_them() {
+        let installed = [
+            facts("libssl3", "3.0.1-1", "libc6 (>= 2.36-9)"),
+            facts("libc6", "2.36-9", ""),
+        ];
+        let available = [
+            offer(
+                "bookworm-security",
+                "libssl3",
+                "3.0.2-1",
+                &[("Depends", "libc6 (>= 2.36-10)")],
+            ),
+            offer("bookworm-security", "libc6", "2.36-10", &[]),
+        ];
+        let held: BTreeSet<String> = ["libc6".to_string()].into();
+        // Everything: the held package is skipped, and what needs it upgraded is refused.
+        let error = plan(&installed, &available, "amd64", &Wants::All, &held).unwrap_err();
+        assert_eq!(
+            error,
+            PlanError::Held {
+                package: "libc6".into()
+            }
+        );
+        // Asked for by name: skipped with the reason.
+        let plan = plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("libc6", "2.36-10"),
+            &held,
+        )
+        .unwrap();
+        assert!(plan.steps.is_empty());
+        assert!(
+            plan.skipped[0].reason.contains("held"),
+            "{:?}",
+            plan.skipped
+        );
+        // Not held: both upgraded.
+        let plan = super::plan(
+            &installed,
+            &available,
+            "amd64",
+            &Wants::All,
+            &BTreeSet::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            summary(&plan),
+            ["libc6 2.36-9->2.36-10", "libssl3 3.0.1-1->3.0.2-1"]
+        );
+    }
+
+    #[test]
     fn takes_the_newest_candidate_and_adds_missing_dependencies() {
         let installed = [
             facts("libssl3", "3.0.1-1", "libc6 (>= 2.34)"),
@@ -757,6 +845,7 @@ mod tests {
             &available,
             "amd64",
             &request("libssl3", "3.0.1-2"),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert_eq!(
@@ -790,6 +879,7 @@ mod tests {
             &available,
             "amd64",
             &request("libc6", "2.36-9+deb12u4"),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert_eq!(
@@ -809,7 +899,14 @@ mod tests {
             facts("old-tool", "1.0", "libc6 (<< 2.36-10)"),
         ];
         let available = [offer("s", "libc6", "2.37-1", &[])];
-        let error = plan(&installed, &available, "amd64", &request("libc6", "2.37-1")).unwrap_err();
+        let error = plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("libc6", "2.37-1"),
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
         assert!(
             matches!(error, PlanError::NeedsRemoval { ref package, .. } if package == "old-tool"),
             "{error}"
@@ -818,12 +915,26 @@ mod tests {
 
         let installed = [facts("a", "1", "")];
         let available = [offer("s", "a", "2", &[("Depends", "ghost (>= 1)")])];
-        let error = plan(&installed, &available, "amd64", &request("a", "2")).unwrap_err();
+        let error = plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("a", "2"),
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
         assert!(matches!(error, PlanError::Unsatisfiable { .. }), "{error}");
 
         let installed = [facts("a", "1", ""), facts("b", "1", "")];
         let available = [offer("s", "a", "2", &[("Breaks", "b (<< 5)")])];
-        let error = plan(&installed, &available, "amd64", &request("a", "2")).unwrap_err();
+        let error = plan(
+            &installed,
+            &available,
+            "amd64",
+            &request("a", "2"),
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
         assert!(
             matches!(error, PlanError::Conflict { ref other, .. } if other == "b 1"),
             "{error}"
@@ -857,6 +968,7 @@ mod tests {
             &available,
             "amd64",
             &request("a", "2"),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert_eq!(summary(&plan), ["a 1->2", "b 1->2"]);
@@ -883,7 +995,7 @@ mod tests {
                 vulnerabilities: vec![],
             },
         ]);
-        let plan = plan(&installed, &available, "amd64", &wants).unwrap();
+        let plan = plan(&installed, &available, "amd64", &wants, &BTreeSet::new()).unwrap();
         assert!(plan.is_empty());
         let reasons: Vec<&str> = plan.skipped.iter().map(|s| s.reason.as_str()).collect();
         assert!(reasons[0].contains("already has the fix"), "{reasons:?}");
@@ -900,6 +1012,7 @@ mod tests {
             &available,
             "amd64",
             &request("libssl3:amd64", "3.0.2-1"),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert_eq!(summary(&plan), ["libssl3 3.0.1-1->3.0.2-1"]);
@@ -908,6 +1021,7 @@ mod tests {
             &available,
             "amd64",
             &request("libssl3:arm64", "3.0.2-1"),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert!(plan.is_empty());
@@ -917,7 +1031,14 @@ mod tests {
     fn update_all_takes_every_newer_candidate() {
         let installed = [facts("a", "1", ""), facts("b", "1", "")];
         let available = [offer("s", "a", "1", &[]), offer("s", "b", "1.1", &[])];
-        let plan = plan(&installed, &available, "amd64", &Wants::All).unwrap();
+        let plan = plan(
+            &installed,
+            &available,
+            "amd64",
+            &Wants::All,
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(summary(&plan), ["b 1->1.1"]);
     }
 }

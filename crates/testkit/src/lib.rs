@@ -165,6 +165,93 @@ pub fn debian_apps_layout() -> PathBuf {
     )
 }
 
+/// The tag of the image in [`debian_real_layout`].
+pub const DEBIAN_REAL_TAG: &str = "bookworm-real";
+
+/// What [`debian_real_layout`] adds to [`debian_apps_layout`], as a
+/// Dockerfile's RUN lines: slim images' path filters (and the files they
+/// exclude removed), then an admin's changes: a stat override, a directory
+/// with its own mode and group, an edited conffile, a held package, a
+/// packaged directory moved and replaced by a symlink.
+pub const DEBIAN_REAL_STEPS: &[&str] = &[
+    "printf '%s\\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+       'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+       'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' \
+       > /etc/dpkg/dpkg.cfg.d/docker; \
+     find /usr/share/doc -depth -type f ! -name copyright -delete; \
+     rm -rf /usr/share/man/* /usr/share/info/*; \
+     find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +",
+    "dpkg-statoverride --update --add root adm 0750 /usr/bin/openssl; \
+     chgrp adm /etc/ssl/private; chmod 0710 /etc/ssl/private; \
+     echo '# site setting' >> /etc/ssl/openssl.cnf; \
+     apt-mark hold tzdata; \
+     mv /usr/share/perl /usr/share/perl-moved; ln -s perl-moved /usr/share/perl",
+];
+
+/// [`debian_apps_layout`] with [`DEBIAN_REAL_STEPS`] as two more layers, built once.
+pub fn debian_real_layout() -> PathBuf {
+    derived_layout(
+        "debian-real",
+        (&debian_apps_layout(), DEBIAN_APPS_TAG),
+        DEBIAN_REAL_TAG,
+        "gzip",
+        DEBIAN_REAL_STEPS,
+    )
+}
+
+/// The tag of the image in [`debian_layered_layout`].
+pub const DEBIAN_LAYERED_TAG: &str = "bookworm-layered";
+
+/// [`debian_apps_layout`] with a layer where `apt-get remove` deleted a
+/// package and a layer adding an application and its user, zstd layers.
+pub const DEBIAN_LAYERED_STEPS: &[&str] = &[
+    "apt-get remove -y curl",
+    "useradd --system --create-home app; mkdir -p /opt/app; \
+     printf '#!/bin/sh\\necho app\\n' > /opt/app/run; chmod 0755 /opt/app/run; chown -R app: /opt/app",
+];
+
+/// [`debian_apps_layout`] with [`DEBIAN_LAYERED_STEPS`], built once.
+pub fn debian_layered_layout() -> PathBuf {
+    derived_layout(
+        "debian-layered",
+        (&debian_apps_layout(), DEBIAN_APPS_TAG),
+        DEBIAN_LAYERED_TAG,
+        "zstd",
+        DEBIAN_LAYERED_STEPS,
+    )
+}
+
+/// Builds `cache_dir()/name` once with scripts/build-derived-image.sh
+/// (each step a layer), aside and moved in whole.
+fn derived_layout(
+    name: &str,
+    (base, base_tag): (&Path, &str),
+    tag: &str,
+    compression: &str,
+    steps: &[&str],
+) -> PathBuf {
+    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let layout = cache_dir().join(name);
+    let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(tag));
+    if !built {
+        let partial = cache_dir().join(format!("{name}.partial"));
+        let _ = std::fs::remove_dir_all(&partial);
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-derived-image.sh");
+        run(Command::new("bash")
+            .arg(script)
+            .arg(base)
+            .arg(base_tag)
+            .arg(&partial)
+            .arg(tag)
+            .arg(compression)
+            .args(steps));
+        let _ = std::fs::remove_dir_all(&layout);
+        std::fs::rename(&partial, &layout).unwrap();
+    }
+    layout
+}
+
 /// Builds `cache_dir()/name` once with scripts/build-debian-image.sh,
 /// aside and moved in whole, so an interrupted build leaves no half layout.
 fn build_layout(
