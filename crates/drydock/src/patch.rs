@@ -304,6 +304,8 @@ fn print_summary(
     let mut added = 0;
     let mut layer_bytes = 0;
     let mut fixed: BTreeSet<String> = BTreeSet::new();
+    // Upgraded, but the fix also waits for a script effect that was not run.
+    let mut pending: BTreeSet<String> = BTreeSet::new();
     for platform in &outcome.platforms {
         upgraded += platform
             .plan
@@ -318,12 +320,35 @@ fn print_summary(
             .filter(|s| s.from.is_none())
             .count();
         layer_bytes += platform.layer.as_ref().map_or(0, |l| l.blob.len());
-        fixed.extend(platform.plan.vulnerabilities());
+        let pending_packages: BTreeSet<&str> = platform
+            .layer
+            .iter()
+            .flat_map(|l| &l.script_effects)
+            .filter(|e| e.leaves_fix_pending())
+            .map(|e| e.package.as_str())
+            .collect();
+        for step in &platform.plan.steps {
+            if let patch::plan::Reason::Requested(ids) = &step.reason {
+                let into = if pending_packages.contains(step.name.as_str()) {
+                    &mut pending
+                } else {
+                    &mut fixed
+                };
+                into.extend(ids.iter().cloned());
+            }
+        }
         if let Some(layer) = &platform.layer {
-            for (package, scripts) in &layer.scripts_not_run {
+            for effect in &layer.script_effects {
                 println!(
-                    "  note: {package}: maintainer scripts not run ({})",
-                    scripts.join(", ")
+                    "  {}: {}: {}{}",
+                    effect.handling,
+                    effect.package,
+                    effect.effect,
+                    if effect.leaves_fix_pending() {
+                        " (its vulnerabilities are not reported fixed)"
+                    } else {
+                        ""
+                    }
                 );
             }
             if layer.linker_cache_updated {
@@ -341,6 +366,15 @@ fn print_summary(
         .iter()
         .map(|(_, r)| r.results.iter().map(|t| t.findings.len()).sum::<usize>())
         .sum();
+    let fixed: BTreeSet<&String> = fixed.difference(&pending).collect();
+    if !pending.is_empty() {
+        println!(
+            "  {} vulnerabilit{} upgraded but not fixed until the effects above run: {}",
+            pending.len(),
+            if pending.len() == 1 { "y" } else { "ies" },
+            pending.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     println!(
         "Patched {image} -> {} ({})\n  {upgraded} package(s) upgraded, {added} added; {} vulnerabilit{} fixed; {remaining} fixable remain\n  new layer {:.1} MiB; blobs: {} pushed, {} already there; {:.1}s",
         written.name,

@@ -30,4 +30,15 @@ pub struct ScriptEffect {
     /// What the script changes (`update-ca-certificates: …`).
     pub effect: String,
     pub handling: Handling,
+    /// The fix of the package's vulnerabilities takes effect only with this
+    /// effect (a trust store hook): when it was not run, the evidence must
+    /// not call them fixed.
+    pub fix_depends_on_it: bool,
+}
+
+impl ScriptEffect {
+    /// An effect the fix needs that the patch neither reproduced nor ran.
+    pub fn leaves_fix_pending(&self) -> bool {
+        self.handling == Handling::NotRun && self.fix_depends_on_it
+    }
 }

@@ -38,8 +38,11 @@ use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::ldcache;
 use crate::plan::{Facts, Step};
+use crate::postinst;
 use crate::truststore::{self, CertsEntry};
 
+/// The largest new library read into memory for its soname.
+const MAX_LIBRARY_BYTES: u64 = 256 * 1024 * 1024;
 /// The largest conffile read into memory to hash it.
 const MAX_CONFFILE_BYTES: u64 = 16 * 1024 * 1024;
 const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm"];
@@ -81,8 +84,6 @@ pub struct BuiltLayer {
     pub whiteouts: Vec<String>,
     /// Conffiles the image had modified, kept (the new version is beside them as `.dpkg-dist`).
     pub conffiles_kept: Vec<String>,
-    /// Packages with maintainer scripts that were not run, and which scripts.
-    pub scripts_not_run: Vec<(String, Vec<String>)>,
     /// `etc/ld.so.cache` was rewritten for libraries added or removed.
     pub linker_cache_updated: bool,
     /// What the upgraded packages' maintainer scripts and triggers do, and how each was handled.
@@ -155,6 +156,12 @@ struct Writer<'a> {
     filters: PathFilters,
     /// The image's stat overrides by absolute path.
     overrides: BTreeMap<String, StatOverride>,
+    /// What the package being unpacked has its postinst set, by resolved path.
+    script_settings: BTreeMap<String, postinst::Setting>,
+    /// Libraries the layer adds (resolved path → content), for their sonames.
+    libraries: BTreeMap<String, Vec<u8>>,
+    /// Symlinks with library names the layer writes (resolved path → target).
+    library_links: BTreeMap<String, String>,
     /// The certificates the layer writes (resolved path → content), for the trust store.
     certificates: BTreeMap<String, Vec<u8>>,
     effects: Vec<ScriptEffect>,
@@ -281,6 +288,9 @@ pub fn build(
             linker_cache_updated: false,
             filters,
             overrides,
+            script_settings: BTreeMap::new(),
+            libraries: BTreeMap::new(),
+            library_links: BTreeMap::new(),
             certificates: BTreeMap::new(),
             effects: Vec::new(),
         };
@@ -290,7 +300,7 @@ pub fn build(
         let compressed = compressor
             .join()
             .map_err(|_| layer_error(std::io::Error::other("the compressing thread panicked")))?;
-        let (unpacked, whiteouts, conffiles_kept, scripts_not_run) = built?;
+        let (unpacked, whiteouts, conffiles_kept) = built?;
         finished.map_err(layer_error)?;
         let compressed = compressed.map_err(layer_error)?;
         Ok(BuiltLayer {
@@ -300,7 +310,6 @@ pub fn build(
             uncompressed_size: compressed.uncompressed_size,
             whiteouts,
             conffiles_kept,
-            scripts_not_run,
             linker_cache_updated: writer.linker_cache_updated,
             script_effects: writer.effects,
             records: unpacked.into_iter().map(|u| u.record).collect(),
@@ -308,12 +317,7 @@ pub fn build(
     })
 }
 
-type Built = (
-    Vec<Unpacked>,
-    Vec<String>,
-    Vec<String>,
-    Vec<(String, Vec<String>)>,
-);
+type Built = (Vec<Unpacked>, Vec<String>, Vec<String>);
 
 fn build_into(
     writer: &mut Writer,
@@ -322,21 +326,15 @@ fn build_into(
 ) -> Result<Built, PatchError> {
     let mut unpacked = Vec::new();
     let mut conffiles_kept = Vec::new();
-    let mut scripts_not_run = Vec::new();
     for input in packages {
         let package = unpack(writer, db, input, &mut conffiles_kept)?;
-        let scripts: Vec<String> = SCRIPTS
-            .iter()
-            .filter(|s| package.control_files.contains_key(**s))
-            .map(|s| s.to_string())
-            .collect();
-        if !scripts.is_empty() {
-            scripts_not_run.push((input.step.name.clone(), scripts));
-        }
+        writer
+            .effects
+            .extend(unrun_scripts(&input.step.name, &package.control_files));
         unpacked.push(package);
     }
     let whiteouts = write_database(writer, db, &unpacked)?;
-    Ok((unpacked, whiteouts, conffiles_kept, scripts_not_run))
+    Ok((unpacked, whiteouts, conffiles_kept))
 }
 
 /// How much tar is handed to the compressor at a time.
@@ -459,6 +457,7 @@ fn unpack(
         })
         .unwrap_or_default();
     let conffile_list = conffile_paths(control_files.get("conffiles"));
+    writer.script_settings = script_settings(writer, &step.name, &control_files);
     let mut list = vec!["/.".to_string()];
     let mut own_paths: HashSet<String> = HashSet::new();
     let mut conffiles = ConffileState {
@@ -574,6 +573,31 @@ fn visit(
     writer.newest_mtime = writer.newest_mtime.max(header.mtime().unwrap_or(0));
     let resolved = writer.resolve(path);
     let io = |e: std::io::Error| refuse(format!("{path:?}: {e}"));
+    // What the postinst sets on this path, unless a stat override decides it.
+    let mut capability = None;
+    if !writer.overrides.contains_key(&absolute)
+        && !kind.is_symlink()
+        && let Some(setting) = writer.script_settings.get(&resolved)
+    {
+        if let Some(uid) = setting.uid {
+            header.set_uid(u64::from(uid));
+            let _ = header.set_username("");
+        }
+        if let Some(gid) = setting.gid {
+            header.set_gid(u64::from(gid));
+            let _ = header.set_groupname("");
+        }
+        header.set_mode(setting.apply_mode(header.mode().map_err(io)?));
+        capability = setting.capability.clone();
+    }
+    let xattr = |writer: &mut Writer| -> std::io::Result<()> {
+        match &capability {
+            Some(value) => writer
+                .tar
+                .append_pax_extensions([("SCHILY.xattr.security.capability", value.as_slice())]),
+            None => Ok(()),
+        }
+    };
     match header.entry_type() {
         tar::EntryType::Directory => {
             // dpkg never changes a directory that exists, and follows a
@@ -628,6 +652,7 @@ fn visit(
                 }
             };
             writer.written.insert(target.clone());
+            xattr(writer).map_err(io)?;
             writer
                 .tar
                 .append_data(&mut header, &target, &content[..])
@@ -640,14 +665,32 @@ fn visit(
             let mut content = Vec::new();
             entry.read_to_end(&mut content).map_err(io)?;
             writer.written.insert(resolved.clone());
+            xattr(writer).map_err(io)?;
             writer
                 .tar
                 .append_data(&mut header, &resolved, &content[..])
                 .map_err(io)?;
             writer.certificates.insert(resolved, content);
         }
+        tar::EntryType::Regular | tar::EntryType::Continuous
+            if ldcache::is_library_name(name)
+                && !writer.rootfs.exists(&resolved)
+                && entry.size() <= MAX_LIBRARY_BYTES =>
+        {
+            // A new library: the linker's cache needs its soname.
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).map_err(io)?;
+            writer.written.insert(resolved.clone());
+            xattr(writer).map_err(io)?;
+            writer
+                .tar
+                .append_data(&mut header, &resolved, &content[..])
+                .map_err(io)?;
+            writer.libraries.insert(resolved, content);
+        }
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             writer.written.insert(resolved.clone());
+            xattr(writer).map_err(io)?;
             writer
                 .tar
                 .append_data(&mut header, &resolved, entry)
@@ -668,6 +711,9 @@ fn visit(
                 .tar
                 .append_link(&mut header, &resolved, &target)
                 .map_err(io)?;
+            if ldcache::is_library_name(name) {
+                writer.library_links.insert(resolved, target);
+            }
         }
         tar::EntryType::Link => {
             let target = entry
@@ -765,15 +811,78 @@ fn write_database(
     rebuild_trust_store(writer, unpacked, &mut whiteouts)?;
     whiteouts.sort();
     whiteouts.dedup();
-    let added: Vec<&str> = unpacked
-        .iter()
-        .flat_map(|u| u.list.iter().map(String::as_str))
-        .collect();
-    update_linker_cache(writer, &added, &whiteouts)?;
+    update_linker_cache(writer, unpacked, &whiteouts)?;
     for path in &whiteouts {
         writer.whiteout(path)?;
     }
     Ok(whiteouts)
+}
+
+/// What the patch does not run of a package's maintainer scripts: the
+/// scripts themselves (their effects that drydock reproduces are listed
+/// separately), and debconf's registration of its templates.
+fn unrun_scripts(package: &str, control: &BTreeMap<String, Vec<u8>>) -> Vec<ScriptEffect> {
+    let scripts: Vec<&str> = SCRIPTS
+        .iter()
+        .copied()
+        .filter(|s| control.contains_key(*s))
+        .collect();
+    let mut effects = Vec::new();
+    if !scripts.is_empty() {
+        effects.push(ScriptEffect {
+            package: package.to_string(),
+            effect: format!(
+                "maintainer scripts ({}) beyond the effects listed as reproduced",
+                scripts.join(", ")
+            ),
+            handling: Handling::NotRun,
+            fix_depends_on_it: false,
+        });
+    }
+    if control.contains_key("templates") {
+        effects.push(ScriptEffect {
+            package: package.to_string(),
+            effect: "debconf templates and answers (var/cache/debconf)".to_string(),
+            handling: Handling::NotRun,
+            fix_depends_on_it: false,
+        });
+    }
+    effects
+}
+
+/// The owners, modes and capabilities a package's postinst sets on its
+/// files, by resolved path, recorded as reproduced effects.
+fn script_settings(
+    writer: &mut Writer,
+    package: &str,
+    control: &BTreeMap<String, Vec<u8>>,
+) -> BTreeMap<String, postinst::Setting> {
+    let Some(script) = control.get("postinst") else {
+        return BTreeMap::new();
+    };
+    let table = |path: &str| {
+        writer
+            .rootfs
+            .read(path)
+            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+            .unwrap_or_default()
+    };
+    let found = postinst::settings(
+        &String::from_utf8_lossy(script),
+        &table("etc/passwd"),
+        &table("etc/group"),
+    );
+    let mut resolved = BTreeMap::new();
+    for (path, setting) in found {
+        writer.effects.push(ScriptEffect {
+            package: package.to_string(),
+            effect: format!("postinst: {}", setting.commands.join("; ")),
+            handling: Handling::Reproduced,
+            fix_depends_on_it: false,
+        });
+        resolved.insert(writer.resolve(path.trim_start_matches('/')), setting);
+    }
+    resolved
 }
 
 /// Whether a resolved path is where the trust store's certificates are.
@@ -862,12 +971,16 @@ fn rebuild_trust_store(
         package: PACKAGE.to_string(),
         effect: "update-ca-certificates: /etc/ca-certificates.conf, /etc/ssl/certs links, hash links and bundle".to_string(),
         handling: Handling::Reproduced,
+        fix_depends_on_it: true,
     });
+    // Hooks keep other trust stores (Java's cacerts, …) in step; a certificate
+    // the update distrusts stays trusted there until they run.
     for hook in rootfs.children(truststore::HOOKS_DIR) {
         writer.effects.push(ScriptEffect {
             package: PACKAGE.to_string(),
             effect: format!("update-ca-certificates hook /{hook}"),
             handling: Handling::NotRun,
+            fix_depends_on_it: true,
         });
     }
     Ok(())
@@ -895,7 +1008,7 @@ pub const DEBCONF_CONFIG: &str = "var/cache/debconf/config.dat";
 /// directories anyway.
 fn update_linker_cache(
     writer: &mut Writer,
-    added: &[&str],
+    unpacked: &[Unpacked],
     removed: &[String],
 ) -> Result<(), PatchError> {
     let Some(mut cache) = writer
@@ -914,19 +1027,78 @@ fn update_linker_cache(
                 .or_insert_with(|| dir.to_string());
         }
     }
+    let mut added: Vec<(String, String)> = Vec::new();
+    for path in unpacked.iter().flat_map(|u| &u.list) {
+        let resolved = writer.resolve(path.trim_start_matches('/'));
+        let Some((dir, _)) = resolved.rsplit_once('/') else {
+            continue;
+        };
+        let new = writer.libraries.contains_key(&resolved)
+            || writer.library_links.contains_key(&resolved);
+        if let (true, Some(cached), Some(key)) =
+            (new, directories.get(dir), library_key(writer, &resolved))
+        {
+            added.push((key.clone(), format!("{cached}/{key}")));
+        }
+    }
     let as_cached = |path: &str| {
         let (dir, name) = path.trim_start_matches('/').rsplit_once('/')?;
         let cached = directories.get(&writer.resolve(dir))?;
         Some(format!("{cached}/{name}"))
     };
-    let added: Vec<String> = added.iter().filter_map(|p| as_cached(p)).collect();
     let removed: Vec<String> = removed.iter().filter_map(|p| as_cached(p)).collect();
-    if cache.update(&added, &removed) {
+    let mut changed = cache.update(&added, &removed);
+    // The new ldconfig rewrites the cache when libc-bin (which ships it) is upgraded.
+    if let Some(libc_bin) = unpacked.iter().find(|u| u.record.facts.name == "libc-bin") {
+        changed |= cache.set_generator_version(&libc_bin.record.facts.version);
+    }
+    if changed {
         writer.generated(ldcache::PATH, &cache.write())?;
         writer.linker_cache_updated = true;
     }
     Ok(())
 }
+
+/// The key `ldconfig` files a library under: the ELF soname of the file a
+/// name leads to, or, for a symlink straight to its soname file (or a `.so`
+/// link to it), the link's own name (glibc's `search_dir`). `None` when the
+/// file is not one the layer brings.
+fn library_key(writer: &Writer, path: &str) -> Option<String> {
+    let mut current = path.to_string();
+    let mut is_link = false;
+    for _ in 0..MAX_LINK_HOPS {
+        let target = writer
+            .library_links
+            .get(&current)
+            .cloned()
+            .or_else(|| writer.rootfs.link_target(&current).map(str::to_string));
+        let Some(target) = target else {
+            let content = writer.libraries.get(&current)?;
+            let real = current.rsplit('/').next().unwrap_or(&current);
+            let soname = ldcache::soname(content).unwrap_or_else(|| real.to_string());
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let linked_to_soname =
+                real == soname || (real.ends_with(".so") && soname.starts_with(real));
+            return Some(if is_link && linked_to_soname {
+                name.to_string()
+            } else {
+                soname
+            });
+        };
+        is_link = true;
+        let joined = if target.starts_with('/') {
+            target
+        } else {
+            let dir = current.rsplit_once('/').map_or("", |(d, _)| d);
+            format!("{dir}/{target}")
+        };
+        current = writer.resolve(&pkgdb::rootfs::clean_path(&joined));
+    }
+    None
+}
+
+/// How many symlinks [`library_key`] follows.
+const MAX_LINK_HOPS: usize = 8;
 
 /// Files the old versions listed that nothing lists any more and that the
 /// image has; a directory only when nothing else is left in it, since dpkg
@@ -1037,8 +1209,9 @@ fn extended_states(rootfs: &Rootfs, unpacked: &[Unpacked]) -> Option<String> {
         if !text.is_empty() && !text.ends_with("\n\n") {
             text.push('\n');
         }
+        // apt ends every paragraph with a blank line.
         text.push_str(&format!(
-            "Package: {}\nArchitecture: {}\nAuto-Installed: 1\n",
+            "Package: {}\nArchitecture: {}\nAuto-Installed: 1\n\n",
             facts.name, facts.architecture
         ));
     }

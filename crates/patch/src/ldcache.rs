@@ -156,20 +156,16 @@ impl Cache {
 
     pub fn write(&self) -> Vec<u8> {
         let strings_start = HEADER_LEN + self.entries.len() * ENTRY_LEN;
-        let mut strings: Vec<u8> = Vec::new();
-        let mut offsets: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        let mut offset_of = |text: &str, strings: &mut Vec<u8>| -> u32 {
-            *offsets.entry(text.to_string()).or_insert_with(|| {
-                let at = (strings_start + strings.len()) as u32;
-                strings.extend_from_slice(text.as_bytes());
-                strings.push(0);
-                at
-            })
-        };
+        let (strings, offsets) = string_table(
+            self.entries
+                .iter()
+                .flat_map(|e| [e.key.as_str(), e.value.as_str()]),
+        );
+        let offset_of = |text: &str| (strings_start as u32) + offsets[text];
         let mut table = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
         for entry in &self.entries {
-            let key = offset_of(&entry.key, &mut strings);
-            let value = offset_of(&entry.value, &mut strings);
+            let key = offset_of(&entry.key);
+            let value = offset_of(&entry.value);
             table.extend_from_slice(&entry.flags.to_le_bytes());
             table.extend_from_slice(&key.to_le_bytes());
             table.extend_from_slice(&value.to_le_bytes());
@@ -217,15 +213,19 @@ impl Cache {
     /// Adds the libraries among `added` (absolute paths a layer writes) in
     /// directories the cache covers and drops entries for `removed` paths;
     /// returns whether anything changed.
-    pub fn update(&mut self, added: &[String], removed: &[String]) -> bool {
+    /// Drops the entries whose path is in `removed` and adds `(soname, path)`
+    /// entries the cache lacks, each with the flags of the entries already
+    /// in its directory (a directory the cache does not cover is not added:
+    /// the linker's configuration does not name it). Whether anything changed.
+    pub fn update(&mut self, added: &[(String, String)], removed: &[String]) -> bool {
         let before = self.entries.len();
         self.entries.retain(|e| !removed.contains(&e.value));
         let mut changed = self.entries.len() != before;
-        for path in added {
-            let Some((dir, name)) = path.rsplit_once('/') else {
+        for (soname, path) in added {
+            let Some((dir, _)) = path.rsplit_once('/') else {
                 continue;
             };
-            if !is_soname(name) || self.entries.iter().any(|e| e.value == *path) {
+            if self.entries.iter().any(|e| e.value == *path) {
                 continue;
             }
             let Some(flags) = self
@@ -234,11 +234,11 @@ impl Cache {
                 .find(|e| e.value.rsplit_once('/').is_some_and(|(d, _)| d == dir))
                 .map(|e| e.flags)
             else {
-                continue; // a directory the linker's configuration does not cover
+                continue;
             };
             self.entries.push(Entry {
                 flags,
-                key: name.to_string(),
+                key: soname.clone(),
                 value: path.clone(),
                 os_version: 0,
                 hwcap: 0,
@@ -250,16 +250,148 @@ impl Cache {
         }
         changed
     }
+
+    /// Says the cache was written by the `ldconfig` of `libc-bin` version
+    /// `version`: the generator text names the version it was built from
+    /// (`ldconfig (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36`).
+    /// Whether the text changed.
+    pub fn set_generator_version(&mut self, version: &str) -> bool {
+        let Some(text) = &self.generator else {
+            return false;
+        };
+        let Some(start) = text.find(" GLIBC ").map(|i| i + " GLIBC ".len()) else {
+            return false;
+        };
+        let Some(end) = text[start..].find(')').map(|i| start + i) else {
+            return false;
+        };
+        let updated = format!("{}{version}{}", &text[..start], &text[end..]);
+        let changed = updated != *text;
+        self.generator = Some(updated);
+        changed
+    }
 }
 
-/// `libssl.so.3`, `ld-linux-x86-64.so.2`: a name `ldconfig` makes a link and an entry for.
-fn is_soname(name: &str) -> bool {
-    let Some((stem, major)) = name.rsplit_once(".so.") else {
-        return false;
+/// glibc's string table (`elf/stringtable.c`): each distinct string once,
+/// ordered by comparing from the end, and a string that ends another one
+/// stored inside it (tail merging). The bytes, and each string's offset.
+fn string_table<'a>(
+    texts: impl Iterator<Item = &'a str>,
+) -> (Vec<u8>, std::collections::HashMap<&'a str, u32>) {
+    let mut unique: Vec<&str> = texts.collect();
+    unique.sort_unstable();
+    unique.dedup();
+    // From the last byte, larger bytes first; the shorter of two strings
+    // where one ends the other comes after it.
+    unique.sort_by(|l, r| {
+        l.bytes()
+            .rev()
+            .zip(r.bytes().rev())
+            .map(|(a, b)| b.cmp(&a))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| r.len().cmp(&l.len()))
+    });
+    let mut bytes = Vec::new();
+    let mut offsets = std::collections::HashMap::new();
+    let mut previous: Option<(&str, u32)> = None;
+    for text in unique {
+        let offset = match previous {
+            Some((before, at)) if before.ends_with(text) => at + (before.len() - text.len()) as u32,
+            _ => {
+                let at = bytes.len() as u32;
+                bytes.extend_from_slice(text.as_bytes());
+                bytes.push(0);
+                at
+            }
+        };
+        offsets.insert(text, offset);
+        previous = Some((text, offset));
+    }
+    (bytes, offsets)
+}
+
+/// Whether `ldconfig` looks at a file name at all (glibc's `_dl_is_dso`):
+/// `lib*` or `ld-*` with `.so` in it.
+pub fn is_library_name(name: &str) -> bool {
+    (name.starts_with("lib") || name.starts_with("ld-")) && name.contains(".so")
+}
+
+/// The `DT_SONAME` of an ELF shared object; `None` when the bytes are not
+/// ELF or have none. Written here: one field of the dynamic section, for
+/// which an ELF crate would be far larger than the need.
+pub fn soname(elf: &[u8]) -> Option<String> {
+    if elf.get(..4)? != b"\x7fELF" {
+        return None;
+    }
+    let wide = match elf.get(4)? {
+        1 => false,
+        2 => true,
+        _ => return None,
     };
-    (stem.starts_with("lib") || stem.starts_with("ld-"))
-        && !major.is_empty()
-        && major.bytes().all(|b| b.is_ascii_digit())
+    let little = match elf.get(5)? {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let read = |offset: usize, size: usize| -> Option<u64> {
+        let bytes = elf.get(offset..offset.checked_add(size)?)?;
+        let mut value = 0u64;
+        for i in 0..size {
+            let byte = if little {
+                bytes[size - 1 - i]
+            } else {
+                bytes[i]
+            };
+            value = (value << 8) | u64::from(byte);
+        }
+        Some(value)
+    };
+    let word = if wide { 8 } else { 4 };
+    let (phoff, phentsize, phnum) = if wide {
+        (read(0x20, 8)?, read(0x36, 2)?, read(0x38, 2)?)
+    } else {
+        (read(0x1c, 4)?, read(0x2a, 2)?, read(0x2c, 2)?)
+    };
+    // (type, offset, vaddr, filesz) of each program header.
+    let mut segments = Vec::new();
+    for i in 0..phnum {
+        let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        let kind = read(at, 4)?;
+        let (offset, vaddr, filesz) = if wide {
+            (read(at + 8, 8)?, read(at + 16, 8)?, read(at + 32, 8)?)
+        } else {
+            (read(at + 4, 4)?, read(at + 8, 4)?, read(at + 16, 4)?)
+        };
+        segments.push((kind, offset, vaddr, filesz));
+    }
+    const PT_LOAD: u64 = 1;
+    const PT_DYNAMIC: u64 = 2;
+    const DT_NULL: u64 = 0;
+    const DT_STRTAB: u64 = 5;
+    const DT_SONAME: u64 = 14;
+    let &(_, dynamic, _, size) = segments.iter().find(|s| s.0 == PT_DYNAMIC)?;
+    let (mut strtab, mut name) = (None, None);
+    let mut at = dynamic;
+    while at + 2 * word as u64 <= dynamic + size {
+        let offset = usize::try_from(at).ok()?;
+        let (tag, value) = (read(offset, word)?, read(offset + word, word)?);
+        match tag {
+            DT_NULL => break,
+            DT_STRTAB => strtab = Some(value),
+            DT_SONAME => name = Some(value),
+            _ => {}
+        }
+        at += 2 * word as u64;
+    }
+    let (strtab, name) = (strtab?, name?);
+    // DT_STRTAB is an address: find the loaded segment that holds it.
+    let &(_, offset, vaddr, _) = segments
+        .iter()
+        .find(|s| s.0 == PT_LOAD && s.2 <= strtab && strtab < s.2 + s.3)?;
+    let start = usize::try_from(strtab - vaddr + offset + name).ok()?;
+    let rest = elf.get(start..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    String::from_utf8(rest[..end].to_vec()).ok()
 }
 
 #[cfg(test)]
@@ -294,17 +426,31 @@ mod tests {
         cache.sort();
         let bytes = cache.write();
         assert_eq!(Cache::parse(&bytes).unwrap(), cache);
+        let pair = |key: &str, path: &str| (key.to_string(), path.to_string());
         assert!(cache.update(
             &[
-                "/lib/x/libnew.so.2".into(),
-                "/lib/x/libnew.so.2.0.1".into(),
-                "/opt/libo.so.1".into()
+                pair("libnew.so.2", "/lib/x/libnew.so.2"),
+                pair("libo.so.1", "/opt/libo.so.1")
             ],
             &["/lib/x/libc.so.6".into()],
         ));
         let keys: Vec<&str> = cache.entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["libz.so.1", "libnew.so.2"]);
-        assert!(!cache.update(&["/lib/x/libz.so.1".into()], &[]));
+        assert!(!cache.update(&[pair("libz.so.1", "/lib/x/libz.so.1")], &[]));
+        // A generator text without a vendor version is left alone.
+        assert!(!cache.set_generator_version("2.36-9+deb12u13"));
+        let mut debian = Cache {
+            entries: vec![],
+            generator: Some(
+                "ldconfig (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36".into(),
+            ),
+        };
+        assert!(debian.set_generator_version("2.36-9+deb12u13"));
+        assert!(!debian.set_generator_version("2.36-9+deb12u13"));
+        assert_eq!(
+            debian.generator.as_deref(),
+            Some("ldconfig (Debian GLIBC 2.36-9+deb12u13) stable release version 2.36")
+        );
         assert!(Cache::parse(b"ld.so-1.7.0").is_err());
         assert!(Cache::parse(&bytes[..60]).is_err());
     }

@@ -18,6 +18,7 @@ pub mod layer;
 pub mod ldcache;
 pub mod patcher;
 pub mod plan;
+pub mod postinst;
 pub mod publish;
 pub mod relation;
 pub mod sources;

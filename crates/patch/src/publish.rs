@@ -309,6 +309,10 @@ pub async fn evidence(
             product: product.clone(),
             distro: &platform.distro.0,
             release: &platform.distro.1,
+            effects: platform
+                .layer
+                .as_ref()
+                .map_or(&[], |l| l.script_effects.as_slice()),
         });
     }
     let vex = crate::vex::document(

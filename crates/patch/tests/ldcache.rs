@@ -20,7 +20,12 @@ fn agrees_with_ldconfig_on_a_real_root() {
     let cache = Cache::parse(&original).unwrap();
     assert!(cache.entries.len() > 20);
 
-    // Round trip: ldconfig reads our bytes as it reads its own.
+    // Round trip: the bytes ldconfig wrote, tail-merged string table included.
+    assert!(
+        cache.write() == original,
+        "written bytes differ from ldconfig's"
+    );
+    // And ldconfig reads our bytes as it reads its own.
     let work = tempfile::tempdir().unwrap();
     let written = work.path().join("written.cache");
     std::fs::write(&written, cache.write()).unwrap();
@@ -48,6 +53,35 @@ fn agrees_with_ldconfig_on_a_real_root() {
     testkit::run(Command::new("ldconfig").arg("-X").arg("-r").arg(&copy));
     let mut without = Cache::parse(&std::fs::read(copy.join("etc/ld.so.cache")).unwrap()).unwrap();
     assert!(!without.entries.iter().any(|e| e.value == victim.value));
-    assert!(without.update(std::slice::from_ref(&victim.value), &[]));
+    assert!(without.update(&[(victim.key.clone(), victim.value.clone())], &[]));
     assert_eq!(without.entries, cache.entries);
+}
+
+/// Every key `ldconfig` wrote is the ELF soname our reader finds in the file
+/// the entry names (libbz2.so.1.0, libdb-5.3.so: not guessable from names).
+#[test]
+fn reads_the_sonames_ldconfig_keys_by() {
+    let root = testkit::debian_rootfs(&testkit::debian_layout());
+    let cache = Cache::parse(&std::fs::read(root.join("etc/ld.so.cache")).unwrap()).unwrap();
+    for entry in &cache.entries {
+        let relative = entry.value.trim_start_matches('/');
+        let dir = std::fs::canonicalize(root.join(Path::new(relative).parent().unwrap())).unwrap();
+        let mut file = dir.join(Path::new(relative).file_name().unwrap());
+        for _ in 0..8 {
+            match std::fs::read_link(&file) {
+                Ok(target) if target.is_absolute() => {
+                    file = root.join(target.strip_prefix("/").unwrap())
+                }
+                Ok(target) => file = file.parent().unwrap().join(target),
+                Err(_) => break,
+            }
+        }
+        let elf = std::fs::read(&file).unwrap();
+        assert_eq!(
+            patch::ldcache::soname(&elf).as_deref(),
+            Some(entry.key.as_str()),
+            "{}",
+            file.display()
+        );
+    }
 }

@@ -145,6 +145,42 @@ pub fn ubuntu_layout() -> PathBuf {
     )
 }
 
+/// The tag of the image in [`ubuntu_apps_layout`].
+pub const UBUNTU_APPS_TAG: &str = "noble-apps";
+
+/// What [`ubuntu_apps_layout`] adds to minbase: a server image's usual tools,
+/// among them packages whose maintainer scripts set permissions
+/// (`ssh-agent`'s group and setgid bit) and capabilities (`ping`).
+pub const UBUNTU_APPS: &str = "openssh-client,ca-certificates,python3,sudo,curl,iputils-ping";
+
+/// Ubuntu 24.04 minbase with [`UBUNTU_APPS`], built once from the `noble`
+/// release pocket alone (so it lacks every update since the release).
+pub fn ubuntu_apps_layout() -> PathBuf {
+    build_layout(
+        "ubuntu-apps",
+        "noble",
+        UBUNTU_APPS_TAG,
+        UBUNTU_MIRROR,
+        Some(&ubuntu_keyring()),
+        UBUNTU_APPS,
+    )
+}
+
+/// The tag of the image in [`ubuntu_jammy_layout`].
+pub const UBUNTU_JAMMY_TAG: &str = "jammy-minbase";
+
+/// Ubuntu 22.04 (jammy) minbase, built once from the `jammy` release pocket alone.
+pub fn ubuntu_jammy_layout() -> PathBuf {
+    build_layout(
+        "ubuntu-jammy",
+        "jammy",
+        UBUNTU_JAMMY_TAG,
+        UBUNTU_MIRROR,
+        Some(&ubuntu_keyring()),
+        "",
+    )
+}
+
 /// The tag of the image in [`debian_apps_layout`].
 pub const DEBIAN_APPS_TAG: &str = "bookworm-apps";
 
