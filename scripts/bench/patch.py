@@ -205,7 +205,7 @@ def plan_packages(stdout: Path) -> list[str]:
         elif in_plan and line.startswith("  PACKAGE"):
             continue
         elif in_plan and line.startswith("  ") and not line.startswith("  not upgraded") \
-                and not line.startswith("  note:"):
+                and not line.startswith(("  note:", "  reproduced:", "  not run:")):
             names.append(line.split()[0])
         else:
             in_plan = False

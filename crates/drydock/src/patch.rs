@@ -23,7 +23,8 @@ use crate::options::{DataDirArgs, RegistryArgs};
 
 #[derive(clap::Args)]
 pub struct PatchArgs {
-    /// The image: a registry reference (`127.0.0.1:5000/app:1`) or `oci:DIR[:TAG]`.
+    /// The image: a registry reference (`127.0.0.1:5000/app:1`), `oci:DIR[:TAG]`,
+    /// or a `docker save` archive (`docker-archive:FILE`, or the file's path; needs --output).
     pub image: String,
     /// The tag of the patched image [default: the original tag + --tag-suffix].
     #[arg(long, short, conflicts_with = "tag_suffix")]
@@ -194,6 +195,13 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
     let source = publish::open(&args.image, registry, &cache)
         .await
         .with_context(|| format!("reading {}", args.image))?;
+    if source.archive.is_some() && output.is_none() && !args.dry_run {
+        anyhow::bail!(
+            "{} is a docker save archive, which drydock does not rewrite; pass --output oci:DIR:TAG \
+             for the patched image",
+            args.image
+        );
+    }
     let wants_scanner;
     let wants = if args.update_all {
         WantSource::All
@@ -239,10 +247,11 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
         println!("{} needs no patch; nothing written.", args.image);
         return Ok(());
     };
-    let tag = match (&args.tag, &source.tag) {
-        (Some(tag), _) => tag.clone(),
-        (None, Some(original)) => format!("{original}{}", args.tag_suffix),
-        (None, None) => {
+    let tag = match (&args.tag, &source.tag, &output) {
+        (Some(tag), _, _) => tag.clone(),
+        (None, _, Some((_, Some(out_tag)))) => out_tag.clone(),
+        (None, Some(original), _) => format!("{original}{}", args.tag_suffix),
+        (None, None, _) => {
             anyhow::bail!("the image has no tag to derive the patched tag from; pass --tag")
         }
     };

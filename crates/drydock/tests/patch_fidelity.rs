@@ -235,8 +235,8 @@ fn debian_image_with_applications_equals_apt_path_by_path() {
 }
 
 /// Slim images' path filters, a stat override, a directory the admin gave
-/// its own mode, an edited conffile, a held package and a packaged
-/// directory replaced by a symlink, in layers of their own.
+/// its own mode, an edited conffile, a held package, a packaged directory
+/// replaced by a symlink, in layers of their own.
 #[test]
 fn image_with_filters_overrides_and_holds_equals_apt_path_by_path() {
     let work = tempfile::tempdir().unwrap();
@@ -291,8 +291,79 @@ fn layered_zstd_image_equals_apt_path_by_path() {
         "curl was removed in a layer and stays removed"
     );
     assert!(comparison.apt_root.join("opt/app/run").exists());
+
+    // The same image as a `docker save` archive gets the very same patch
+    // layer (from the gzip copy `unpack` made: docker archives take no zstd).
+    let archive = work.path().join("layered.tar");
+    let tag = testkit::DEBIAN_LAYERED_TAG;
+    testkit::run(
+        Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!(
+                "oci:{}:{tag}",
+                work.path().join(format!("gzip-{tag}")).display()
+            ))
+            .arg(format!("docker-archive:{}:app:1", archive.display())),
+    );
+    let data = work.path().join("data");
+    let refused = drydock(
+        &data,
+        &[
+            "patch",
+            &format!("docker-archive:{}", archive.display()),
+            "--update-all",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--output"));
+    let out = work.path().join("from-archive");
+    succeed(drydock(
+        &data,
+        &[
+            "patch",
+            &format!("docker-archive:{}", archive.display()),
+            "--update-all",
+            "--output",
+            &format!("oci:{}:patched", out.display()),
+        ],
+    ));
+    assert_eq!(
+        diff_ids(&out, "patched"),
+        diff_ids(&work.path().join("layout"), "patched"),
+        "the archive's patch differs from the layout's"
+    );
     keep_when_asked(work);
     assert_no_differences("debian-layered", &comparison.found);
+}
+
+/// The diff IDs of `layout:tag`'s config.
+fn diff_ids(layout: &Path, tag: &str) -> Vec<String> {
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag}"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(manifest["digest"].as_str().unwrap())).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]

@@ -385,7 +385,18 @@ impl Patcher {
         );
         sources::apply_mirrors(&mut sources, &self.options.mirrors);
         let apt = self.apt(distribution)?;
-        let indexes = self.indexes_for(apt, &sources, &native).await?;
+        // Foreign architectures' packages (`libc6:i386`) come from their own indexes.
+        let mut architectures: Vec<&str> = vec![native.as_str()];
+        for facts in &installed {
+            if facts.architecture != "all" && !architectures.contains(&facts.architecture.as_str())
+            {
+                architectures.push(&facts.architecture);
+            }
+        }
+        let mut indexes = Vec::new();
+        for architecture in architectures {
+            indexes.extend(self.indexes_for(apt, &sources, architecture).await?);
+        }
         let requests = match wants {
             WantSource::All => None,
             WantSource::Report(requests) => Some(requests.clone()),

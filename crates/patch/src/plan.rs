@@ -554,11 +554,66 @@ impl<'a> Planner<'a> {
                     changed = true;
                     break;
                 }
+                if member.planned
+                    && let Some(sibling) = self.unmatched_sibling(facts)
+                {
+                    self.match_sibling(&sibling, facts)?;
+                    changed = true;
+                    break;
+                }
             }
             if !changed {
                 return Ok(());
             }
         }
+    }
+
+    /// An installed `Multi-Arch: same` copy of a planned package for another
+    /// architecture (`libssl3:i386` beside `libssl3:amd64`) that the plan
+    /// leaves at another version: dpkg requires them to be equal.
+    fn unmatched_sibling(&self, planned: &Facts) -> Option<Facts> {
+        if planned.multi_arch.as_deref() != Some("same") {
+            return None;
+        }
+        self.installed
+            .iter()
+            .find(|p| {
+                p.name == planned.name
+                    && p.architecture != planned.architecture
+                    && p.architecture != "all"
+                    && p.version != planned.version
+                    && !self
+                        .steps
+                        .contains_key(&(p.name.clone(), p.architecture.clone()))
+            })
+            .cloned()
+    }
+
+    /// Upgrades `sibling` to the version of `planned`, or refuses the plan.
+    fn match_sibling(&mut self, sibling: &Facts, planned: &Facts) -> Result<(), PlanError> {
+        let offer = self.candidates.get(sibling.name.as_str()).and_then(|list| {
+            list.iter()
+                .find(|(c, f)| {
+                    c.package.architecture == sibling.architecture && f.version == planned.version
+                })
+                .map(|(c, f)| ((*c).clone(), f.clone()))
+        });
+        let Some(offer) = offer else {
+            return Err(PlanError::Unsatisfiable {
+                package: format!("{}:{}", sibling.name, sibling.architecture),
+                version: sibling.version.clone(),
+                relation: format!(
+                    "version {} to match {}:{} (Multi-Arch: same copies must be equal)",
+                    planned.version, planned.name, planned.architecture
+                ),
+            });
+        };
+        self.add_step(
+            Some(sibling),
+            offer,
+            Reason::KeepsWorking(format!("{}:{}", planned.name, planned.architecture)),
+        );
+        Ok(())
     }
 
     fn add_dependency(&mut self, dependent: &Facts, group: &Group) -> Result<(), PlanError> {
@@ -767,6 +822,47 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn multi_arch_same_copies_are_upgraded_together() {
+        let same = |name: &str, arch: &str, version: &str| {
+            Facts::new(
+                [name, arch, version, name, version],
+                Some("same"),
+                Fields::default(),
+            )
+            .unwrap()
+        };
+        let installed = [
+            same("libssl3", "amd64", "3.0.1-1"),
+            same("libssl3", "i386", "3.0.1-1"),
+        ];
+        let offer_for = |arch: &str, version: &str| {
+            let mut candidate = offer("bookworm-security", "libssl3", version, &[]);
+            candidate.package.architecture = arch.to_string();
+            candidate.package.multi_arch = Some("same".to_string());
+            candidate
+        };
+        let available = [offer_for("amd64", "3.0.2-1"), offer_for("i386", "3.0.2-1")];
+        let request = Wants::Packages(vec![Request {
+            name: "libssl3:amd64".to_string(),
+            fixed_source_version: Some("3.0.2-1".to_string()),
+            vulnerabilities: vec![],
+        }]);
+        let plan = plan(&installed, &available, "amd64", &request, &BTreeSet::new()).unwrap();
+        let arches: Vec<&str> = plan.steps.iter().map(|s| s.architecture.as_str()).collect();
+        assert_eq!(arches, ["amd64", "i386"]);
+        // Without the i386 copy in the suites, the plan is refused, never left skewed.
+        let error = super::plan(
+            &installed,
+            &available[..1],
+            "amd64",
+            &request,
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(error, PlanError::Unsatisfiable { .. }), "{error}");
     }
 
     #[test]

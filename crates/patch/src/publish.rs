@@ -8,7 +8,7 @@
 //! original tag never), and attaching the evidence (OpenVEX and the
 //! post-patch scan) as referrers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -35,6 +35,9 @@ pub struct Source {
     pub tag: Option<String>,
     /// How the original is named in the patched image's annotations.
     pub base_name: String,
+    /// The `docker save` archive the image was read from: nothing is
+    /// written back into an archive, the patch needs an output.
+    pub archive: Option<PathBuf>,
 }
 
 /// Where the patched image goes.
@@ -76,13 +79,40 @@ async fn copy_into(source: &Endpoint, work: &OciLayout, tag: &str) -> Result<(),
     Ok(())
 }
 
-/// Copies `image` (a registry reference or `oci:DIR[:TAG]`) into the working
-/// layout under `cache_dir/images` and, when it is a drydock patch, finds its original.
+/// Copies `image` (a registry reference, `oci:DIR[:TAG]`, or a `docker save`
+/// archive as `docker-archive:FILE` or a file path) into the working layout
+/// under `cache_dir/images` and, when it is a drydock patch, finds its original.
 pub async fn open(
     image: &str,
     registry: ClientOptions,
     cache_dir: &Path,
 ) -> Result<Source, PatchError> {
+    let archive = image
+        .strip_prefix("docker-archive:")
+        .map(PathBuf::from)
+        .or_else(|| Path::new(image).is_file().then(|| PathBuf::from(image)));
+    if let Some(archive) = archive {
+        let work = OciLayout::create(cache_dir.join("images")).await?;
+        let key =
+            oci::docker_archive::archive_key(&archive).map_err(copy_error(image.to_string()))?;
+        let local = format!("archive-{}", &key.hex()[..32]);
+        let content = oci::docker_archive::import(&archive, &work, &local)
+            .await
+            .map_err(copy_error(image.to_string()))?;
+        let mut source = Source {
+            endpoint: Endpoint::Layout {
+                layout: work.clone(),
+                tag: Some(local),
+            },
+            work,
+            content,
+            tag: None,
+            base_name: image.to_string(),
+            archive: Some(archive),
+        };
+        follow_to_original(&mut source).await?;
+        return Ok(source);
+    }
     let location: ImageLocation =
         image
             .parse()
@@ -132,6 +162,7 @@ pub async fn open(
         endpoint,
         tag,
         base_name: image.to_string(),
+        archive: None,
     };
     follow_to_original(&mut source).await?;
     Ok(source)
@@ -222,6 +253,13 @@ pub async fn write(
             format!("oci:{}:{tag}", path.display()),
         ),
         Output::Beside(tag) => {
+            if let Some(archive) = &source.archive {
+                return Err(PatchError::Refused(format!(
+                    "{} is a docker save archive, which drydock does not rewrite; \
+                     the patched image needs an OCI layout to go to",
+                    archive.display()
+                )));
+            }
             if source.tag.as_deref() == Some(tag.as_str()) {
                 return Err(PatchError::Refused(format!(
                     "refusing to overwrite the original tag {tag:?}; choose another tag"

@@ -612,9 +612,20 @@ impl Rootfs {
     }
 
     fn remove_tree(&mut self, path: &str, remove_self: bool) {
+        if remove_self {
+            self.nodes.remove(path);
+        }
+        // The keys under `path/` are one range of the sorted map.
         let children = format!("{path}/");
-        self.nodes
-            .retain(|k, _| !((remove_self && k == path) || k.starts_with(&children)));
+        let doomed: Vec<String> = self
+            .nodes
+            .range(children.clone()..)
+            .take_while(|(k, _)| k.starts_with(&children))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in doomed {
+            self.nodes.remove(&key);
+        }
     }
 
     /// Resolves symlinks along `path` inside the view; `None` on a loop.
