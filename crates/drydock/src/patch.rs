@@ -346,6 +346,12 @@ fn print_summary(
                 into.extend(ids.iter().cloned());
             }
         }
+        for source in &platform.third_party {
+            println!(
+                "  note: third-party repository not consulted: {} {} (its packages are left as they are)",
+                source.uri, source.suite
+            );
+        }
         if let Some(layer) = &platform.layer {
             for effect in &layer.script_effects {
                 println!(

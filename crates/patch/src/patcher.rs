@@ -111,6 +111,8 @@ pub struct PlatformOutcome {
     pub platform: String,
     pub plan: Plan,
     pub sources: Vec<AptSource>,
+    /// The image's third-party repositories, not consulted.
+    pub third_party: Vec<AptSource>,
     /// Set when something was built.
     pub layer: Option<BuiltLayer>,
     pub manifest: Option<ContentRef>,
@@ -377,12 +379,9 @@ impl Patcher {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "amd64".to_string());
-        let mut sources = sources::effective(
-            &configured_sources(&files.rootfs)?,
-            distribution,
-            &codename,
-            &native,
-        );
+        let configured = configured_sources(&files.rootfs)?;
+        let mut sources = sources::effective(&configured, distribution, &codename, &native);
+        let third_party = sources::third_party(&configured, distribution, &codename, &native);
         sources::apply_mirrors(&mut sources, &self.options.mirrors);
         let apt = self.apt(distribution)?;
         // Foreign architectures' packages (`libc6:i386`) come from their own indexes.
@@ -417,6 +416,7 @@ impl Patcher {
             platform: platform.to_string(),
             plan,
             sources,
+            third_party,
             layer: None,
             manifest: None,
             inventory_after: None,

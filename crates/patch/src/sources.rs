@@ -35,6 +35,36 @@ impl Distribution {
         }
     }
 
+    /// Whether a source is one of the distribution's archives or a mirror
+    /// of one: mirrors keep the archive's path (`/debian`,
+    /// `/debian-security`, `/ubuntu`, `/ubuntu-ports`), and every component
+    /// is one of the distribution's (Docker's `…/linux/debian bookworm
+    /// stable` is not).
+    pub fn is_archive(self, source: &AptSource) -> bool {
+        let last = source
+            .uri
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        let (paths, components): (&[&str], &[&str]) = match self {
+            Distribution::Debian => (
+                &["debian", "debian-security"],
+                &["main", "contrib", "non-free", "non-free-firmware"],
+            ),
+            Distribution::Ubuntu => (
+                &["ubuntu", "ubuntu-ports"],
+                &["main", "restricted", "universe", "multiverse"],
+            ),
+        };
+        paths.contains(&last)
+            && !source.components.is_empty()
+            && source
+                .components
+                .iter()
+                .all(|c| components.contains(&c.as_str()))
+    }
+
     /// The archive and suites apt would use on a stock install of `codename`.
     pub fn defaults(self, codename: &str, architecture: &str) -> Vec<AptSource> {
         let source = |uri: &str, suite: String, components: &[&str]| AptSource {
@@ -182,23 +212,31 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
     Ok(sources)
 }
 
-/// What a patch reads: the image's own sources for its release (entries
-/// for other releases, such as a pinned `sid`, are ignored), plus any of the
+/// What a patch reads: the image's own entries for the distribution's
+/// pockets of its release (entries for other releases, such as a pinned
+/// `sid`, backports and proposed, are ignored), plus any of the
 /// distribution's default pockets (release, `-updates`, `-security`) that
 /// the image's configuration lacks, so a patch always sees the security
-/// pocket. With no configuration at all this is the defaults.
+/// pocket. Third-party repositories (a suite that is not one of the
+/// distribution's pockets, `bookworm-pgdg`, or an archive that is not the
+/// distribution's, such as Docker's `bookworm stable`) are left out: they
+/// are signed with keys of their own, and they must never stand in the way
+/// of the distribution's security fixes. With no configuration at all this
+/// is the defaults.
 pub fn effective(
     configured: &[AptSource],
     distribution: Distribution,
     codename: &str,
     architecture: &str,
 ) -> Vec<AptSource> {
-    let ours = |suite: &str| suite == codename || suite.starts_with(&format!("{codename}-"));
+    let pockets = [
+        codename.to_string(),
+        format!("{codename}-updates"),
+        format!("{codename}-security"),
+    ];
     let mut sources: Vec<AptSource> = configured
         .iter()
-        .filter(|s| {
-            ours(&s.suite) && !s.suite.ends_with("-backports") && !s.suite.ends_with("-proposed")
-        })
+        .filter(|s| pockets.contains(&s.suite) && distribution.is_archive(s))
         .cloned()
         .collect();
     let present: BTreeSet<String> = sources.iter().map(|s| s.suite.clone()).collect();
@@ -209,6 +247,26 @@ pub fn effective(
     }
     sources.dedup();
     sources
+}
+
+/// The configured entries [`effective`] leaves out as third-party
+/// repositories (for the patch summary), for the image's release.
+pub fn third_party(
+    configured: &[AptSource],
+    distribution: Distribution,
+    codename: &str,
+    architecture: &str,
+) -> Vec<AptSource> {
+    let kept = effective(configured, distribution, codename, architecture);
+    configured
+        .iter()
+        .filter(|s| {
+            !kept.contains(s)
+                && (s.suite == codename || s.suite.starts_with(&format!("{codename}-")))
+        })
+        .filter(|s| !s.suite.ends_with("-backports") && !s.suite.ends_with("-proposed"))
+        .cloned()
+        .collect()
 }
 
 /// A `--mirror` rewrite: `FROM=TO` replaces the base URL prefix FROM; a
@@ -316,10 +374,24 @@ Enabled: no\nTypes: deb\nURIs: http://x\nSuites: y\nComponents: z\n";
         let configured = parse_one_line(
             "f",
             "deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian sid main\n\
-deb http://deb.debian.org/debian bookworm-backports main\n",
+deb http://deb.debian.org/debian bookworm-backports main\n\
+deb http://apt.postgresql.org/pub/repos/apt bookworm-pgdg main\n\
+deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian bookworm stable\n",
         )
         .unwrap();
         let sources = effective(&configured, Distribution::Debian, "bookworm", "amd64");
+        let left_out: Vec<String> =
+            third_party(&configured, Distribution::Debian, "bookworm", "amd64")
+                .iter()
+                .map(|s| format!("{} {}", s.uri, s.suite))
+                .collect();
+        assert_eq!(
+            left_out,
+            [
+                "http://apt.postgresql.org/pub/repos/apt bookworm-pgdg",
+                "https://download.docker.com/linux/debian bookworm"
+            ]
+        );
         let suites: Vec<(&str, &str)> = sources
             .iter()
             .map(|s| (s.uri.as_str(), s.suite.as_str()))
