@@ -21,6 +21,8 @@ use crate::plan::{Facts, Fields};
 pub const STATUS: &str = "var/lib/dpkg/status";
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
 pub const INFO: &str = "var/lib/dpkg/info";
+/// `dpkg-divert`'s record of diverted paths.
+pub const DIVERSIONS: &str = "var/lib/dpkg/diversions";
 /// apt's record of which packages were installed only as dependencies.
 pub const EXTENDED_STATES: &str = "var/lib/apt/extended_states";
 
@@ -337,6 +339,14 @@ pub fn status_paragraph(record: &NewRecord, with_status: bool) -> String {
         text.push('\n');
     }
     text
+}
+
+/// A field of a control paragraph, continuation lines joined (`None` when absent).
+pub fn control_field(control: &str, name: &str) -> Option<String> {
+    control_fields(control)
+        .into_iter()
+        .find(|(field, _)| field.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.replace('\n', " ").trim().to_string())
 }
 
 /// The selection (`install`, `hold`, …) of a status paragraph; `install` when it has none.

@@ -23,7 +23,7 @@
 //! The tar is deterministic: entries in plan order, generated files dated
 //! with the newest packaged timestamp, gzip (level 1) without a name or time.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Write};
 
 use md5::{Digest as _, Md5};
@@ -413,6 +413,8 @@ struct Unpacked {
     record: NewRecord,
     /// The `.list` lines (`/.`, `/usr`, `/usr/bin/x`, …).
     list: Vec<String>,
+    /// The lines of `list` that are directories.
+    directories: HashSet<String>,
     control_files: BTreeMap<String, Vec<u8>>,
     /// Which status.d file the old record was in, if any.
     status_d_file: Option<String>,
@@ -459,7 +461,8 @@ fn unpack(
     let conffile_list = conffile_paths(control_files.get("conffiles"));
     writer.script_settings = script_settings(writer, &step.name, &control_files);
     let mut list = vec!["/.".to_string()];
-    let mut own_paths: HashSet<String> = HashSet::new();
+    // Each path of the package, and whether it is a directory.
+    let mut own_paths: HashMap<String, bool> = HashMap::new();
     let mut conffiles = ConffileState {
         declared: &conffile_list,
         recorded: &old_conffiles,
@@ -511,6 +514,11 @@ fn unpack(
             want: old.map_or_else(|| "install".to_string(), |e| dpkgdb::want_of(&e.text)),
         },
         list,
+        directories: own_paths
+            .into_iter()
+            .filter(|(_, is_dir)| *is_dir)
+            .map(|(path, _)| format!("/{path}"))
+            .collect(),
         control_files,
         status_d_file: old.and_then(|e| e.file.clone()),
         old_info_name: old.and_then(|e| e.facts.as_ref()).map(dpkgdb::info_name),
@@ -534,7 +542,7 @@ fn visit(
     path: &str,
     entry: &mut tar::Entry<'_, &mut dyn Read>,
     list: &mut Vec<String>,
-    own_paths: &mut HashSet<String>,
+    own_paths: &mut HashMap<String, bool>,
     conffiles: &mut ConffileState,
 ) -> Result<bool, repo::DebError> {
     let refuse = |message: String| repo::DebError::Format {
@@ -549,7 +557,7 @@ fn visit(
         return Err(refuse(format!("{path:?} is an overlay whiteout name")));
     }
     list.push(format!("/{path}"));
-    own_paths.insert(path.to_string());
+    own_paths.insert(path.to_string(), entry.header().entry_type().is_dir());
     let mut header = entry.header().clone();
     let kind = header.entry_type();
     let absolute = format!("/{path}");
@@ -721,7 +729,7 @@ fn visit(
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .unwrap_or_default();
             let target = repo::deb::normalize_path(&target);
-            if target.split('/').any(|c| c == "..") || !own_paths.contains(&target) {
+            if target.split('/').any(|c| c == "..") || !own_paths.contains_key(&target) {
                 return Err(refuse(format!(
                     "{path:?} is a hard link to {target:?}, which the package does not contain"
                 )));
@@ -784,6 +792,10 @@ fn write_database(
                         }
                     }
                 }
+            }
+            for (info, lines) in takeovers(db, unpacked, &diverted(writer.rootfs))? {
+                let list = lines.join("\n") + "\n";
+                writer.generated(&format!("{INFO}/{info}.list"), list.as_bytes())?;
             }
             whiteouts.extend(removed_files(writer, db, unpacked));
             whiteouts.extend(stale_bytecode(writer, unpacked));
@@ -1166,6 +1178,94 @@ fn removed_files(writer: &Writer, db: &InstalledDb, unpacked: &[Unpacked]) -> Ve
         .collect()
 }
 
+/// Files an upgraded package now ships that another installed package
+/// owns: dpkg takes them over when the new package `Replaces` the owner,
+/// and drops them from the owner's file list (returned: info name → its
+/// new `.list` lines); without `Replaces` dpkg refuses to overwrite them,
+/// and so does the patch. Copies of one `Multi-Arch: same` package share
+/// files legitimately.
+fn takeovers(
+    db: &InstalledDb,
+    unpacked: &[Unpacked],
+    diverted: &HashSet<String>,
+) -> Result<BTreeMap<String, Vec<String>>, PatchError> {
+    let replaced: BTreeSet<&str> = unpacked
+        .iter()
+        .filter_map(|u| u.old_info_name.as_deref())
+        .collect();
+    let owners: BTreeMap<String, &crate::plan::Facts> = db
+        .entries
+        .iter()
+        .filter_map(|e| e.facts.as_ref())
+        .map(|f| (dpkgdb::info_name(f), f))
+        .collect();
+    let mut changed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for package in unpacked {
+        let files: HashSet<&str> = package
+            .list
+            .iter()
+            .map(String::as_str)
+            .filter(|line| {
+                *line != "/." && !package.directories.contains(*line) && !diverted.contains(*line)
+            })
+            .collect();
+        let facts = &package.record.facts;
+        let replaces = dpkgdb::control_field(&package.record.control, "Replaces")
+            .map(|field| crate::relation::parse(&field))
+            .transpose()
+            .map_err(|message| PatchError::Refused(format!("{} Replaces: {message}", facts.name)))?
+            .unwrap_or_default();
+        for (info, lines) in &db.lists {
+            let Some(owner) = owners.get(info) else {
+                continue;
+            };
+            if replaced.contains(info.as_str()) || owner.name == facts.name {
+                continue;
+            }
+            let current = changed.get(info).unwrap_or(lines);
+            let taken: Vec<&String> = current
+                .iter()
+                .filter(|l| files.contains(l.as_str()))
+                .collect();
+            let Some(first) = taken.first() else {
+                continue;
+            };
+            let declared = replaces
+                .iter()
+                .flatten()
+                .any(|r| r.name == owner.name && r.accepts(&owner.version));
+            if !declared {
+                return Err(PatchError::Refused(format!(
+                    "{} {} ships {first}, which the installed {} {} owns, and does not declare \
+                     Replaces: {}; dpkg refuses to overwrite another package's file, and so does drydock",
+                    facts.name, facts.version, owner.name, owner.version, owner.name
+                )));
+            }
+            let kept: Vec<String> = current
+                .iter()
+                .filter(|l| !files.contains(l.as_str()))
+                .cloned()
+                .collect();
+            changed.insert(info.clone(), kept);
+        }
+    }
+    Ok(changed)
+}
+
+/// The paths `dpkg-divert` moved aside, and where to (`var/lib/dpkg/diversions`:
+/// lines of three, from, to, the package): two packages may name them.
+fn diverted(rootfs: &Rootfs) -> HashSet<String> {
+    let Some(file) = rootfs.read(dpkgdb::DIVERSIONS) else {
+        return HashSet::new();
+    };
+    String::from_utf8_lossy(file.content)
+        .lines()
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .flat_map(|triple| triple.iter().take(2).map(|p| p.to_string()))
+        .collect()
+}
+
 /// Precompiled bytecode (`__pycache__/NAME.*.pyc`) of the Python modules
 /// the layer replaces: stale once their source changed, so deleted, as
 /// `py3clean` does before the postinst compiles them again.
@@ -1348,6 +1448,74 @@ mod tests {
         )
         .unwrap();
         assert!(built.uncompressed_size > 0);
+    }
+
+    #[test]
+    fn files_taken_over_leave_the_owners_list_only_with_replaces() {
+        let facts = |name: &str, version: &str| {
+            crate::plan::Facts::new(
+                [name, "amd64", version, name, version],
+                None,
+                crate::plan::Fields::default(),
+            )
+            .unwrap()
+        };
+        let text = "Package: old\nStatus: install ok installed\nVersion: 1\n";
+        let db = InstalledDb {
+            kind: DbKind::Status,
+            entries: vec![dpkgdb::Entry {
+                facts: Some(facts("old", "1")),
+                text: text.to_string(),
+                file: None,
+                conffiles: vec![],
+            }],
+            lists: [(
+                "old".to_string(),
+                vec![
+                    "/.".into(),
+                    "/usr".into(),
+                    "/usr/bin".into(),
+                    "/usr/bin/tool".into(),
+                    "/usr/bin/other".into(),
+                ],
+            )]
+            .into(),
+            info_files: BTreeSet::new(),
+        };
+        let new = |control: &str| Unpacked {
+            record: NewRecord {
+                facts: facts("new", "2"),
+                control: control.to_string(),
+                conffiles: vec![],
+                replaces: None,
+                want: "install".into(),
+            },
+            list: vec![
+                "/.".into(),
+                "/usr".into(),
+                "/usr/bin".into(),
+                "/usr/bin/tool".into(),
+            ],
+            directories: ["/usr".to_string(), "/usr/bin".to_string()].into(),
+            control_files: BTreeMap::new(),
+            status_d_file: None,
+            old_info_name: None,
+        };
+        let none = HashSet::new();
+        let taken = takeovers(&db, &[new("Package: new\nReplaces: old (<< 2)\n")], &none).unwrap();
+        // The shared directories stay the owner's; the file moves.
+        assert_eq!(taken["old"], ["/.", "/usr", "/usr/bin", "/usr/bin/other"]);
+        let error = takeovers(&db, &[new("Package: new\n")], &none).unwrap_err();
+        assert!(error.to_string().contains("/usr/bin/tool"), "{error}");
+        // A Replaces that does not cover the installed version is no Replaces.
+        assert!(takeovers(&db, &[new("Package: new\nReplaces: old (<< 1)\n")], &none).is_err());
+        // A diverted path may be shipped by both.
+        let diverted: HashSet<String> = ["/usr/bin/tool".to_string()].into();
+        assert!(
+            takeovers(&db, &[new("Package: new\n")], &diverted)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
             "libx32",
             crate::admin::STATOVERRIDE,
             crate::dpkgdb::EXTENDED_STATES,
+            crate::dpkgdb::DIVERSIONS,
             crate::layer::DEBCONF_CONFIG,
         ]
         .iter()
@@ -70,7 +71,7 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
 
 /// Names the per-layer cache of [`PATCH_SELECTION`] scans: a new name
 /// whenever the selection changes, so no scan made for another one is read.
-const PATCH_SELECTION_CACHE: &str = "layers-2";
+const PATCH_SELECTION_CACHE: &str = "layers-3";
 
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// How many `.deb` files are downloaded at once.
