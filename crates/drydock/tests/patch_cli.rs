@@ -7,36 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use patch_support::{drydock, succeed};
 use testkit::oracle::{apt_upgradable, apt_upgrades, dpkg_audit, dpkg_verify};
 
+mod patch_support;
 mod registry_support;
 
 const DEBIAN_SOURCES: &str = "deb http://deb.debian.org/debian bookworm main\n\
 deb http://deb.debian.org/debian bookworm-updates main\n\
 deb http://deb.debian.org/debian-security bookworm-security main\n";
 const DEBIAN_SECURITY: &str = "deb http://deb.debian.org/debian-security bookworm-security main\n";
-
-fn drydock(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("DRYDOCK_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn succeed(output: Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "drydock failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
 
 /// A private copy of a layout, so tests never change the cached fixtures.
 fn copy_layout(layout: &Path, into: &Path) -> PathBuf {

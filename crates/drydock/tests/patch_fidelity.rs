@@ -11,9 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use patch_support::{drydock, succeed};
 use testkit::fidelity::{Difference, Tree, apt_install, differences};
+
+mod patch_support;
 
 const DEBIAN_POCKETS: &str = "deb http://deb.debian.org/debian bookworm-updates main\n\
 deb http://deb.debian.org/debian-security bookworm-security main\n";
@@ -32,26 +35,6 @@ const KNOWN_NATIVE_DIFFERENCES: &[&str] = &[
     "var/cache/debconf/config.dat",
     "var/cache/debconf/templates.dat",
 ];
-
-fn drydock(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("DRYDOCK_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn succeed(output: Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "drydock failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
 
 /// The root filesystem of `layout:tag`, unpacked by umoci. umoci 0.4 reads
 /// gzip layers only, so skopeo first copies the image with zstd layers

@@ -666,9 +666,21 @@ fn visit(
                 .append_data(&mut header, &target, &content[..])
                 .map_err(io)?;
         }
-        tar::EntryType::Regular | tar::EntryType::Continuous if is_certificate_path(&resolved) => {
-            if entry.size() > MAX_CONFFILE_BYTES {
-                return Err(refuse(format!("{path:?} is too large for a certificate")));
+        tar::EntryType::Regular | tar::EntryType::Continuous
+            if is_certificate_path(&resolved)
+                || (ldcache::is_library_name(name) && !writer.rootfs.exists(&resolved)) =>
+        {
+            // Read whole: certificates for the trust store, new libraries for their sonames.
+            let certificate = is_certificate_path(&resolved);
+            let limit = if certificate {
+                MAX_CONFFILE_BYTES
+            } else {
+                MAX_LIBRARY_BYTES
+            };
+            if entry.size() > limit {
+                return Err(refuse(format!(
+                    "{path:?} is larger than the {limit} bytes drydock reads of such a file"
+                )));
             }
             let mut content = Vec::new();
             entry.read_to_end(&mut content).map_err(io)?;
@@ -678,23 +690,11 @@ fn visit(
                 .tar
                 .append_data(&mut header, &resolved, &content[..])
                 .map_err(io)?;
-            writer.certificates.insert(resolved, content);
-        }
-        tar::EntryType::Regular | tar::EntryType::Continuous
-            if ldcache::is_library_name(name)
-                && !writer.rootfs.exists(&resolved)
-                && entry.size() <= MAX_LIBRARY_BYTES =>
-        {
-            // A new library: the linker's cache needs its soname.
-            let mut content = Vec::new();
-            entry.read_to_end(&mut content).map_err(io)?;
-            writer.written.insert(resolved.clone());
-            xattr(writer).map_err(io)?;
-            writer
-                .tar
-                .append_data(&mut header, &resolved, &content[..])
-                .map_err(io)?;
-            writer.libraries.insert(resolved, content);
+            if certificate {
+                writer.certificates.insert(resolved, content);
+            } else {
+                writer.libraries.insert(resolved, content);
+            }
         }
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             writer.written.insert(resolved.clone());

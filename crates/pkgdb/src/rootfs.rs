@@ -724,20 +724,28 @@ impl Rootfs {
     /// Every file under directory `dir` (as the image sees it), by path
     /// relative to `dir`, with its content; symlinks are not followed.
     pub fn files_under(&self, dir: &str) -> BTreeMap<String, &[u8]> {
+        self.under(dir)
+            .into_iter()
+            .filter_map(|(name, node)| match node {
+                Node::File(versions) => Some((
+                    name.to_string(),
+                    versions.last().map(|(_, c)| c.as_slice())?,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every node below directory `dir` (symlinks followed), by path relative to it.
+    fn under(&self, dir: &str) -> Vec<(&str, &Node)> {
         let Some(resolved) = self.resolve(dir) else {
-            return BTreeMap::new();
+            return Vec::new();
         };
         let prefix = format!("{resolved}/");
         self.nodes
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, node)| match node {
-                Node::File(versions) => Some((
-                    k[prefix.len()..].to_string(),
-                    versions.last().map(|(_, c)| c.as_slice())?,
-                )),
-                _ => None,
-            })
+            .map(|(k, node)| (&k[prefix.len()..], node))
             .collect()
     }
 
@@ -751,15 +759,11 @@ impl Rootfs {
     /// symlinks followed), whatever they are, sorted. Complete only for a
     /// view scanned with [`Selection::all_paths`].
     pub fn children(&self, dir: &str) -> Vec<String> {
-        let Some(resolved) = self.resolve(dir) else {
-            return Vec::new();
-        };
-        let prefix = format!("{resolved}/");
-        self.nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| !k[prefix.len()..].contains('/'))
-            .map(|(k, _)| k.clone())
+        let resolved = self.resolve(dir).unwrap_or_default();
+        self.under(dir)
+            .into_iter()
+            .filter(|(name, _)| !name.contains('/'))
+            .map(|(name, _)| format!("{resolved}/{name}"))
             .collect()
     }
 
