@@ -193,13 +193,7 @@ impl Writer<'_> {
         content: &[u8],
         mode: u32,
     ) -> Result<(), PatchError> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(self.newest_mtime);
-        header.set_size(content.len() as u64);
+        let mut header = self.generated_header(tar::EntryType::Regular, mode, content.len());
         let path = self.resolve(path);
         self.tar
             .append_data(&mut header, &path, content)
@@ -209,19 +203,25 @@ impl Writer<'_> {
     }
 
     fn symlink(&mut self, path: &str, target: &str) -> Result<(), PatchError> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_mode(0o777);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(self.newest_mtime);
-        header.set_size(0);
+        let mut header = self.generated_header(tar::EntryType::Symlink, 0o777, 0);
         let path = self.resolve(path);
         self.tar
             .append_link(&mut header, &path, target)
             .map_err(self.io(&path))?;
         self.written.insert(path);
         Ok(())
+    }
+
+    /// The header of an entry drydock makes: root's, dated like the packages.
+    fn generated_header(&self, kind: tar::EntryType, mode: u32, size: usize) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(self.newest_mtime);
+        header.set_size(size as u64);
+        header
     }
 
     fn whiteout(&mut self, path: &str) -> Result<(), PatchError> {
@@ -568,35 +568,36 @@ fn visit(
     {
         return Ok(true);
     }
-    if let Some(o) = writer.overrides.get(&absolute)
-        && !kind.is_symlink()
-    {
-        header.set_uid(u64::from(o.uid));
-        header.set_gid(u64::from(o.gid));
-        header.set_mode(o.mode);
-        // Runtimes apply the numeric ids; names would contradict them.
-        let _ = header.set_username("");
-        let _ = header.set_groupname("");
-    }
     writer.newest_mtime = writer.newest_mtime.max(header.mtime().unwrap_or(0));
     let resolved = writer.resolve(path);
     let io = |e: std::io::Error| refuse(format!("{path:?}: {e}"));
-    // What the postinst sets on this path, unless a stat override decides it.
+    // Owner, mode and capability: a stat override decides, else what the
+    // postinst sets (its own `dpkg-statoverride --list` checks say so).
     let mut capability = None;
-    if !writer.overrides.contains_key(&absolute)
-        && !kind.is_symlink()
-        && let Some(setting) = writer.script_settings.get(&resolved)
-    {
-        if let Some(uid) = setting.uid {
-            header.set_uid(u64::from(uid));
-            let _ = header.set_username("");
+    if !kind.is_symlink() {
+        let owner = match writer.overrides.get(&absolute) {
+            Some(o) => Some((Some(o.uid), Some(o.gid), o.mode)),
+            None => match writer.script_settings.get(&resolved) {
+                Some(setting) => {
+                    capability = setting.capability.clone();
+                    let mode = setting.apply_mode(header.mode().map_err(io)?);
+                    Some((setting.uid, setting.gid, mode))
+                }
+                None => None,
+            },
+        };
+        if let Some((uid, gid, mode)) = owner {
+            // Runtimes apply the numeric ids; names would contradict them.
+            if let Some(uid) = uid {
+                header.set_uid(u64::from(uid));
+                let _ = header.set_username("");
+            }
+            if let Some(gid) = gid {
+                header.set_gid(u64::from(gid));
+                let _ = header.set_groupname("");
+            }
+            header.set_mode(mode);
         }
-        if let Some(gid) = setting.gid {
-            header.set_gid(u64::from(gid));
-            let _ = header.set_groupname("");
-        }
-        header.set_mode(setting.apply_mode(header.mode().map_err(io)?));
-        capability = setting.capability.clone();
     }
     let xattr = |writer: &mut Writer| -> std::io::Result<()> {
         match &capability {

@@ -393,10 +393,7 @@ impl Patcher {
                 architectures.push(&facts.architecture);
             }
         }
-        let mut indexes = Vec::new();
-        for architecture in architectures {
-            indexes.extend(self.indexes_for(apt, &sources, architecture).await?);
-        }
+        let indexes = self.indexes_for(apt, &sources, &architectures).await?;
         let requests = match wants {
             WantSource::All => None,
             WantSource::Report(requests) => Some(requests.clone()),
@@ -494,12 +491,13 @@ impl Patcher {
         Ok((source, verified))
     }
 
-    /// Verifies each suite and makes sure its indexes for `arch` are in the cache.
+    /// Verifies each suite once and makes sure its indexes for each of
+    /// `architectures` are in the cache.
     async fn indexes_for(
         &self,
         apt: &AptClient,
         sources: &[AptSource],
-        arch: &str,
+        architectures: &[&str],
     ) -> Result<Vec<IndexId>, PatchError> {
         let verified = futures_util::future::try_join_all(
             sources
@@ -508,7 +506,10 @@ impl Patcher {
         )
         .await?;
         let mut indexes = Vec::new();
-        for (source, verified) in verified {
+        let wanted = architectures
+            .iter()
+            .flat_map(|arch| verified.iter().map(move |v| (*arch, v)));
+        for (arch, (source, verified)) in wanted {
             for component in &source.components {
                 let stem = format!("{component}/binary-{arch}/Packages");
                 let Some(sha256) = ["xz", "gz", ""]
@@ -525,7 +526,7 @@ impl Patcher {
                     continue; // a component this suite does not carry for the architecture
                 };
                 if !self.indexes.has(&sha256) {
-                    let bytes = apt.index(&verified, &stem).await?;
+                    let bytes = apt.index(verified, &stem).await?;
                     let file = format!("{} {stem}", verified.suite);
                     self.indexes.insert(&sha256, &file, &bytes)?;
                 }

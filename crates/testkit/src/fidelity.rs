@@ -216,7 +216,6 @@ pub fn differences(apt: &Tree, patched: &Tree) -> Vec<Difference> {
         .filter(|p| !apt_run_artifact(p))
         .filter_map(|path| {
             let (a, b) = (apt.nodes.get(path), patched.nodes.get(path));
-            // Directory sizes and times are not content.
             (a != b).then(|| Difference {
                 path: path.clone(),
                 apt: a.cloned(),
@@ -251,14 +250,13 @@ pub fn apt_install(root: &Path, sources: &str, packages: &[(String, String)]) ->
         std::fs::copy("/etc/resolv.conf", &resolv).unwrap();
     }
     let mut mounts = Mounts(Vec::new());
-    for (what, target, args) in [
-        ("proc", "proc", vec!["-t", "proc", "proc"]),
-        ("/dev", "dev", vec!["--bind", "/dev"]),
+    for (target, args) in [
+        ("proc", ["-t", "proc", "proc"].as_slice()),
+        ("dev", ["--bind", "/dev"].as_slice()),
     ] {
         let target = root.join(target);
         std::fs::create_dir_all(&target).unwrap();
-        crate::run(Command::new("mount").args(&args).arg(&target));
-        let _ = what;
+        crate::run(Command::new("mount").args(args).arg(&target));
         mounts.0.push(target);
     }
     let chroot = |args: &[&str]| {

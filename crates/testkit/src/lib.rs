@@ -96,20 +96,14 @@ pub const DEBIAN_TAG: &str = "bookworm-minbase";
 /// The debootstrap minbase bookworm image, built once (needs root and
 /// scripts/build-debian-image.sh's tools).
 pub fn debian_layout() -> PathBuf {
-    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
-    let layout = cache_dir().join("debian");
-    let built =
-        std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(DEBIAN_TAG));
-    if !built {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
-        run(Command::new("bash")
-            .arg(script)
-            .args(["bookworm"])
-            .arg(&layout)
-            .arg(DEBIAN_TAG));
-    }
-    layout
+    build_layout(
+        "debian",
+        "bookworm",
+        DEBIAN_TAG,
+        "http://deb.debian.org/debian",
+        None,
+        "",
+    )
 }
 
 /// The debootstrap image's root filesystem, unpacked once with umoci.
@@ -257,8 +251,7 @@ pub fn debian_layered_layout() -> PathBuf {
     )
 }
 
-/// Builds `cache_dir()/name` once with scripts/build-derived-image.sh
-/// (each step a layer), aside and moved in whole.
+/// Builds `cache_dir()/name` once with scripts/build-derived-image.sh (each step a layer).
 fn derived_layout(
     name: &str,
     (base, base_tag): (&Path, &str),
@@ -266,30 +259,18 @@ fn derived_layout(
     compression: &str,
     steps: &[&str],
 ) -> PathBuf {
-    let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
-    let layout = cache_dir().join(name);
-    let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(tag));
-    if !built {
-        let partial = cache_dir().join(format!("{name}.partial"));
-        let _ = std::fs::remove_dir_all(&partial);
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-derived-image.sh");
-        run(Command::new("bash")
-            .arg(script)
+    layout_once(name, tag, "build-derived-image.sh", |command, partial| {
+        command
             .arg(base)
             .arg(base_tag)
-            .arg(&partial)
+            .arg(partial)
             .arg(tag)
             .arg(compression)
-            .args(steps));
-        let _ = std::fs::remove_dir_all(&layout);
-        std::fs::rename(&partial, &layout).unwrap();
-    }
-    layout
+            .args(steps);
+    })
 }
 
-/// Builds `cache_dir()/name` once with scripts/build-debian-image.sh,
-/// aside and moved in whole, so an interrupted build leaves no half layout.
+/// Builds `cache_dir()/name` once with scripts/build-debian-image.sh.
 fn build_layout(
     name: &str,
     suite: &str,
@@ -298,6 +279,28 @@ fn build_layout(
     keyring: Option<&Path>,
     extra: &str,
 ) -> PathBuf {
+    layout_once(name, tag, "build-debian-image.sh", |command, partial| {
+        command
+            .arg(suite)
+            .arg(partial)
+            .arg(tag)
+            .arg(mirror)
+            .arg(extra);
+        if let Some(keyring) = keyring {
+            command.env("KEYRING", keyring);
+        }
+    })
+}
+
+/// `cache_dir()/name` when it holds `tag`, else built by `bash scripts/SCRIPT`
+/// (its arguments set by `configure`, given the directory to build into)
+/// aside and moved in whole, so an interrupted build leaves no half layout.
+fn layout_once(
+    name: &str,
+    tag: &str,
+    script: &str,
+    configure: impl FnOnce(&mut Command, &Path),
+) -> PathBuf {
     let _building = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
     let layout = cache_dir().join(name);
     let built = std::fs::read_to_string(layout.join("index.json")).is_ok_and(|i| i.contains(tag));
@@ -305,19 +308,13 @@ fn build_layout(
         let started = std::time::Instant::now();
         let partial = cache_dir().join(format!("{name}.partial"));
         let _ = std::fs::remove_dir_all(&partial);
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-debian-image.sh");
         let mut command = Command::new("bash");
-        command
-            .arg(script)
-            .arg(suite)
-            .arg(&partial)
-            .arg(tag)
-            .arg(mirror)
-            .arg(extra);
-        if let Some(keyring) = keyring {
-            command.env("KEYRING", keyring);
-        }
+        command.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts")
+                .join(script),
+        );
+        configure(&mut command, &partial);
         run(&mut command);
         let _ = std::fs::remove_dir_all(&layout);
         std::fs::rename(&partial, &layout).unwrap();
