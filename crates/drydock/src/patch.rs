@@ -329,29 +329,14 @@ fn print_summary(
             .filter(|s| s.from.is_none())
             .count();
         layer_bytes += platform.layer.as_ref().map_or(0, |l| l.blob.len());
-        let pending_packages: BTreeSet<&str> = platform
+        let effects = platform
             .layer
-            .iter()
-            .flat_map(|l| &l.script_effects)
-            .filter(|e| e.leaves_fix_pending())
-            .map(|e| e.package.as_str())
-            .collect();
-        for step in &platform.plan.steps {
-            if let patch::plan::Reason::Requested(ids) = &step.reason {
-                let into = if pending_packages.contains(step.name.as_str()) {
-                    &mut pending
-                } else {
-                    &mut fixed
-                };
-                into.extend(ids.iter().cloned());
-            }
-        }
-        for source in &platform.third_party {
-            println!(
-                "  note: third-party repository not consulted: {} {} (its packages are left as they are)",
-                source.uri, source.suite
-            );
-        }
+            .as_ref()
+            .map_or(&[][..], |l| l.script_effects.as_slice());
+        let (platform_fixed, platform_pending) =
+            patch::effects::fixed_and_pending(&platform.plan, effects);
+        fixed.extend(platform_fixed);
+        pending.extend(platform_pending);
         if let Some(layer) = &platform.layer {
             for effect in &layer.script_effects {
                 println!(

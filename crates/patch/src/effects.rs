@@ -1,9 +1,13 @@
 //! What the upgraded packages' maintainer scripts and triggers do, and how
 //! a patch handled each: reproduced natively, or not run (and then said in
 //! the summary, the report and the VEX document). The vocabulary only; the
-//! layer builder decides.
+//! layer builder decides; [`fixed_and_pending`] is the one place that says
+//! which vulnerabilities a patch may call fixed.
 
+use std::collections::BTreeSet;
 use std::fmt;
+
+use crate::plan::{Plan, Reason};
 
 /// How a patch handled one effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,5 +44,97 @@ impl ScriptEffect {
     /// An effect the fix needs that the patch neither reproduced nor ran.
     pub fn leaves_fix_pending(&self) -> bool {
         self.handling == Handling::NotRun && self.fix_depends_on_it
+    }
+}
+
+/// The vulnerabilities a plan fixes, and those whose packages it upgrades
+/// but whose fix still waits for an effect that was not run (never to be
+/// reported fixed).
+pub fn fixed_and_pending(
+    plan: &Plan,
+    effects: &[ScriptEffect],
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let waiting: BTreeSet<&str> = effects
+        .iter()
+        .filter(|e| e.leaves_fix_pending())
+        .map(|e| e.package.as_str())
+        .collect();
+    let (mut fixed, mut pending) = (BTreeSet::new(), BTreeSet::new());
+    for step in &plan.steps {
+        if let Reason::Requested(ids) = &step.reason {
+            let into = if waiting.contains(step.name.as_str()) {
+                &mut pending
+            } else {
+                &mut fixed
+            };
+            into.extend(ids.iter().cloned());
+        }
+    }
+    // One package still waiting keeps a vulnerability it shares with others pending.
+    let fixed = fixed.difference(&pending).cloned().collect();
+    (fixed, pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Candidate, Step};
+    use repo::apt::packages::IndexPackage;
+
+    fn step(name: &str, ids: &[&str]) -> Step {
+        Step {
+            name: name.to_string(),
+            architecture: "all".to_string(),
+            from: Some("1".to_string()),
+            to: Candidate {
+                package: IndexPackage {
+                    name: name.to_string(),
+                    version: "2".to_string(),
+                    architecture: "all".to_string(),
+                    source_name: name.to_string(),
+                    source_version: "2".to_string(),
+                    filename: "f".to_string(),
+                    size: 1,
+                    sha256: "0".repeat(64),
+                    multi_arch: None,
+                    depends: None,
+                    pre_depends: None,
+                    provides: None,
+                    conflicts: None,
+                    breaks: None,
+                    replaces: None,
+                },
+                suite: "s".to_string(),
+                base_url: "u".to_string(),
+            },
+            reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_fix_waiting_for_an_effect_is_never_counted_fixed() {
+        let plan = Plan {
+            steps: vec![
+                step("ca-certificates", &["CVE-1", "CVE-2"]),
+                step("openssl", &["CVE-2", "CVE-3"]),
+            ],
+            skipped: vec![],
+        };
+        let hook = ScriptEffect {
+            package: "ca-certificates".into(),
+            effect: "update-ca-certificates hook /etc/ca-certificates/update.d/jks".into(),
+            handling: Handling::NotRun,
+            fix_depends_on_it: true,
+        };
+        let (fixed, pending) = fixed_and_pending(&plan, std::slice::from_ref(&hook));
+        assert_eq!(fixed.into_iter().collect::<Vec<_>>(), ["CVE-3"]);
+        assert_eq!(pending.into_iter().collect::<Vec<_>>(), ["CVE-1", "CVE-2"]);
+        let reproduced = ScriptEffect {
+            handling: Handling::Reproduced,
+            ..hook
+        };
+        let (fixed, pending) = fixed_and_pending(&plan, &[reproduced]);
+        assert_eq!(fixed.len(), 3);
+        assert!(pending.is_empty());
     }
 }

@@ -16,6 +16,7 @@ use oci::Digest;
 use oci::manifest::media_type;
 use serde_json::{Value, json};
 
+use crate::effects::ScriptEffect;
 use crate::plan::Plan;
 
 /// The digest of the unpatched manifest (or index) a patched one was built from.
@@ -52,10 +53,11 @@ pub fn packages_annotation(plan: &Plan) -> String {
 }
 
 /// The history entry's text: what changed and why.
-fn history_comment(plan: &Plan) -> String {
+fn history_comment(plan: &Plan, effects: &[ScriptEffect]) -> String {
     let upgraded = plan.steps.iter().filter(|s| s.from.is_some()).count();
     let added = plan.steps.len() - upgraded;
-    let vulnerabilities = plan.vulnerabilities();
+    let (vulnerabilities, pending) = crate::effects::fixed_and_pending(plan, effects);
+    let vulnerabilities: Vec<String> = vulnerabilities.into_iter().collect();
     let mut comment = format!("drydock patch: {upgraded} package(s) upgraded");
     if added > 0 {
         comment.push_str(&format!(", {added} added as dependencies"));
@@ -82,11 +84,22 @@ fn history_comment(plan: &Plan) -> String {
             }
         ));
     }
+    if !pending.is_empty() {
+        comment.push_str(&format!(
+            "; {} more upgraded but not fixed until maintainer-script effects run",
+            pending.len()
+        ));
+    }
     comment
 }
 
 /// The patched configuration.
-pub fn rewrite_config(original: &Value, layer: &LayerRef, plan: &Plan) -> Value {
+pub fn rewrite_config(
+    original: &Value,
+    layer: &LayerRef,
+    plan: &Plan,
+    effects: &[ScriptEffect],
+) -> Value {
     let mut config = original.clone();
     if let Some(diff_ids) = config
         .pointer_mut("/rootfs/diff_ids")
@@ -107,7 +120,10 @@ pub fn rewrite_config(original: &Value, layer: &LayerRef, plan: &Plan) -> Value 
         "created_by".into(),
         Value::String(format!("drydock patch {}", created_by.join(" "))),
     );
-    entry.insert("comment".into(), Value::String(history_comment(plan)));
+    entry.insert(
+        "comment".into(),
+        Value::String(history_comment(plan, effects)),
+    );
     match config.get_mut("history").and_then(Value::as_array_mut) {
         Some(history) => history.push(Value::Object(entry)),
         None => {

@@ -576,7 +576,7 @@ impl Patcher {
         layout
             .write_blob_bytes(Bytes::from(layer.blob.clone()), media_type::OCI_LAYER_GZIP)
             .await?;
-        let config = image::rewrite_config(&files.config, &layer_ref, plan);
+        let config = image::rewrite_config(&files.config, &layer_ref, plan, &layer.script_effects);
         let config_bytes = serde_json::to_vec(&config).expect("a config serialises");
         let config_ref = layout
             .write_blob_bytes(Bytes::from(config_bytes), media_type::OCI_CONFIG)
