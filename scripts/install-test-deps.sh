@@ -17,6 +17,7 @@ packages=(
                          # testkit takes them from bookworm-backports' ubuntu-keyring)
   rpm             # pkgdb: rpm.vercmp, the oracle for rpm version ordering
   buildah         # the patch benchmark's peer (scripts/bench/patch.sh; --isolation chroot, no runtime)
+  bubblewrap      # patch --run-maintainer-scripts: the sandbox the image's own dpkg runs in
 )
 
 missing=()

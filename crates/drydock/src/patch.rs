@@ -12,7 +12,9 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use oci::manifest::ContentRef;
 use oci::{ClientOptions, ImageLocation};
-use patch::patcher::{Outcome, Patcher, PatcherOptions, WantSource, requests_from_trivy};
+use patch::patcher::{
+    Outcome, Patcher, PatcherOptions, ScriptMode, WantSource, requests_from_trivy,
+};
 use patch::plan::Reason;
 use patch::publish::{self, Output};
 use patch::sources::Mirror;
@@ -62,6 +64,11 @@ pub struct PatchArgs {
     /// Use suites whose signature is missing or does not verify (their checksums still apply).
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Run the upgraded packages' maintainer scripts and triggers with the
+    /// image's own dpkg in a sandbox (bubblewrap; needs root and an image the
+    /// host can execute) instead of reproducing their effects natively.
+    #[arg(long)]
+    pub run_maintainer_scripts: bool,
     /// The advisory database consulted by the scan [default: <data dir>/advisories.db; optional].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -226,13 +233,22 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
         release_max_age: std::time::Duration::ZERO,
         platforms: args.platform.clone(),
     })?;
-    bar.set_message("planning, downloading and building the layer");
+    bar.set_message(if args.run_maintainer_scripts {
+        "planning, downloading, running dpkg in the sandbox"
+    } else {
+        "planning, downloading and building the layer"
+    });
     let outcome = patcher
         .patch(
             &source.work,
             &source.content,
             &source.base_name,
             &wants,
+            if args.run_maintainer_scripts {
+                ScriptMode::Sandbox
+            } else {
+                ScriptMode::Native
+            },
             args.dry_run,
         )
         .await

@@ -121,6 +121,11 @@ struct PolicyArgs {
     /// update, replaces the list; an empty value clears it).
     #[arg(long, value_name = "ID,…", value_delimiter = ',', num_args = 0..)]
     ignore: Option<Vec<String>>,
+    /// How patches handle the upgraded packages' maintainer scripts: native
+    /// (the default: known effects reproduced) or sandbox (the image's own
+    /// dpkg runs them under bubblewrap; the server must run as root).
+    #[arg(long, value_name = "MODE")]
+    maintainer_scripts: Option<String>,
 }
 
 fn parse_status(text: &str) -> Result<::workflow::RunStatus, String> {
@@ -168,6 +173,7 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
                 plain_http: plain_http.then_some(true),
                 min_severity: policy.min_severity,
                 ignore: ignore_list(policy.ignore).unwrap_or_default(),
+                maintainer_scripts: policy.maintainer_scripts,
             };
             let change: WorkflowChange = api
                 .call(Method::POST, &["workflows"], Some(&request))
@@ -189,6 +195,7 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
                 run_immediately,
                 min_severity: policy.min_severity,
                 ignore: ignore_list(policy.ignore),
+                maintainer_scripts: policy.maintainer_scripts,
             };
             let change: WorkflowChange = api
                 .call(Method::PATCH, &["workflows", &name], Some(&request))
@@ -335,6 +342,14 @@ fn describe(workflow: &WorkflowView) -> String {
             String::new()
         } else {
             format!(", ignoring {}", workflow.policy.ignore.join(", "))
+        }
+    );
+    text += &format!(
+        "Maintainer scripts: {}\n",
+        match workflow.policy.maintainer_scripts {
+            patch::patcher::ScriptMode::Native => "native (known effects reproduced)",
+            patch::patcher::ScriptMode::Sandbox =>
+                "sandbox (the image's own dpkg under bubblewrap)",
         }
     );
     text += "Config:\n";

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use patch_support::{drydock, succeed};
+use patch_support::{drydock, patch_update_all, succeed};
 use testkit::oracle::{apt_upgradable, apt_upgrades, dpkg_audit, dpkg_verify};
 
 mod patch_support;
@@ -220,6 +220,12 @@ fn distroless_image_is_patched_in_status_d() {
         assert!(out.contains("needs no patch"), "{out}");
         return;
     }
+    // Sandbox mode runs the image's own dpkg, which a distroless image lacks.
+    let refused = patch_update_all(&data, &image, "sandboxed", true);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("has no dpkg"), "{said}");
+    assert_eq!(tag_digest(&layout, "sandboxed"), None, "nothing is written");
     let root = unpack(&layout, "patched", work.path());
     assert!(
         !root.join("var/lib/dpkg/status").exists(),

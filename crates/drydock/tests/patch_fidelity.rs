@@ -1,19 +1,21 @@
 //! The patched image's files against apt's, path by path.
 //!
-//! For each real image: `drydock patch --update-all`, then the image's own
-//! apt, in a chroot of the original, installs exactly the versions drydock
-//! chose (maintainer scripts and triggers run). The two root filesystems
-//! must agree on every path (type, mode, owner, content, link target,
-//! `security.capability`) except what apt changes by running at all and
-//! precompiled bytecode that apt made and the patch left out; `dpkg -V`
-//! must report nothing more on the patch than on apt's result. Needs root,
-//! network access to the archives and scripts/install-test-deps.sh's tools.
+//! For each real image: `drydock patch --update-all`, in native mode and in
+//! sandbox mode (`--run-maintainer-scripts`), then the image's own apt, in a
+//! chroot of the original, installs exactly the versions drydock chose
+//! (maintainer scripts and triggers run). The root filesystems must agree on
+//! every path (type, mode, owner, content, link target,
+//! `security.capability`) except what apt changes by running at all; native
+//! mode may also leave out precompiled bytecode that apt made and the known
+//! native differences, sandbox mode nothing. `dpkg -V` must report nothing
+//! more on either patch than on apt's result. Needs root, network access to
+//! the archives and scripts/install-test-deps.sh's tools (bubblewrap).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use patch_support::{drydock, succeed};
+use patch_support::{drydock, patch_update_all, succeed};
 use testkit::fidelity::{Difference, Tree, apt_install, differences};
 
 mod patch_support;
@@ -88,8 +90,10 @@ fn verify_lines(root: &Path) -> Vec<String> {
 
 /// What [`compare_with_apt`] found.
 struct Comparison {
-    /// Paths that differ (besides bytecode apt compiled and known differences).
+    /// Paths where native mode differs (besides bytecode apt compiled and known differences).
     found: Vec<Difference>,
+    /// Paths where sandbox mode differs.
+    sandbox_found: Vec<Difference>,
     apt_root: PathBuf,
     /// (name, architecture) → version before and after the patch.
     before: BTreeMap<(String, String), String>,
@@ -103,12 +107,11 @@ fn compare_with_apt(fixture: &Path, tag: &str, pockets: &str, work: &Path) -> Co
     testkit::run(Command::new("cp").arg("-a").arg(fixture).arg(&layout));
     let data = work.join("data");
     let image = format!("oci:{}:{tag}", layout.display());
-    succeed(drydock(
-        &data,
-        &["patch", &image, "--update-all", "--tag", "patched"],
-    ));
+    succeed(patch_update_all(&data, &image, "patched", false));
+    succeed(patch_update_all(&data, &image, "sandboxed", true));
     let original = unpack(&layout, tag, work);
     let patched = unpack(&layout, "patched", work);
+    let sandboxed = unpack(&layout, "sandboxed", work);
     let before = installed(&original);
     let after = installed(&patched);
     let upgrades: Vec<(String, String)> = after
@@ -146,17 +149,27 @@ fn compare_with_apt(fixture: &Path, tag: &str, pockets: &str, work: &Path) -> Co
         .filter(|d| !KNOWN_NATIVE_DIFFERENCES.contains(&d.path.as_str()))
         .collect();
 
-    let (apt_verify, patch_verify) = (verify_lines(&apt_root), verify_lines(&patched));
-    let extra: Vec<&String> = patch_verify
-        .iter()
-        .filter(|l| !apt_verify.contains(l))
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "dpkg -V reports more on the patch than on apt's result:\n{extra:#?}"
+    assert_eq!(
+        installed(&sandboxed),
+        after,
+        "the two modes installed other versions"
     );
+    let sandbox_found = differences(&apt_tree, &Tree::read(&sandboxed));
+
+    let apt_verify = verify_lines(&apt_root);
+    for (mode, root) in [("native", &patched), ("sandbox", &sandboxed)] {
+        let extra: Vec<String> = verify_lines(root)
+            .into_iter()
+            .filter(|l| !apt_verify.contains(l))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "dpkg -V reports more on the {mode} patch than on apt's result:\n{extra:#?}"
+        );
+    }
     Comparison {
         found,
+        sandbox_found,
         apt_root,
         before,
         after,
@@ -184,19 +197,27 @@ fn keep_when_asked(work: tempfile::TempDir) {
     }
 }
 
-/// Fails listing every difference; the whole list is also written to
-/// `target/tmp/fidelity-NAME.txt` for reading at leisure.
-fn assert_no_differences(name: &str, found: &[Difference]) {
-    let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
-    let report = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fidelity-{name}.txt"));
-    std::fs::write(&report, lines.join("\n") + "\n").unwrap();
-    assert!(
-        found.is_empty(),
-        "{} paths differ from apt's result (all in {}):\n{}",
-        found.len(),
-        report.display(),
-        lines[..lines.len().min(100)].join("\n")
-    );
+/// Fails listing every difference of either mode; the whole lists are also
+/// written to `target/tmp/fidelity-NAME.txt` and `fidelity-NAME-sandbox.txt`.
+fn assert_no_differences(name: &str, comparison: &Comparison) {
+    let mut failures = Vec::new();
+    for (report, found) in [
+        (name.to_string(), &comparison.found),
+        (format!("{name}-sandbox"), &comparison.sandbox_found),
+    ] {
+        let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fidelity-{report}.txt"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        if !found.is_empty() {
+            failures.push(format!(
+                "{report}: {} paths differ from apt's result (all in {}):\n{}",
+                found.len(),
+                path.display(),
+                lines[..lines.len().min(60)].join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
@@ -214,7 +235,7 @@ fn debian_image_with_applications_equals_apt_path_by_path() {
         version(&comparison.before, "ca-certificates"),
         version(&comparison.after, "ca-certificates")
     );
-    assert_no_differences("debian-apps", &comparison.found);
+    assert_no_differences("debian-apps", &comparison);
 }
 
 /// Slim images' path filters, a stat override, a directory the admin gave
@@ -255,7 +276,7 @@ fn image_with_filters_overrides_and_holds_equals_apt_path_by_path() {
     );
     assert!(apt.join("usr/share/perl").is_symlink());
     keep_when_asked(work);
-    assert_no_differences("debian-real", &comparison.found);
+    assert_no_differences("debian-real", &comparison);
 }
 
 /// A base, a layer where `apt-get remove` deleted a package, a layer adding
@@ -316,7 +337,59 @@ fn layered_zstd_image_equals_apt_path_by_path() {
         "the archive's patch differs from the layout's"
     );
     keep_when_asked(work);
-    assert_no_differences("debian-layered", &comparison.found);
+    assert_no_differences("debian-layered", &comparison);
+}
+
+/// An image without apt: sandbox mode has the image's dpkg alone install
+/// the packages, pre-dependencies configured first. With no apt there is no
+/// oracle; the result must hold the same versions as native mode's, leave
+/// dpkg nothing to audit, and equal native mode's path by path but for
+/// what only the scripts make (debconf's database, compiled bytecode).
+#[test]
+fn image_without_apt_is_patched_by_its_own_dpkg() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    testkit::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(testkit::debian_no_apt_layout())
+            .arg(&layout),
+    );
+    let tag = testkit::DEBIAN_NO_APT_TAG;
+    let image = format!("oci:{}:{tag}", layout.display());
+    let data = work.path().join("data");
+    succeed(patch_update_all(&data, &image, "patched", false));
+    succeed(patch_update_all(&data, &image, "sandboxed", true));
+    let original = unpack(&layout, tag, work.path());
+    assert!(
+        !original.join("usr/bin/apt-get").exists(),
+        "the fixture has no apt"
+    );
+    let native = unpack(&layout, "patched", work.path());
+    let sandboxed = unpack(&layout, "sandboxed", work.path());
+    let after = installed(&native);
+    assert_ne!(
+        installed(&original),
+        after,
+        "the fixture should lack some updates"
+    );
+    assert_eq!(installed(&sandboxed), after);
+    assert_eq!(testkit::oracle::dpkg_audit(&sandboxed), "");
+    let found: Vec<Difference> = differences(&Tree::read(&native), &Tree::read(&sandboxed))
+        .into_iter()
+        .filter(|d| !(d.path.contains("/__pycache__/") && d.apt.is_none()))
+        .filter(|d| !KNOWN_NATIVE_DIFFERENCES.contains(&d.path.as_str()))
+        .collect();
+    keep_when_asked(work);
+    assert!(
+        found.is_empty(),
+        "sandbox mode without apt differs from native mode:\n{}",
+        found
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 /// The diff IDs of `layout:tag`'s config.
@@ -359,7 +432,7 @@ fn ubuntu_24_04_minbase_equals_apt_path_by_path() {
         work.path(),
     );
     keep_when_asked(work);
-    assert_no_differences("ubuntu-noble", &comparison.found);
+    assert_no_differences("ubuntu-noble", &comparison);
 }
 
 #[test]
@@ -372,7 +445,7 @@ fn ubuntu_22_04_minbase_equals_apt_path_by_path() {
         work.path(),
     );
     keep_when_asked(work);
-    assert_no_differences("ubuntu-jammy", &comparison.found);
+    assert_no_differences("ubuntu-jammy", &comparison);
 }
 
 /// Ubuntu 24.04 with tools whose maintainer scripts set a group and the
@@ -391,5 +464,5 @@ fn ubuntu_image_with_applications_equals_apt_path_by_path() {
     assert_eq!(mode_and_group(&apt.join("usr/bin/ssh-agent")).0, 0o2755);
     assert_eq!(mode_and_group(&apt.join("etc/sudoers")).0, 0o440);
     keep_when_asked(work);
-    assert_no_differences("ubuntu-apps", &comparison.found);
+    assert_no_differences("ubuntu-apps", &comparison);
 }

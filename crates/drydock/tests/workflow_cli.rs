@@ -316,6 +316,26 @@ fn validates_and_dry_runs_like_acr() {
         nothing.contains("Provide at least one parameter to update: --schedule or --config"),
         "{nothing}"
     );
+    // drydock's setting for maintainer scripts: native by default, sandbox on request.
+    assert!(text.contains("Maintainer scripts: native"), "{text}");
+    let bad = fails(
+        &server,
+        &["workflow", "update", "--maintainer-scripts", "chroot"],
+    );
+    assert!(bad.contains("neither \"native\" nor \"sandbox\""), "{bad}");
+    succeeds(
+        &server,
+        &["workflow", "update", "--maintainer-scripts", "sandbox"],
+    );
+    let shown: WorkflowView = json(&server, &["workflow", "show"]);
+    assert_eq!(
+        shown.policy.maintainer_scripts,
+        patch::patcher::ScriptMode::Sandbox
+    );
+    assert!(
+        succeeds(&server, &["workflow", "show"]).contains("Maintainer scripts: sandbox"),
+        "the text view says so"
+    );
     let runs: Vec<RunView> = json(&server, &["task", "list-runs"]);
     assert!(runs.is_empty(), "nothing ran: {runs:#?}");
     let canceled = succeeds(&server, &["workflow", "cancel-run"]);

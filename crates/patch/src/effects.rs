@@ -16,6 +16,8 @@ pub enum Handling {
     Reproduced,
     /// Neither reproduced nor run: the image differs from what apt leaves.
     NotRun,
+    /// The script itself ran, in the sandbox (`--run-maintainer-scripts`).
+    Run,
 }
 
 impl fmt::Display for Handling {
@@ -23,6 +25,7 @@ impl fmt::Display for Handling {
         f.write_str(match self {
             Handling::Reproduced => "reproduced",
             Handling::NotRun => "not run",
+            Handling::Run => "run in the sandbox",
         })
     }
 }

@@ -34,6 +34,9 @@ pub enum PatchError {
     Image { image: String, message: String },
     #[error("{0}")]
     Refused(String),
+    /// Sandbox mode could not run the image's dpkg, or dpkg failed there.
+    #[error("maintainer scripts in the sandbox: {0}")]
+    Sandbox(String),
 }
 
 impl From<PlanError> for PatchError {

@@ -90,6 +90,8 @@ pub struct BuiltLayer {
     pub script_effects: Vec<ScriptEffect>,
     /// The new database records, in plan order.
     pub records: Vec<NewRecord>,
+    /// The newest packaged timestamp: what generated entries are dated with.
+    pub newest_mtime: u64,
 }
 
 /// A writer that hashes and counts what passes through.
@@ -264,56 +266,41 @@ pub fn build(
     rootfs: &Rootfs,
     packages: &[PackageInput],
 ) -> Result<BuiltLayer, PatchError> {
-    let layer_error = |source| PatchError::Io {
-        path: "layer".into(),
-        source,
-    };
     let filters = PathFilters::read(rootfs)?;
     let overrides = admin::stat_overrides(rootfs)?;
     // Unpacking (xz, mostly) runs here while a second thread hashes and
     // gzips the tar: the two halves cost about the same.
-    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-    std::thread::scope(|scope| {
-        let compressor = scope.spawn(move || compress(received));
-        let mut tar = tar::Builder::new(ChunkSender {
-            buffer: Vec::with_capacity(CHUNK),
-            chunks,
-        });
-        tar.mode(tar::HeaderMode::Complete);
-        let mut writer = Writer {
-            tar,
-            rootfs,
-            written: HashSet::new(),
-            newest_mtime: 0,
-            linker_cache_updated: false,
-            filters,
-            overrides,
-            script_settings: BTreeMap::new(),
-            libraries: BTreeMap::new(),
-            library_links: BTreeMap::new(),
-            certificates: BTreeMap::new(),
-            effects: Vec::new(),
-        };
-        let built = build_into(&mut writer, db, packages);
-        // Ends the tar and closes the channel, whatever happened, so the compressor finishes.
-        let finished = writer.tar.into_inner().and_then(ChunkSender::finish);
-        let compressed = compressor
-            .join()
-            .map_err(|_| layer_error(std::io::Error::other("the compressing thread panicked")))?;
-        let (unpacked, whiteouts, conffiles_kept) = built?;
-        finished.map_err(layer_error)?;
-        let compressed = compressed.map_err(layer_error)?;
-        Ok(BuiltLayer {
-            digest: compressed.digest,
-            blob: compressed.blob,
-            diff_id: compressed.diff_id,
-            uncompressed_size: compressed.uncompressed_size,
-            whiteouts,
-            conffiles_kept,
-            linker_cache_updated: writer.linker_cache_updated,
-            script_effects: writer.effects,
-            records: unpacked.into_iter().map(|u| u.record).collect(),
-        })
+    let (tar, compressor) = layer_tar();
+    let mut writer = Writer {
+        tar,
+        rootfs,
+        written: HashSet::new(),
+        newest_mtime: 0,
+        linker_cache_updated: false,
+        filters,
+        overrides,
+        script_settings: BTreeMap::new(),
+        libraries: BTreeMap::new(),
+        library_links: BTreeMap::new(),
+        certificates: BTreeMap::new(),
+        effects: Vec::new(),
+    };
+    let built = build_into(&mut writer, db, packages);
+    // Ends the tar whatever happened, so the compressor finishes.
+    let compressed = compressor.finish(writer.tar);
+    let (unpacked, whiteouts, conffiles_kept) = built?;
+    let compressed = compressed?;
+    Ok(BuiltLayer {
+        digest: compressed.digest,
+        blob: compressed.blob,
+        diff_id: compressed.diff_id,
+        uncompressed_size: compressed.uncompressed_size,
+        whiteouts,
+        conffiles_kept,
+        linker_cache_updated: writer.linker_cache_updated,
+        script_effects: writer.effects,
+        records: unpacked.into_iter().map(|u| u.record).collect(),
+        newest_mtime: writer.newest_mtime,
     })
 }
 
@@ -341,7 +328,7 @@ fn build_into(
 const CHUNK: usize = 1 << 20;
 
 /// The tar's bytes, passed on in chunks to [`compress`].
-struct ChunkSender {
+pub(crate) struct ChunkSender {
     buffer: Vec<u8>,
     chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
 }
@@ -375,15 +362,48 @@ impl Write for ChunkSender {
     }
 }
 
-struct Compressed {
-    blob: Vec<u8>,
-    digest: Digest,
-    diff_id: Digest,
-    uncompressed_size: u64,
+pub(crate) struct Compressed {
+    pub(crate) blob: Vec<u8>,
+    pub(crate) digest: Digest,
+    pub(crate) diff_id: Digest,
+    pub(crate) uncompressed_size: u64,
 }
 
-/// Hashes the tar (its diff ID) and gzips it (level 1: a fifth of the time
-/// of the default level for a layer ~10% larger), hashing the result.
+/// The thread that hashes and compresses what a layer tar writes.
+pub(crate) struct Compressor(std::thread::JoinHandle<std::io::Result<Compressed>>);
+
+/// A layer tar whose bytes a second thread hashes (the diff ID) and gzips
+/// (level 1: a fifth of the time of the default level for a layer ~10%
+/// larger), hashing the result; [`Compressor::finish`] ends it.
+pub(crate) fn layer_tar() -> (tar::Builder<ChunkSender>, Compressor) {
+    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let compressor = std::thread::spawn(move || compress(received));
+    let mut tar = tar::Builder::new(ChunkSender {
+        buffer: Vec::with_capacity(CHUNK),
+        chunks,
+    });
+    tar.mode(tar::HeaderMode::Complete);
+    (tar, Compressor(compressor))
+}
+
+impl Compressor {
+    /// Ends `tar` and waits for the compressed layer.
+    pub(crate) fn finish(self, tar: tar::Builder<ChunkSender>) -> Result<Compressed, PatchError> {
+        let layer_error = |source| PatchError::Io {
+            path: "layer".into(),
+            source,
+        };
+        // Closing the channel, whatever happened, lets the compressor finish.
+        let finished = tar.into_inner().and_then(ChunkSender::finish);
+        let compressed = self
+            .0
+            .join()
+            .map_err(|_| layer_error(std::io::Error::other("the compressing thread panicked")))?;
+        finished.map_err(layer_error)?;
+        compressed.map_err(layer_error)
+    }
+}
+
 fn compress(chunks: std::sync::mpsc::Receiver<Vec<u8>>) -> std::io::Result<Compressed> {
     let mut diff_id = Sha256::new();
     let mut uncompressed_size = 0u64;
@@ -800,7 +820,8 @@ fn write_database(
             }
             whiteouts.extend(removed_files(writer, db, unpacked));
             whiteouts.extend(stale_bytecode(writer, unpacked));
-            if let Some(states) = extended_states(writer.rootfs, unpacked) {
+            if let Some(states) = extended_states(writer.rootfs, unpacked.iter().map(|u| &u.record))
+            {
                 writer.generated(dpkgdb::EXTENDED_STATES, states.as_bytes())?;
             }
         }
@@ -1297,7 +1318,10 @@ fn stale_bytecode(writer: &Writer, unpacked: &[Unpacked]) -> Vec<String> {
 /// installed automatically, as apt marks the dependencies it pulls in; apt
 /// writes the file (empty when nothing is marked) whenever it installs.
 /// `None` for an image without apt's state directory.
-fn extended_states(rootfs: &Rootfs, unpacked: &[Unpacked]) -> Option<String> {
+pub(crate) fn extended_states<'a>(
+    rootfs: &Rootfs,
+    records: impl IntoIterator<Item = &'a NewRecord>,
+) -> Option<String> {
     if !rootfs.is_dir("var/lib/apt") {
         return None;
     }
@@ -1305,8 +1329,8 @@ fn extended_states(rootfs: &Rootfs, unpacked: &[Unpacked]) -> Option<String> {
         .read(dpkgdb::EXTENDED_STATES)
         .map(|f| String::from_utf8_lossy(f.content).into_owned())
         .unwrap_or_default();
-    for package in unpacked.iter().filter(|u| u.record.replaces.is_none()) {
-        let facts = &package.record.facts;
+    for record in records.into_iter().filter(|r| r.replaces.is_none()) {
+        let facts = &record.facts;
         if !text.is_empty() && !text.ends_with("\n\n") {
             text.push('\n');
         }

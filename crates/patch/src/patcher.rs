@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::candidates::{IndexCache, IndexId};
 use crate::dpkgdb::InstalledDb;
+use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::image::{self, LayerRef};
 use crate::layer::{self, BuiltLayer, PackageInput};
@@ -94,6 +95,44 @@ pub struct PatcherOptions {
     /// A verified `InRelease` is reused for this long by the same patcher
     /// (a server patching many images); zero fetches it for every image.
     pub release_max_age: std::time::Duration,
+}
+
+/// How the upgraded packages' maintainer scripts and triggers are handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptMode {
+    /// Their known effects reproduced natively, the rest reported as not run.
+    #[default]
+    Native,
+    /// The image's own dpkg runs them in a sandbox ([`crate::sandbox`]).
+    Sandbox,
+}
+
+impl ScriptMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptMode::Native => "native",
+            ScriptMode::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn is_native(&self) -> bool {
+        *self == ScriptMode::Native
+    }
+}
+
+impl std::str::FromStr for ScriptMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ScriptMode, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "native" => Ok(ScriptMode::Native),
+            "sandbox" => Ok(ScriptMode::Sandbox),
+            _ => Err(format!(
+                "maintainer scripts: {text:?} is neither \"native\" nor \"sandbox\""
+            )),
+        }
+    }
 }
 
 /// Where the packages to upgrade come from.
@@ -198,6 +237,7 @@ impl Patcher {
         original: &ContentRef,
         name: &str,
         wants: &WantSource<'_>,
+        scripts: ScriptMode,
         dry_run: bool,
     ) -> Result<Outcome, PatchError> {
         let top = read_manifest(layout, original).await?;
@@ -205,7 +245,7 @@ impl Patcher {
             .map_err(|e| image_error(name, format!("the manifest is not JSON: {e}")))?;
         let Manifest::Index(index) = &top.manifest else {
             let outcome = self
-                .patch_manifest(layout, original, &top, "", name, wants, dry_run)
+                .patch_manifest(layout, original, &top, "", name, wants, scripts, dry_run)
                 .await?;
             let patched = outcome.manifest.clone();
             return Ok(Outcome {
@@ -258,7 +298,9 @@ impl Patcher {
             };
             let manifest = read_manifest(layout, &content).await?;
             let outcome = self
-                .patch_manifest(layout, &content, &manifest, &platform, name, wants, dry_run)
+                .patch_manifest(
+                    layout, &content, &manifest, &platform, name, wants, scripts, dry_run,
+                )
                 .await?;
             entries.push(image::IndexEntry {
                 original: json,
@@ -308,6 +350,7 @@ impl Patcher {
         platform: &str,
         name: &str,
         wants: &WantSource<'_>,
+        scripts: ScriptMode,
         dry_run: bool,
     ) -> Result<PlatformOutcome, PatchError> {
         let label = if platform.is_empty() {
@@ -423,7 +466,13 @@ impl Patcher {
         if dry_run || outcome.plan.is_empty() {
             return Ok(outcome);
         }
+        if scripts == ScriptMode::Sandbox
+            && let Some(reason) = crate::sandbox::unavailable(&native)
+        {
+            return Err(PatchError::Refused(format!("{label}: {reason}")));
+        }
         let debs = self.download(apt, &outcome.plan).await?;
+        let deb_paths: Vec<PathBuf> = debs.iter().map(|d| d.path().to_path_buf()).collect();
         let rootfs_files = files;
         let (layer, rootfs_files) = {
             let plan = outcome.plan.clone();
@@ -440,7 +489,12 @@ impl Patcher {
             .await
             .map_err(|e| PatchError::Refused(format!("the layer task failed: {e}")))?
         };
-        let layer = layer?;
+        let mut layer = layer?;
+        if scripts == ScriptMode::Sandbox {
+            layer = self
+                .run_in_sandbox(layout, &rootfs_files, layer, deb_paths, &native)
+                .await?;
+        }
         let (manifest_ref, after) = self
             .write_image(layout, content, &rootfs_files, &layer, &outcome.plan, name)
             .await?;
@@ -448,6 +502,67 @@ impl Patcher {
         outcome.layer = Some(layer);
         outcome.manifest = Some(manifest_ref);
         Ok(outcome)
+    }
+
+    /// The layer the image's own dpkg leaves, in the sandbox, from the
+    /// natively built `layer`'s plan and packages.
+    async fn run_in_sandbox(
+        &self,
+        layout: &OciLayout,
+        files: &ImageFiles,
+        layer: BuiltLayer,
+        debs: Vec<PathBuf>,
+        architecture: &str,
+    ) -> Result<BuiltLayer, PatchError> {
+        let request = crate::sandbox::Request {
+            layers: files
+                .layers
+                .iter()
+                .map(|l| (layout.blob_path(&l.digest), l.digest.clone()))
+                .collect(),
+            packages: debs
+                .into_iter()
+                .zip(&layer.records)
+                .map(|(deb, record)| crate::sandbox::Package {
+                    deb,
+                    facts: record.facts.clone(),
+                    control: record.control.clone(),
+                    upgrade: record.replaces.is_some(),
+                })
+                .collect(),
+            extended_states: layer::extended_states(&files.rootfs, &layer.records),
+            epoch: layer.newest_mtime,
+            architecture: architecture.to_string(),
+            work_dir: self.options.cache_dir.join("sandbox"),
+            max_layer_bytes: ScanLimits::default().max_layer_bytes,
+        };
+        let captured = tokio::task::spawn_blocking(move || crate::sandbox::run(&request))
+            .await
+            .map_err(|e| PatchError::Sandbox(format!("the sandbox task failed: {e}")))??;
+        tracing::debug!("dpkg in the sandbox:\n{}", captured.log);
+        // Whatever native mode found to reproduce or leave, dpkg ran it all.
+        let mut script_effects: Vec<ScriptEffect> = Vec::new();
+        for effect in layer.script_effects {
+            if !script_effects.iter().any(|e| e.package == effect.package) {
+                script_effects.push(ScriptEffect {
+                    effect: "maintainer scripts and triggers".to_string(),
+                    handling: Handling::Run,
+                    ..effect
+                });
+            }
+        }
+        Ok(BuiltLayer {
+            blob: captured.layer.blob,
+            digest: captured.layer.digest,
+            diff_id: captured.layer.diff_id,
+            uncompressed_size: captured.layer.uncompressed_size,
+            linker_cache_updated: captured.written.iter().any(|p| p == "etc/ld.so.cache"),
+            whiteouts: captured.whiteouts,
+            conffiles_kept: layer.conffiles_kept,
+            script_effects,
+            records: layer.records,
+            newest_mtime: layer.newest_mtime,
+        })
     }
 
     /// A suite's verified `InRelease`: reused while younger than

@@ -207,34 +207,7 @@ pub fn scan_layer_selecting(
         layer: layer.to_string(),
         message,
     };
-    let mut magic = [0u8; 6];
-    let mut have = 0;
-    while have < magic.len() {
-        match reader.read(&mut magic[have..]) {
-            Ok(0) => break,
-            Ok(n) => have += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(layer_error(format!("cannot be read: {e}"))),
-        }
-    }
-    let head = io::Cursor::new(magic[..have].to_vec()).chain(reader);
-    let decoded: Box<dyn Read + '_> = match &magic[..have] {
-        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(head)),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
-            Box::new(zstd::Decoder::new(head).map_err(|e| layer_error(format!("zstd: {e}")))?)
-        }
-        [0xfd, b'7', b'z', b'X', b'Z', 0] | [b'B', b'Z', b'h', ..] => {
-            return Err(layer_error(
-                "is xz or bzip2 compressed; OCI layers are plain, gzip or zstd tars".to_string(),
-            ));
-        }
-        _ => Box::new(head),
-    };
-    let bounded = Bounded {
-        inner: decoded,
-        read: 0,
-        limit: limits.max_layer_bytes,
-    };
+    let bounded = decompressed(layer, reader, limits.max_layer_bytes)?;
     let mut archive = tar::Archive::new(bounded);
     let tar_error = |e: io::Error| layer_error(format!("is not a readable tar archive: {e}"));
     let mut files = LayerFiles::default();
@@ -335,6 +308,47 @@ pub fn scan_layer_selecting(
         files.entries.push(LayerEntry { path, kind });
     }
     Ok(files)
+}
+
+/// The tar inside one layer blob (plain, gzip or zstd, sniffed from its
+/// first bytes), failing once more than `limit` bytes come out of it.
+pub fn decompressed<'r>(
+    layer: &str,
+    reader: &'r mut dyn Read,
+    limit: u64,
+) -> Result<Box<dyn Read + 'r>> {
+    let layer_error = |message: String| Error::Layer {
+        layer: layer.to_string(),
+        message,
+    };
+    let mut magic = [0u8; 6];
+    let mut have = 0;
+    while have < magic.len() {
+        match reader.read(&mut magic[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(layer_error(format!("cannot be read: {e}"))),
+        }
+    }
+    let head = io::Cursor::new(magic[..have].to_vec()).chain(reader);
+    let decoded: Box<dyn Read + 'r> = match &magic[..have] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(head)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            Box::new(zstd::Decoder::new(head).map_err(|e| layer_error(format!("zstd: {e}")))?)
+        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0] | [b'B', b'Z', b'h', ..] => {
+            return Err(layer_error(
+                "is xz or bzip2 compressed; OCI layers are plain, gzip or zstd tars".to_string(),
+            ));
+        }
+        _ => Box::new(head),
+    };
+    Ok(Box::new(Bounded {
+        inner: decoded,
+        read: 0,
+        limit,
+    }))
 }
 
 /// A reader that fails once more than `limit` bytes came through it.

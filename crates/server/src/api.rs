@@ -38,6 +38,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use patch::patcher::ScriptMode;
 use serde::{Deserialize, Serialize};
 use workflow::{Config, DryRun, RunStatus, Schedule, TaskKind};
 
@@ -142,6 +143,10 @@ pub struct CreateWorkflow {
     /// drydock's addition: vulnerability ids that never call for a patch.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// drydock's addition: `native` (the default) or `sandbox` (the
+    /// image's own dpkg runs the maintainer scripts under bubblewrap).
+    #[serde(default)]
+    pub maintainer_scripts: Option<String>,
 }
 
 /// `PATCH /api/v1/workflows/{name}`: at least one of `config` and `schedule`.
@@ -157,6 +162,9 @@ pub struct UpdateWorkflow {
     /// Replaces the ignore list.
     #[serde(default)]
     pub ignore: Option<Vec<String>>,
+    /// Replaces how maintainer scripts are handled (`native`, `sandbox`).
+    #[serde(default)]
+    pub maintainer_scripts: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
@@ -442,6 +450,8 @@ async fn create(
         policy: ScanPolicy {
             min_severity: parse_min_severity(request.min_severity.as_deref())?,
             ignore: request.ignore,
+            maintainer_scripts: parse_script_mode(request.maintainer_scripts.as_deref())?
+                .unwrap_or_default(),
         },
     };
     let dry_run = dry_run(&state, &record).await?;
@@ -476,6 +486,7 @@ async fn update(
         && request.schedule.is_none()
         && request.min_severity.is_none()
         && request.ignore.is_none()
+        && request.maintainer_scripts.is_none()
     {
         return Err(ApiError::BadRequest(
             "Provide at least one parameter to update: --schedule or --config".to_string(),
@@ -497,6 +508,8 @@ async fn update(
             None => current.policy.min_severity,
         },
         ignore: request.ignore.unwrap_or(current.policy.ignore.clone()),
+        maintainer_scripts: parse_script_mode(request.maintainer_scripts.as_deref())?
+            .unwrap_or(current.policy.maintainer_scripts),
     };
     let record = WorkflowRecord {
         config: request.config.unwrap_or(current.config),
@@ -530,6 +543,11 @@ fn parse_min_severity(text: Option<&str>) -> ApiResult<Option<advisory::Severity
             .map(Some)
             .map_err(|e: String| ApiError::BadRequest(format!("min_severity {text:?}: {e}"))),
     }
+}
+
+fn parse_script_mode(text: Option<&str>) -> ApiResult<Option<ScriptMode>> {
+    text.map(|text| text.parse().map_err(ApiError::BadRequest))
+        .transpose()
 }
 
 async fn show(

@@ -581,6 +581,7 @@ impl Runner {
                 &source.content,
                 &source.base_name,
                 &WantSource::Scan(scanner),
+                record.policy.maintainer_scripts,
                 false,
             )
             .await
@@ -595,6 +596,12 @@ impl Runner {
                         step.from.as_deref().unwrap_or("(new)"),
                         step.to_version()
                     ),
+                );
+            }
+            for effect in platform.layer.iter().flat_map(|l| &l.script_effects) {
+                self.log(
+                    id,
+                    &format!("{}: {}: {}", effect.handling, effect.package, effect.effect),
                 );
             }
         }

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use patch::patcher::ScriptMode;
 use serde::Serialize;
 use workflow::{RunStatus, Schedule, TaskKind};
 
@@ -40,7 +41,8 @@ pub struct WorkflowRecord {
     pub updated_at: DateTime<Utc>,
     /// When a trigger last ran (scheduled or immediate).
     pub last_trigger_at: Option<DateTime<Utc>>,
-    /// drydock's additions to ACR's rule for when a scan leads to a patch.
+    /// drydock's additions to ACR's workflow: when a scan leads to a patch,
+    /// and how the patch handles maintainer scripts.
     pub policy: ScanPolicy,
 }
 
@@ -55,6 +57,9 @@ pub struct ScanPolicy {
     /// Vulnerability ids never counted (`CVE-2024-1234`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
+    /// How patches handle the upgraded packages' maintainer scripts.
+    #[serde(default, skip_serializing_if = "ScriptMode::is_native")]
+    pub maintainer_scripts: ScriptMode,
 }
 
 impl ScanPolicy {

@@ -288,6 +288,50 @@ async fn patches_then_skips_with_the_reason() {
     );
 }
 
+/// A workflow set to sandbox mode patches with the image's own dpkg
+/// running the maintainer scripts (root and bubblewrap, as CI has them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_in_sandbox_mode_runs_the_maintainer_scripts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let address = start_registry(dir.path()).await;
+    let original = push_debian(&address, "debian", "12").await;
+    let (store, runner) = runner_in(&dir.path().join("data"), 1);
+    let config = r#"{"version":"v1","repositories":[{"repository":"debian","tags":["12"]}]}"#;
+    let record = WorkflowRecord {
+        policy: server::store::ScanPolicy {
+            maintainer_scripts: patch::patcher::ScriptMode::Sandbox,
+            ..Default::default()
+        },
+        ..workflow_record("sandboxed", &address, config)
+    };
+    store.create_workflow(&record).unwrap();
+    assert_eq!(
+        store
+            .workflow("sandboxed")
+            .unwrap()
+            .unwrap()
+            .policy
+            .maintainer_scripts,
+        patch::patcher::ScriptMode::Sandbox,
+        "the setting is stored"
+    );
+    runner.trigger("sandboxed").unwrap();
+    let runs = wait_for_runs(&store, "sandboxed").await;
+    let patch = runs
+        .iter()
+        .find(|r| r.kind == TaskKind::Patch)
+        .unwrap_or_else(|| panic!("no patch run: {runs:#?}"));
+    let log = store.run_log(&patch.id).unwrap().unwrap();
+    assert_eq!(patch.status, RunStatus::Succeeded, "{log}");
+    assert!(log.contains("run in the sandbox: "), "{log}");
+    assert!(!log.contains("not run: "), "{log}");
+    client()
+        .get_manifest(&original.with_tag("12-1").unwrap())
+        .await
+        .expect("12-1 exists");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floating_moves_the_patched_tag() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -624,6 +668,7 @@ async fn a_scan_policy_sets_findings_aside() {
         server::store::ScanPolicy {
             min_severity: None,
             ignore: ids,
+            ..Default::default()
         },
     )];
     if let Some(above) = advisory::Severity::ALL.into_iter().find(|s| *s > worst) {
@@ -631,7 +676,7 @@ async fn a_scan_policy_sets_findings_aside() {
             "threshold",
             server::store::ScanPolicy {
                 min_severity: Some(above),
-                ignore: Vec::new(),
+                ..Default::default()
             },
         ));
     }

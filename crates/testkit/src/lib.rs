@@ -251,6 +251,21 @@ pub fn debian_layered_layout() -> PathBuf {
     )
 }
 
+/// The tag of the image in [`debian_no_apt_layout`].
+pub const DEBIAN_NO_APT_TAG: &str = "bookworm-no-apt";
+
+/// [`debian_layout`] with apt purged in a layer of its own (with
+/// `--force-remove-protected`), as hardened images remove it: dpkg, and no apt.
+pub fn debian_no_apt_layout() -> PathBuf {
+    derived_layout(
+        "debian-no-apt",
+        (&debian_layout(), DEBIAN_TAG),
+        DEBIAN_NO_APT_TAG,
+        "gzip",
+        &["dpkg --purge --force-remove-protected apt"],
+    )
+}
+
 /// Builds `cache_dir()/name` once with scripts/build-derived-image.sh (each step a layer).
 fn derived_layout(
     name: &str,

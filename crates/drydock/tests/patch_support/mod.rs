@@ -24,3 +24,13 @@ pub fn succeed(output: Output) -> String {
     );
     stdout
 }
+
+/// `drydock patch IMAGE --update-all --tag TAG`, in sandbox mode
+/// (`--run-maintainer-scripts`) when `sandbox` is set.
+pub fn patch_update_all(data: &Path, image: &str, tag: &str, sandbox: bool) -> Output {
+    let mut args = vec!["patch", image, "--update-all", "--tag", tag];
+    if sandbox {
+        args.push("--run-maintainer-scripts");
+    }
+    drydock(data, &args)
+}
