@@ -7,6 +7,9 @@
 # debootstrap verifies the suite's Release signature against KEYRING when it
 # is set, else against the keyring its script names (Debian's is installed by
 # scripts/install-test-deps.sh); a build it could not verify fails.
+# ARCH builds for another architecture (arm64): debootstrap's first stage
+# on the host, the second in a chroot the host runs through qemu-user's
+# binfmt_misc emulator (scripts/install-test-deps.sh registers it).
 #
 #   scripts/build-debian-image.sh SUITE LAYOUT_DIR TAG [MIRROR] [EXTRA_PACKAGES]
 #   scripts/build-debian-image.sh bookworm .drydock/images/debian 12
@@ -20,6 +23,9 @@ tag=${3:?tag}
 mirror=${4:-http://deb.debian.org/debian}
 extra=${5:-}
 keyring=${KEYRING:-}
+arch=${ARCH:-$(dpkg --print-architecture)}
+foreign=()
+if [[ $arch != "$(dpkg --print-architecture)" ]]; then foreign=(--arch="$arch" --foreign); fi
 if [[ -n $keyring && ! -r $keyring ]]; then echo "$0: KEYRING $keyring is not readable" >&2; exit 1; fi
 
 for tool in debootstrap umoci; do
@@ -35,12 +41,18 @@ script=()
 # Debian 12's debootstrap has no script for Ubuntu releases newer than it; gutsy's works for them.
 if [[ ! -e /usr/share/debootstrap/scripts/$suite ]]; then script=(/usr/share/debootstrap/scripts/gutsy); fi
 
-echo "Building $suite from $mirror with debootstrap (a minute or two)..." >&2
-debootstrap --variant=minbase ${extra:+--include="$extra"} ${keyring:+--keyring="$keyring"} \
+echo "Building $suite ($arch) from $mirror with debootstrap (a minute or two; longer emulated)..." >&2
+debootstrap --variant=minbase "${foreign[@]}" ${extra:+--include="$extra"} ${keyring:+--keyring="$keyring"} \
   "$suite" "$rootfs" "$mirror" "${script[@]}" >"$work/debootstrap.log" 2>&1 || {
   tail -20 "$work/debootstrap.log" >&2
   exit 1
 }
+if ((${#foreign[@]})); then
+  chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 || {
+    tail -20 "$work/debootstrap.log" >&2
+    exit 1
+  }
+fi
 # Without its keyring debootstrap only warns, and installs what it downloaded unverified.
 if ! grep -q "^I: Valid Release signature" "$work/debootstrap.log"; then
   grep -i "signature\|keyring" "$work/debootstrap.log" >&2 || true
@@ -57,7 +69,7 @@ umoci new --image "$layout:$tag"
 umoci unpack --image "$layout:$tag" "$work/bundle" >/dev/null
 cp -a "$rootfs"/. "$work/bundle/rootfs/"
 umoci repack --image "$layout:$tag" "$work/bundle"
-umoci config --image "$layout:$tag" --os linux --architecture "$(dpkg --print-architecture)" \
+umoci config --image "$layout:$tag" --os linux --architecture "$arch" \
   --config.cmd /bin/bash --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umoci gc --layout "$layout"
 echo "Built $layout:$tag" >&2

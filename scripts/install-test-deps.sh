@@ -18,6 +18,8 @@ packages=(
   rpm             # pkgdb: rpm.vercmp, the oracle for rpm version ordering
   buildah         # the patch benchmark's peer (scripts/bench/patch.sh; --isolation chroot, no runtime)
   bubblewrap      # patch --run-maintainer-scripts: the sandbox the image's own dpkg runs in
+  qemu-user-static # runs arm64 images' programs (debootstrap's second stage, apt, sandbox mode)
+  binfmt-support   # registers qemu-user-static's emulators with the kernel
 )
 
 missing=()
@@ -52,4 +54,18 @@ fi
 # tests start their own instances on free ports, so stop the system one.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
   systemctl stop docker-registry || true
+fi
+
+# arm64 images run here through qemu-user: binfmt_misc mounted, the
+# emulator registered (with the F flag qemu-user-static sets, so it also
+# works inside chroots and sandboxes).
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+  "${sudo_cmd[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+    echo "install-test-deps: binfmt_misc cannot be mounted; arm64 images cannot run here" >&2
+fi
+if [[ -e /proc/sys/fs/binfmt_misc/register && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+  "${sudo_cmd[@]}" update-binfmts --enable qemu-aarch64 ||
+    echo "install-test-deps: qemu-aarch64 could not be registered; arm64 images cannot run here" >&2
 fi

@@ -340,6 +340,28 @@ fn layered_zstd_image_equals_apt_path_by_path() {
     assert_no_differences("debian-layered", &comparison);
 }
 
+/// Debian 12 minbase for arm64 on this amd64 host: native mode runs
+/// nothing, so it needs nothing; sandbox mode and apt's oracle run the
+/// image's programs through qemu-user's emulator (registered by
+/// scripts/install-test-deps.sh).
+#[test]
+fn arm64_debian_minbase_equals_apt_path_by_path() {
+    assert!(
+        testkit::runs_arm64(),
+        "this host cannot run arm64 programs; scripts/install-test-deps.sh registers \
+         qemu-user-static's emulator with binfmt_misc"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let comparison = compare_with_apt(
+        &testkit::debian_arm64_layout(),
+        testkit::DEBIAN_ARM64_TAG,
+        DEBIAN_POCKETS,
+        work.path(),
+    );
+    keep_when_asked(work);
+    assert_no_differences("debian-arm64", &comparison);
+}
+
 /// An image without apt: sandbox mode has the image's dpkg alone install
 /// the packages, pre-dependencies configured first. With no apt there is no
 /// oracle; the result must hold the same versions as native mode's, leave

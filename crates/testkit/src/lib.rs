@@ -98,12 +98,37 @@ pub const DEBIAN_TAG: &str = "bookworm-minbase";
 pub fn debian_layout() -> PathBuf {
     build_layout(
         "debian",
-        "bookworm",
+        ("bookworm", "amd64"),
         DEBIAN_TAG,
         "http://deb.debian.org/debian",
         None,
         "",
     )
+}
+
+/// The tag of the image in [`debian_arm64_layout`].
+pub const DEBIAN_ARM64_TAG: &str = "bookworm-minbase-arm64";
+
+/// The debootstrap minbase bookworm image for arm64, built once: the second
+/// stage runs under qemu-user's binfmt_misc emulator, which
+/// scripts/install-test-deps.sh registers (see [`runs_arm64`]).
+pub fn debian_arm64_layout() -> PathBuf {
+    build_layout(
+        "debian-arm64",
+        ("bookworm", "arm64"),
+        DEBIAN_ARM64_TAG,
+        "http://deb.debian.org/debian",
+        None,
+        "",
+    )
+}
+
+/// Whether this host runs arm64 programs: natively, or through a
+/// registered qemu-user emulator.
+pub fn runs_arm64() -> bool {
+    std::env::consts::ARCH == "aarch64"
+        || std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+            .is_ok_and(|entry| entry.starts_with("enabled"))
 }
 
 /// The debootstrap image's root filesystem, unpacked once with umoci.
@@ -131,7 +156,7 @@ pub const UBUNTU_MIRROR: &str = "http://archive.ubuntu.com/ubuntu";
 pub fn ubuntu_layout() -> PathBuf {
     build_layout(
         "ubuntu",
-        "noble",
+        ("noble", "amd64"),
         UBUNTU_TAG,
         UBUNTU_MIRROR,
         Some(&ubuntu_keyring()),
@@ -152,7 +177,7 @@ pub const UBUNTU_APPS: &str = "openssh-client,ca-certificates,python3,sudo,curl,
 pub fn ubuntu_apps_layout() -> PathBuf {
     build_layout(
         "ubuntu-apps",
-        "noble",
+        ("noble", "amd64"),
         UBUNTU_APPS_TAG,
         UBUNTU_MIRROR,
         Some(&ubuntu_keyring()),
@@ -167,7 +192,7 @@ pub const UBUNTU_JAMMY_TAG: &str = "jammy-minbase";
 pub fn ubuntu_jammy_layout() -> PathBuf {
     build_layout(
         "ubuntu-jammy",
-        "jammy",
+        ("jammy", "amd64"),
         UBUNTU_JAMMY_TAG,
         UBUNTU_MIRROR,
         Some(&ubuntu_keyring()),
@@ -187,7 +212,7 @@ pub const DEBIAN_APPS: &str = "python3,ca-certificates,sudo,openssh-client,git,l
 pub fn debian_apps_layout() -> PathBuf {
     build_layout(
         "debian-apps",
-        "bookworm",
+        ("bookworm", "amd64"),
         DEBIAN_APPS_TAG,
         "http://deb.debian.org/debian",
         None,
@@ -285,10 +310,11 @@ fn derived_layout(
     })
 }
 
-/// Builds `cache_dir()/name` once with scripts/build-debian-image.sh.
+/// Builds `cache_dir()/name` once with scripts/build-debian-image.sh, of
+/// `suite` for `architecture` (`amd64`, or another the host emulates).
 fn build_layout(
     name: &str,
-    suite: &str,
+    (suite, architecture): (&str, &str),
     tag: &str,
     mirror: &str,
     keyring: Option<&Path>,
@@ -300,7 +326,8 @@ fn build_layout(
             .arg(partial)
             .arg(tag)
             .arg(mirror)
-            .arg(extra);
+            .arg(extra)
+            .env("ARCH", architecture);
         if let Some(keyring) = keyring {
             command.env("KEYRING", keyring);
         }
