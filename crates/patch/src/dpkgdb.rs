@@ -235,6 +235,24 @@ impl InstalledDb {
                 .is_some_and(|f| f.name == name && f.architecture == architecture)
         })
     }
+
+    /// What a removed package left (`deinstall ok config-files`: its
+    /// conffiles and their recorded hashes), for installing it again.
+    pub fn leftover(&self, name: &str, architecture: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.facts.is_none() && is_leftover_of(e, name, architecture))
+    }
+}
+
+/// Whether a paragraph that is not an installed package is `name`'s, for `architecture`.
+fn is_leftover_of(entry: &Entry, name: &str, architecture: &str) -> bool {
+    let recorded = first_value(&entry.text, "Architecture");
+    first_value(&entry.text, "Package") == name
+        && (recorded.is_empty()
+            || recorded == architecture
+            || recorded == "all"
+            || architecture == "all")
 }
 
 /// A package's new database record, built while unpacking it.
@@ -363,6 +381,14 @@ pub fn want_of(paragraph: &str) -> String {
 pub fn updated_status(db: &InstalledDb, records: &[NewRecord]) -> String {
     let mut paragraphs: Vec<(String, String, String)> = Vec::new();
     for entry in &db.entries {
+        // dpkg installs a package over what its removal left, in one paragraph.
+        let reinstalled = entry.facts.is_none()
+            && records.iter().any(|r| {
+                r.replaces.is_none() && is_leftover_of(entry, &r.facts.name, &r.facts.architecture)
+            });
+        if reinstalled {
+            continue;
+        }
         let replaced = entry.facts.as_ref().and_then(|f| {
             records
                 .iter()
@@ -478,5 +504,29 @@ Conffiles:\n /etc/ssl/openssl.cnf 6b4f\n /etc/old.cnf 99 obsolete\nDescription: 
         assert!(status.contains("Package: libzstd1\nStatus: install ok installed\n"));
         let reread = parse_status("s", status.as_bytes(), StatusFile::Status).unwrap();
         assert_eq!(reread.len(), 3);
+    }
+
+    #[test]
+    fn a_removed_package_installed_again_keeps_one_paragraph() {
+        let db = db();
+        let leftover = db
+            .leftover("gone", "amd64")
+            .expect("the config-files paragraph");
+        assert_eq!(leftover.conffiles[0].path, "/etc/gone.conf");
+        assert!(
+            db.leftover("libssl3", "amd64").is_none(),
+            "installed, not left over"
+        );
+        let again = NewRecord {
+            facts: Facts::new(["gone", "amd64", "2", "gone", "2"], None, Fields::default())
+                .unwrap(),
+            control: "Package: gone\nVersion: 2\nArchitecture: amd64\n".to_string(),
+            conffiles: vec![],
+            replaces: None,
+            want: "install".into(),
+        };
+        let status = updated_status(&db, &[again]);
+        assert_eq!(status.matches("Package: gone\n").count(), 1, "{status}");
+        assert!(status.contains("Package: gone\nStatus: install ok installed\n"));
     }
 }

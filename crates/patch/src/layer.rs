@@ -470,7 +470,14 @@ fn unpack(
             })
         })
     });
+    // A package removed earlier left its conffiles and their hashes: dpkg
+    // judges them as an upgrade's.
+    let leftover = old
+        .is_none()
+        .then(|| db.leftover(&step.name, &step.architecture))
+        .flatten();
     let old_conffiles: BTreeMap<String, String> = old
+        .or(leftover)
         .map(|e| {
             e.conffiles
                 .iter()
