@@ -65,8 +65,8 @@ pub struct PatchArgs {
     #[arg(long)]
     pub allow_unsigned: bool,
     /// Run the upgraded packages' maintainer scripts and triggers with the
-    /// image's own dpkg in a sandbox (bubblewrap; needs root and an image the
-    /// host can execute) instead of reproducing their effects natively.
+    /// image's own apt and dpkg in a sandbox (bubblewrap; needs root and an
+    /// image the host can execute) instead of reproducing their effects natively.
     #[arg(long)]
     pub run_maintainer_scripts: bool,
     /// The advisory database consulted by the scan [default: <data dir>/advisories.db; optional].

@@ -123,7 +123,7 @@ struct PolicyArgs {
     ignore: Option<Vec<String>>,
     /// How patches handle the upgraded packages' maintainer scripts: native
     /// (the default: known effects reproduced) or sandbox (the image's own
-    /// dpkg runs them under bubblewrap; the server must run as root).
+    /// apt and dpkg run them under bubblewrap; the server must run as root).
     #[arg(long, value_name = "MODE")]
     maintainer_scripts: Option<String>,
 }
