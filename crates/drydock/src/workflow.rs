@@ -349,7 +349,7 @@ fn describe(workflow: &WorkflowView) -> String {
         match workflow.policy.maintainer_scripts {
             patch::patcher::ScriptMode::Native => "native (known effects reproduced)",
             patch::patcher::ScriptMode::Sandbox =>
-                "sandbox (the image's own dpkg under bubblewrap)",
+                "sandbox (the image's own apt and dpkg under bubblewrap)",
         }
     );
     text += "Config:\n";
