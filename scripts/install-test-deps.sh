@@ -22,6 +22,15 @@ packages=(
   binfmt-support   # registers qemu-user-static's emulators with the kernel
 )
 
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+# qemu-user-static registers its emulators with binfmt_misc when installed,
+# so the filesystem is mounted first (a no-op where it already is).
+if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+  "${sudo_cmd[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+    echo "install-test-deps: binfmt_misc cannot be mounted; arm64 images cannot run here" >&2
+fi
+
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -31,8 +40,6 @@ done
 
 if ((${#missing[@]})); then
   echo "install-test-deps: installing ${missing[*]}" >&2
-  sudo_cmd=()
-  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -56,15 +63,9 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-re
   systemctl stop docker-registry || true
 fi
 
-# arm64 images run here through qemu-user: binfmt_misc mounted, the
-# emulator registered (with the F flag qemu-user-static sets, so it also
-# works inside chroots and sandboxes).
-sudo_cmd=()
-if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
-  "${sudo_cmd[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
-    echo "install-test-deps: binfmt_misc cannot be mounted; arm64 images cannot run here" >&2
-fi
+# arm64 images run here through qemu-user: the emulator registered (with
+# the F flag qemu-user-static sets, so it also works inside chroots and
+# sandboxes); binfmt_misc was mounted before the packages were installed.
 if [[ -e /proc/sys/fs/binfmt_misc/register && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
   "${sudo_cmd[@]}" update-binfmts --enable qemu-aarch64 ||
     echo "install-test-deps: qemu-aarch64 could not be registered; arm64 images cannot run here" >&2
