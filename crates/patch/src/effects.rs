@@ -81,37 +81,10 @@ pub fn fixed_and_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Candidate, Step};
-    use repo::apt::packages::IndexPackage;
+    use crate::plan::Step;
 
     fn step(name: &str, ids: &[&str]) -> Step {
-        Step {
-            name: name.to_string(),
-            architecture: "all".to_string(),
-            from: Some("1".to_string()),
-            to: Candidate {
-                package: IndexPackage {
-                    name: name.to_string(),
-                    version: "2".to_string(),
-                    architecture: "all".to_string(),
-                    source_name: name.to_string(),
-                    source_version: "2".to_string(),
-                    filename: "f".to_string(),
-                    size: 1,
-                    sha256: "0".repeat(64),
-                    multi_arch: None,
-                    depends: None,
-                    pre_depends: None,
-                    provides: None,
-                    conflicts: None,
-                    breaks: None,
-                    replaces: None,
-                },
-                suite: "s".to_string(),
-                base_url: "u".to_string(),
-            },
-            reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
-        }
+        crate::plan::test_step(name, ("all", "2"), true, ids)
     }
 
     #[test]

@@ -1401,35 +1401,7 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_package_entries() {
-        use crate::plan::{Candidate, Reason};
-        use repo::apt::packages::IndexPackage;
-        let step = Step {
-            name: "evil".into(),
-            architecture: "amd64".into(),
-            from: None,
-            to: Candidate {
-                package: IndexPackage {
-                    name: "evil".into(),
-                    version: "1".into(),
-                    architecture: "amd64".into(),
-                    source_name: "evil".into(),
-                    source_version: "1".into(),
-                    filename: "evil.deb".into(),
-                    size: 1,
-                    sha256: "0".repeat(64),
-                    multi_arch: None,
-                    depends: None,
-                    pre_depends: None,
-                    provides: None,
-                    conflicts: None,
-                    breaks: None,
-                    replaces: None,
-                },
-                suite: "s".into(),
-                base_url: "u".into(),
-            },
-            reason: Reason::Requested(vec![]),
-        };
+        let step = crate::plan::test_step("evil", ("amd64", "1"), false, &[]);
         let db = InstalledDb {
             kind: DbKind::Status,
             entries: vec![],

@@ -104,18 +104,11 @@ pub enum ScriptMode {
     /// Their known effects reproduced natively, the rest reported as not run.
     #[default]
     Native,
-    /// The image's own dpkg runs them in a sandbox ([`crate::sandbox`]).
+    /// The image's own apt and dpkg run them in a sandbox ([`crate::sandbox`]).
     Sandbox,
 }
 
 impl ScriptMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScriptMode::Native => "native",
-            ScriptMode::Sandbox => "sandbox",
-        }
-    }
-
     pub fn is_native(&self) -> bool {
         *self == ScriptMode::Native
     }
@@ -467,7 +460,7 @@ impl Patcher {
             return Ok(outcome);
         }
         if scripts == ScriptMode::Sandbox
-            && let Some(reason) = crate::sandbox::unavailable(&native)
+            && let Some(reason) = crate::sandbox::unavailable(&native, &files.rootfs)
         {
             return Err(PatchError::Refused(format!("{label}: {reason}")));
         }
@@ -492,7 +485,7 @@ impl Patcher {
         let mut layer = layer?;
         if scripts == ScriptMode::Sandbox {
             layer = self
-                .run_in_sandbox(layout, &rootfs_files, layer, deb_paths, &native)
+                .run_in_sandbox(layout, &rootfs_files, layer, &outcome.plan, deb_paths)
                 .await?;
         }
         let (manifest_ref, after) = self
@@ -504,15 +497,17 @@ impl Patcher {
         Ok(outcome)
     }
 
-    /// The layer the image's own dpkg leaves, in the sandbox, from the
-    /// natively built `layer`'s plan and packages.
+    /// The layer the image's own apt and dpkg leave, in the sandbox, for
+    /// `plan`'s verified `debs`. The natively built `layer` comes first: it
+    /// has vetted every package's entries (no `..`, devices, escaping
+    /// links) and holds the new records the sandbox needs.
     async fn run_in_sandbox(
         &self,
         layout: &OciLayout,
         files: &ImageFiles,
         layer: BuiltLayer,
+        plan: &Plan,
         debs: Vec<PathBuf>,
-        architecture: &str,
     ) -> Result<BuiltLayer, PatchError> {
         let request = crate::sandbox::Request {
             layers: files
@@ -522,9 +517,12 @@ impl Patcher {
                 .collect(),
             packages: debs
                 .into_iter()
+                .zip(&plan.steps)
                 .zip(&layer.records)
-                .map(|(deb, record)| crate::sandbox::Package {
+                .map(|((deb, step), record)| crate::sandbox::Package {
                     deb,
+                    size: step.to.package.size,
+                    sha256: step.to.package.sha256.clone(),
                     facts: record.facts.clone(),
                     control: record.control.clone(),
                     upgrade: record.replaces.is_some(),
@@ -532,7 +530,6 @@ impl Patcher {
                 .collect(),
             extended_states: layer::extended_states(&files.rootfs, &layer.records),
             epoch: layer.newest_mtime,
-            architecture: architecture.to_string(),
             work_dir: self.options.cache_dir.join("sandbox"),
             max_layer_bytes: ScanLimits::default().max_layer_bytes,
         };

@@ -756,6 +756,44 @@ fn group_text(group: &Group) -> String {
         .join(" | ")
 }
 
+/// A plan step for other modules' tests: `name` to `version` from suite
+/// `s`, upgrading from version 1 when `upgrade`, requested for `ids`.
+#[cfg(test)]
+pub(crate) fn test_step(
+    name: &str,
+    (architecture, version): (&str, &str),
+    upgrade: bool,
+    ids: &[&str],
+) -> Step {
+    Step {
+        name: name.to_string(),
+        architecture: architecture.to_string(),
+        from: upgrade.then(|| "1".to_string()),
+        to: Candidate {
+            package: IndexPackage {
+                name: name.to_string(),
+                version: version.to_string(),
+                architecture: architecture.to_string(),
+                source_name: name.to_string(),
+                source_version: version.to_string(),
+                filename: format!("{name}.deb"),
+                size: 1,
+                sha256: "0".repeat(64),
+                multi_arch: None,
+                depends: None,
+                pre_depends: None,
+                provides: None,
+                conflicts: None,
+                breaks: None,
+                replaces: None,
+            },
+            suite: "s".to_string(),
+            base_url: "u".to_string(),
+        },
+        reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

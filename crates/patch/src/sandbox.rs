@@ -101,8 +101,6 @@ pub struct Request {
     /// The packages' newest timestamp: the latest time a captured entry may
     /// carry, so that the layer does not depend on when it was made.
     pub epoch: u64,
-    /// The image's dpkg architecture (`amd64`).
-    pub architecture: String,
     /// Where the private directory is made.
     pub work_dir: PathBuf,
     pub max_layer_bytes: u64,
@@ -112,6 +110,9 @@ pub struct Request {
 pub struct Package {
     /// The verified `.deb` file.
     pub deb: PathBuf,
+    /// Its size and SHA256, as the signed index gave them and the download was checked against.
+    pub size: u64,
+    pub sha256: String,
     pub facts: Facts,
     /// Its `control` file.
     pub control: String,
@@ -137,8 +138,17 @@ fn io_error(path: &Path) -> impl Fn(io::Error) -> PatchError + '_ {
     }
 }
 
-/// Why this host cannot run the sandbox for an image of `architecture`, if it cannot.
-pub fn unavailable(architecture: &str) -> Option<String> {
+/// Why sandbox mode cannot patch `image`, of dpkg architecture
+/// `architecture`, on this host, if it cannot: checked before anything is
+/// downloaded or unpacked.
+pub fn unavailable(architecture: &str, image: &pkgdb::Rootfs) -> Option<String> {
+    if !["usr/bin/dpkg", "bin/dpkg"].iter().any(|p| image.exists(p)) {
+        return Some(
+            "the image has no dpkg (a distroless image?); sandbox mode runs the image's own \
+             dpkg, native mode patches such images"
+                .to_string(),
+        );
+    }
     let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !root {
         return Some(
@@ -202,11 +212,9 @@ fn host_runs(architecture: &str) -> bool {
 }
 
 /// Unpacks the image, runs dpkg on the `.deb` files in the sandbox and
-/// captures what changed. Blocking: call it off the async runtime.
+/// captures what changed, once [`unavailable`] found nothing in the way.
+/// Blocking: call it off the async runtime.
 pub fn run(request: &Request) -> Result<Captured, PatchError> {
-    if let Some(reason) = unavailable(&request.architecture) {
-        return Err(PatchError::Refused(reason));
-    }
     fs::create_dir_all(&request.work_dir).map_err(io_error(&request.work_dir))?;
     let private = tempfile::Builder::new()
         .prefix("sandbox-")
@@ -220,16 +228,6 @@ pub fn run(request: &Request) -> Result<Captured, PatchError> {
         unpack_layer(&root, blob, digest, request.max_layer_bytes)?;
     }
     tracing::debug!("sandbox: image unpacked in {:.2?}", started.elapsed());
-    let has_dpkg = ["usr/bin/dpkg", "bin/dpkg"]
-        .iter()
-        .any(|p| is_file_in(&root, p));
-    if !has_dpkg {
-        return Err(PatchError::Refused(
-            "the image has no dpkg (a distroless image?); sandbox mode runs the image's own \
-             dpkg, native mode patches such images"
-                .to_string(),
-        ));
-    }
     let debs = private.path().join("debs");
     let has_apt = is_file_in(&root, "usr/bin/apt-get");
     stage(&debs, &request.packages, has_apt)?;
@@ -250,8 +248,7 @@ pub fn run(request: &Request) -> Result<Captured, PatchError> {
         fs::write(&path, states).map_err(io_error(&path))?;
     }
     let after = survey(&root)?;
-    let (tar, compressor) = layer_tar();
-    let mut tar = tar;
+    let (mut tar, compressor) = layer_tar();
     let changes = capture(&mut tar, &root, &before, &after, request.epoch);
     let layer = compressor.finish(tar);
     let (whiteouts, written) = changes?;
@@ -278,18 +275,11 @@ fn is_file_in(root: &Path, rel: &str) -> bool {
 /// for apt, a local repository of them with apt's directories.
 fn stage(debs: &Path, packages: &[Package], for_apt: bool) -> Result<(), PatchError> {
     fs::create_dir(debs).map_err(io_error(debs))?;
-    let mut sizes_and_hashes = Vec::new();
     for (i, package) in packages.iter().enumerate() {
         let staged = debs.join(staged_name(i));
         if fs::hard_link(&package.deb, &staged).is_err() {
             fs::copy(&package.deb, &staged).map_err(io_error(&package.deb))?;
         }
-        let mut reader = Hashing {
-            inner: File::open(&staged).map_err(io_error(&staged))?,
-            hasher: Sha256::new(),
-        };
-        let size = io::copy(&mut reader, &mut io::sink()).map_err(io_error(&staged))?;
-        sizes_and_hashes.push((size, hex::encode(reader.hasher.finalize())));
     }
     if !for_apt {
         return Ok(());
@@ -304,7 +294,7 @@ fn stage(debs: &Path, packages: &[Package], for_apt: bool) -> Result<(), PatchEr
         fs::create_dir_all(&path).map_err(io_error(&path))?;
     }
     let index = debs.join("Packages");
-    fs::write(&index, local_index(packages, &sizes_and_hashes)).map_err(io_error(&index))?;
+    fs::write(&index, local_index(packages)).map_err(io_error(&index))?;
     let list = debs.join("sources.list");
     let entry = format!("deb [trusted=yes] file:/{DEBS_MOUNT}/ ./\n");
     fs::write(&list, entry).map_err(io_error(&list))
@@ -867,13 +857,15 @@ fn install_steps(packages: &[&Facts]) -> Option<Vec<DpkgStep>> {
 
 /// The `Packages` index of the sandbox's local repository: each package's
 /// `control` file with where it is and what it weighs.
-fn local_index(packages: &[Package], sizes_and_hashes: &[(u64, String)]) -> String {
+fn local_index(packages: &[Package]) -> String {
     let mut text = String::new();
-    for (i, (package, (size, sha256))) in packages.iter().zip(sizes_and_hashes).enumerate() {
+    for (i, package) in packages.iter().enumerate() {
         text.push_str(package.control.trim_end());
         text.push_str(&format!(
-            "\nFilename: ./{}\nSize: {size}\nSHA256: {sha256}\n\n",
-            staged_name(i)
+            "\nFilename: ./{}\nSize: {}\nSHA256: {}\n\n",
+            staged_name(i),
+            package.size,
+            package.sha256
         ));
     }
     text

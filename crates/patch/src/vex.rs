@@ -128,37 +128,11 @@ pub fn document(id: &str, timestamp: &str, patched: &[Patched]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Candidate, Step};
-    use repo::apt::packages::IndexPackage;
 
     #[test]
     fn one_statement_per_fixed_vulnerability() {
-        let step = |name: &str, ids: &[&str]| Step {
-            name: name.to_string(),
-            architecture: "amd64".to_string(),
-            from: Some("1".to_string()),
-            to: Candidate {
-                package: IndexPackage {
-                    name: name.to_string(),
-                    version: "1:2+deb12u1".to_string(),
-                    architecture: "amd64".to_string(),
-                    source_name: name.to_string(),
-                    source_version: "2".to_string(),
-                    filename: "f".to_string(),
-                    size: 1,
-                    sha256: "0".repeat(64),
-                    multi_arch: None,
-                    depends: None,
-                    pre_depends: None,
-                    provides: None,
-                    conflicts: None,
-                    breaks: None,
-                    replaces: None,
-                },
-                suite: "s".to_string(),
-                base_url: "u".to_string(),
-            },
-            reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
+        let step = |name: &str, ids: &[&str]| {
+            crate::plan::test_step(name, ("amd64", "1:2+deb12u1"), true, ids)
         };
         let plan = Plan {
             steps: vec![
