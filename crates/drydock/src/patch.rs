@@ -104,15 +104,11 @@ fn scanner(args: &PatchArgs, cache: &Path) -> anyhow::Result<Scanner> {
     let mut debian_security = vec![
         patch::sources::AptSource {
             uri: "http://deb.debian.org/debian-security".to_string(),
-            suite: String::new(),
-            components: vec![],
-            trusted: false,
+            ..Default::default()
         },
         patch::sources::AptSource {
             uri: "http://security.ubuntu.com/ubuntu".to_string(),
-            suite: String::new(),
-            components: vec![],
-            trusted: false,
+            ..Default::default()
         },
     ];
     patch::sources::apply_mirrors(&mut debian_security, &args.mirror);
@@ -173,6 +169,19 @@ fn print_plan(outcome: &Outcome) {
         }
         for skipped in &platform.plan.skipped {
             println!("  not upgraded: {}: {}", skipped.name, skipped.reason);
+        }
+        for suite in &platform.third_party {
+            let source = &suite.source;
+            match &suite.skipped {
+                None => println!(
+                    "  third-party suite consulted: {} {}",
+                    source.uri, source.suite
+                ),
+                Some(reason) => println!(
+                    "  third-party suite not consulted: {} {}: {reason}",
+                    source.uri, source.suite
+                ),
+            }
         }
     }
 }

@@ -433,30 +433,7 @@ fn refuses_a_tampered_release_file_and_writes_nothing() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("InRelease"), tampered).unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .current_dir(&mirror)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let server = testkit::FileServer::start(&mirror);
     let before = std::fs::read(layout.join("index.json")).unwrap();
     let output = drydock(
         &work.path().join("data"),
@@ -465,11 +442,10 @@ fn refuses_a_tampered_release_file_and_writes_nothing() {
             &format!("oci:{}:{}", layout.display(), testkit::DEBIAN_TAG),
             "--update-all",
             "--mirror",
-            &format!("http://deb.debian.org/debian=http://127.0.0.1:{port}/debian"),
+            &format!("http://deb.debian.org/debian={}/debian", server.url),
         ],
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "patched from a tampered suite");
     assert!(stderr.contains("signature"), "{stderr}");

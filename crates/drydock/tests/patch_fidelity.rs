@@ -6,10 +6,10 @@
 //! (maintainer scripts and triggers run). The root filesystems must agree on
 //! every path (type, mode, owner, content, link target,
 //! `security.capability`) except what apt changes by running at all; native
-//! mode may also leave out precompiled bytecode that apt made and the known
-//! native differences, sandbox mode nothing. `dpkg -V` must report nothing
-//! more on either patch than on apt's result. Needs root, network access to
-//! the archives and scripts/install-test-deps.sh's tools (bubblewrap).
+//! mode may also leave out precompiled bytecode that apt made, sandbox mode
+//! nothing. `dpkg -V` must report nothing more on either patch than on
+//! apt's result. Needs root, network access to the archives and
+//! scripts/install-test-deps.sh's tools (bubblewrap).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,14 +29,6 @@ fn ubuntu_pockets(codename: &str) -> String {
          deb http://security.ubuntu.com/ubuntu {codename}-security main\n"
     )
 }
-
-/// Paths native mode is known to leave as they were, each listed with its
-/// reason in the README: debconf's answers and templates, which the
-/// upgraded packages' maintainer scripts register.
-const KNOWN_NATIVE_DIFFERENCES: &[&str] = &[
-    "var/cache/debconf/config.dat",
-    "var/cache/debconf/templates.dat",
-];
 
 /// The root filesystem of `layout:tag`, unpacked by umoci. umoci 0.4 reads
 /// gzip layers only, so skopeo first copies the image with zstd layers
@@ -90,7 +82,7 @@ fn verify_lines(root: &Path) -> Vec<String> {
 
 /// What [`compare_with_apt`] found.
 struct Comparison {
-    /// Paths where native mode differs (besides bytecode apt compiled and known differences).
+    /// Paths where native mode differs (besides bytecode apt compiled).
     found: Vec<Difference>,
     /// Paths where sandbox mode differs.
     sandbox_found: Vec<Difference>,
@@ -140,13 +132,10 @@ fn compare_with_apt(fixture: &Path, tag: &str, pockets: &str, work: &Path) -> Co
     let apt_tree = Tree::read(&apt_root);
     let patched_tree = Tree::read(&patched);
     let found = differences(&apt_tree, &patched_tree);
-    // Bytecode apt compiled that the patch leaves out (never stale bytecode),
-    // and debconf's database, which native mode does not update (README:
-    // known differences).
+    // Bytecode apt compiled that the patch leaves out (never stale bytecode).
     let found: Vec<Difference> = found
         .into_iter()
         .filter(|d| !(d.path.contains("/__pycache__/") && d.patched.is_none()))
-        .filter(|d| !KNOWN_NATIVE_DIFFERENCES.contains(&d.path.as_str()))
         .collect();
 
     assert_eq!(
@@ -366,7 +355,7 @@ fn arm64_debian_minbase_equals_apt_path_by_path() {
 /// the packages, pre-dependencies configured first. With no apt there is no
 /// oracle; the result must hold the same versions as native mode's, leave
 /// dpkg nothing to audit, and equal native mode's path by path but for
-/// what only the scripts make (debconf's database, compiled bytecode).
+/// the bytecode only the scripts compile.
 #[test]
 fn image_without_apt_is_patched_by_its_own_dpkg() {
     let work = tempfile::tempdir().unwrap();
@@ -400,7 +389,6 @@ fn image_without_apt_is_patched_by_its_own_dpkg() {
     let found: Vec<Difference> = differences(&Tree::read(&native), &Tree::read(&sandboxed))
         .into_iter()
         .filter(|d| !(d.path.contains("/__pycache__/") && d.apt.is_none()))
-        .filter(|d| !KNOWN_NATIVE_DIFFERENCES.contains(&d.path.as_str()))
         .collect();
     keep_when_asked(work);
     assert!(
@@ -487,4 +475,248 @@ fn ubuntu_image_with_applications_equals_apt_path_by_path() {
     assert_eq!(mode_and_group(&apt.join("etc/sudoers")).0, 0o440);
     keep_when_asked(work);
     assert_no_differences("ubuntu-apps", &comparison);
+}
+
+/// A vendor's APT repository on a local HTTP server: suite
+/// `bookworm-vendor`, signed with a key of its own (made by gpg), offering
+/// [`VENDOR_PACKAGE`] 1.0 and 1.1 (built by dpkg-deb).
+struct VendorRepository {
+    server: testkit::FileServer,
+    /// The vendor's public key, armored; and another key, which did not sign.
+    key: PathBuf,
+    other_key: PathBuf,
+    /// Version 1.0 of the package, to install in the image.
+    old_deb: PathBuf,
+}
+
+const VENDOR_PACKAGE: &str = "drydock-vendor-tool";
+
+impl VendorRepository {
+    fn start(dir: &Path) -> VendorRepository {
+        let gnupg = dir.join("gnupg");
+        std::fs::create_dir_all(&gnupg).unwrap();
+        std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let gpg = |args: &[&str]| {
+            testkit::run(
+                Command::new("gpg")
+                    .env("GNUPGHOME", &gnupg)
+                    .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+                    .args(args),
+            )
+        };
+        let export = |user: &str, to: PathBuf| {
+            gpg(&["--quick-gen-key", user, "rsa3072", "sign", "never"]);
+            std::fs::write(&to, gpg(&["--armor", "--export", user])).unwrap();
+            to
+        };
+        let key = export(
+            "drydock test vendor <vendor@example.org>",
+            dir.join("vendor.asc"),
+        );
+        let other_key = export("someone else <other@example.org>", dir.join("other.asc"));
+
+        let repo = dir.join("repo");
+        let pool = repo.join("pool");
+        std::fs::create_dir_all(&pool).unwrap();
+        for version in ["1.0", "1.1"] {
+            let root = dir.join(format!("pkg-{version}"));
+            std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+            std::fs::create_dir_all(root.join("usr/share").join(VENDOR_PACKAGE)).unwrap();
+            std::fs::write(
+                root.join("DEBIAN/control"),
+                format!(
+                    "Package: {VENDOR_PACKAGE}\nVersion: {version}\nArchitecture: all\n\
+                     Maintainer: drydock tests <tests@example.org>\nDescription: a vendor's tool\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                root.join("usr/share").join(VENDOR_PACKAGE).join("VERSION"),
+                version,
+            )
+            .unwrap();
+            testkit::run(
+                Command::new("dpkg-deb")
+                    .args(["--root-owner-group", "--build"])
+                    .arg(&root)
+                    .arg(pool.join(format!("{VENDOR_PACKAGE}_{version}_all.deb"))),
+            );
+        }
+        let index_dir = repo.join("dists/bookworm-vendor/main/binary-amd64");
+        std::fs::create_dir_all(&index_dir).unwrap();
+        let packages = testkit::run(
+            Command::new("dpkg-scanpackages")
+                .args(["--multiversion", "pool", "/dev/null"])
+                .current_dir(&repo),
+        );
+        std::fs::write(index_dir.join("Packages"), &packages).unwrap();
+        let digest = testkit::run(Command::new("sha256sum").arg(index_dir.join("Packages")));
+        let date = testkit::run(Command::new("date").args(["-u", "-R"]));
+        let release = format!(
+            "Origin: drydock-vendor\nLabel: drydock vendor\nSuite: bookworm-vendor\n\
+             Codename: bookworm-vendor\nDate: {}\nArchitectures: amd64\nComponents: main\n\
+             SHA256:\n {} {} main/binary-amd64/Packages\n",
+            date.trim(),
+            digest.split_whitespace().next().unwrap(),
+            packages.len()
+        );
+        let dists = repo.join("dists/bookworm-vendor");
+        std::fs::write(dists.join("Release"), release).unwrap();
+        gpg(&[
+            "--digest-algo",
+            "SHA512",
+            "--local-user",
+            "vendor@example.org",
+            "--clearsign",
+            "--output",
+            dists.join("InRelease").to_str().unwrap(),
+            dists.join("Release").to_str().unwrap(),
+        ]);
+
+        let server = testkit::FileServer::start(&repo);
+        VendorRepository {
+            server,
+            key,
+            other_key,
+            old_deb: pool.join(format!("{VENDOR_PACKAGE}_1.0_all.deb")),
+        }
+    }
+}
+
+/// Adds a layer to `layout`'s `base` tag with `root` changed by `change`,
+/// tagged `tag` (umoci unpack and repack).
+fn derive(layout: &Path, base: &str, tag: &str, work: &Path, change: impl FnOnce(&Path)) {
+    let bundle = work.join(format!("derive-{tag}"));
+    testkit::umoci_unpack(layout, base, &bundle);
+    change(&bundle.join("rootfs"));
+    testkit::run(
+        Command::new("umoci")
+            .args(["repack", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(&bundle),
+    );
+    std::fs::remove_dir_all(&bundle).unwrap();
+}
+
+/// Upgrades the patch made: name → new version.
+fn upgrades(layout: &Path, original: &str, patched: &str, work: &Path) -> BTreeMap<String, String> {
+    let before = installed(&unpack(layout, original, work));
+    installed(&unpack(layout, patched, work))
+        .into_iter()
+        .filter(|(key, version)| before.get(key) != Some(version))
+        .map(|((name, _), version)| (name, version))
+        .collect()
+}
+
+/// An image with a vendor's suite (its own key, named by `signed-by`) and
+/// a package installed from it: `drydock patch --update-all` upgrades
+/// exactly what the image's own apt upgrades, from Debian and the vendor;
+/// with `/etc/apt/preferences.d` pins (the vendor's origin never, the
+/// security suite by codename below the installed versions) exactly what
+/// apt then upgrades; and with a suite whose key is not the one that signed it,
+/// the suite is reported as not consulted and Debian's fixes still applied.
+#[test]
+fn third_party_suites_and_pins_are_what_apt_uses() {
+    let work = tempfile::tempdir().unwrap();
+    let vendor = VendorRepository::start(&work.path().join("vendor"));
+    let layout = work.path().join("layout");
+    testkit::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(testkit::debian_layout())
+            .arg(&layout),
+    );
+    let entry = |key: &str| {
+        format!(
+            "deb [signed-by=/etc/apt/keyrings/{key}] {} bookworm-vendor main\n",
+            vendor.server.url
+        )
+    };
+    derive(
+        &layout,
+        testkit::DEBIAN_TAG,
+        "vendor",
+        work.path(),
+        |root| {
+            std::fs::create_dir_all(root.join("etc/apt/keyrings")).unwrap();
+            std::fs::copy(&vendor.key, root.join("etc/apt/keyrings/vendor.asc")).unwrap();
+            std::fs::copy(&vendor.other_key, root.join("etc/apt/keyrings/other.asc")).unwrap();
+            std::fs::write(
+                root.join("etc/apt/sources.list.d/vendor.list"),
+                entry("vendor.asc"),
+            )
+            .unwrap();
+            std::fs::copy(&vendor.old_deb, root.join("tmp/tool.deb")).unwrap();
+            testkit::run(
+                Command::new("chroot")
+                    .arg(root)
+                    .args(["dpkg", "-i", "/tmp/tool.deb"]),
+            );
+            std::fs::remove_file(root.join("tmp/tool.deb")).unwrap();
+        },
+    );
+    let pins = "Package: /^drydock-vendor/\nPin: origin \"127.0.0.1\"\nPin-Priority: -1\n\n\
+                Package: *\nPin: release n=bookworm-security\nPin-Priority: 50\n";
+    derive(&layout, "vendor", "vendor-pinned", work.path(), |root| {
+        std::fs::create_dir_all(root.join("etc/apt/preferences.d")).unwrap();
+        std::fs::write(root.join("etc/apt/preferences.d/vendor.pref"), pins).unwrap();
+    });
+    derive(&layout, "vendor", "vendor-wrong-key", work.path(), |root| {
+        std::fs::write(
+            root.join("etc/apt/sources.list.d/vendor.list"),
+            entry("other.asc"),
+        )
+        .unwrap();
+    });
+
+    let data = work.path().join("data");
+    let oracle = |tag: &str| {
+        let dir = work.path().join(format!("oracle-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = unpack(&layout, tag, &dir);
+        testkit::fidelity::apt_simulated_upgrade(&root, DEBIAN_POCKETS)
+    };
+    let patch = |tag: &str| {
+        let image = format!("oci:{}:{tag}", layout.display());
+        let patched = format!("{tag}-patched");
+        let said = succeed(patch_update_all(&data, &image, &patched, false));
+        let upgraded = if said.contains("Nothing to upgrade") {
+            BTreeMap::new()
+        } else {
+            upgrades(&layout, tag, &patched, work.path())
+        };
+        (said, upgraded)
+    };
+
+    let expected = oracle("vendor");
+    assert_eq!(
+        expected.get(VENDOR_PACKAGE).map(String::as_str),
+        Some("1.1"),
+        "apt should take the vendor's newer version"
+    );
+    let (said, upgraded) = patch("vendor");
+    assert!(said.contains("third-party suite consulted"), "{said}");
+    assert_eq!(upgraded, expected, "drydock and apt upgrade differently");
+
+    let pinned_expected = oracle("vendor-pinned");
+    assert!(
+        pinned_expected.len() < expected.len() && !pinned_expected.contains_key(VENDOR_PACKAGE),
+        "the pins should hold packages back: {pinned_expected:?}"
+    );
+    let (_, pinned) = patch("vendor-pinned");
+    assert_eq!(pinned, pinned_expected, "drydock and apt pin differently");
+
+    let (said, unverified) = patch("vendor-wrong-key");
+    assert!(
+        said.contains("third-party suite not consulted") && said.contains("bookworm-vendor"),
+        "{said}"
+    );
+    let mut debian_only = expected.clone();
+    debian_only.remove(VENDOR_PACKAGE);
+    assert_eq!(
+        unverified, debian_only,
+        "a suite that does not verify must not block Debian's fixes"
+    );
+    keep_when_asked(work);
 }

@@ -8,9 +8,9 @@
 //! reach are read. The cache only ever holds what was verified against a
 //! signed `InRelease`; a damaged cache is rebuilt.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use repo::apt::packages::{self, IndexPackage};
 
@@ -35,8 +35,24 @@ fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> PatchError {
 pub struct IndexId {
     /// The signed SHA256 of the index file fetched.
     pub sha256: String,
-    pub suite: String,
+    pub origin: Arc<IndexOrigin>,
+}
+
+/// Where an index comes from, as apt's pins see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexOrigin {
+    /// The archive's base URL, to download from.
     pub base_url: String,
+    /// The suite as configured (`dists/<suite>`).
+    pub suite: String,
+    pub component: String,
+    pub architecture: String,
+    /// The suite's `Release` fields: `Origin`, `Label`, `Suite`, `Codename`, `Version`.
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub archive: Option<String>,
+    pub codename: Option<String>,
+    pub version: Option<String>,
 }
 
 impl IndexCache {
@@ -137,7 +153,9 @@ impl IndexCache {
     }
 
     /// The candidates of `indexes` for `names` and every name their
-    /// dependencies reach, in the order the indexes are configured.
+    /// dependencies reach, in the order the indexes are configured; a
+    /// version several indexes offer is one candidate, downloaded from the
+    /// first and offered by all.
     pub fn closure(
         &self,
         indexes: &[IndexId],
@@ -146,7 +164,7 @@ impl IndexCache {
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut pending: Vec<String> = names.into_iter().collect();
         let mut found = Vec::new();
-        let mut packages_seen: HashSet<(String, String, String)> = HashSet::new();
+        let mut positions: HashMap<(String, String, String), usize> = HashMap::new();
         while !pending.is_empty() {
             let batch: Vec<String> = pending
                 .drain(..)
@@ -174,12 +192,20 @@ impl IndexCache {
                         package.version.clone(),
                         package.architecture.clone(),
                     );
-                    if packages_seen.insert(key) {
-                        found.push(Candidate {
-                            package,
-                            suite: index.suite.clone(),
-                            base_url: index.base_url.clone(),
-                        });
+                    match positions.get(&key) {
+                        Some(&at) => {
+                            let candidate: &mut Candidate = &mut found[at];
+                            candidate.offered_by.push(index.origin.clone());
+                        }
+                        None => {
+                            positions.insert(key, found.len());
+                            found.push(Candidate {
+                                package,
+                                suite: index.origin.suite.clone(),
+                                base_url: index.origin.base_url.clone(),
+                                offered_by: vec![index.origin.clone()],
+                            });
+                        }
                     }
                 }
             }
@@ -237,8 +263,11 @@ mod tests {
         assert!(cache.has("s1"));
         let indexes = [IndexId {
             sha256: "s1".into(),
-            suite: "bookworm".into(),
-            base_url: "http://x".into(),
+            origin: Arc::new(IndexOrigin {
+                suite: "bookworm".into(),
+                base_url: "http://x".into(),
+                ..IndexOrigin::default()
+            }),
         }];
         let found = cache.closure(&indexes, ["a".to_string()]).unwrap();
         let mut names: Vec<&str> = found.iter().map(|c| c.package.name.as_str()).collect();

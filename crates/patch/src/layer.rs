@@ -33,12 +33,14 @@ use repo::DebFile;
 use sha2::Sha256;
 
 use crate::admin::{self, PathFilters, StatOverride};
+use crate::debconf;
 use crate::dpkgdb::{self, Conffile, DbKind, INFO, InstalledDb, NewRecord, STATUS, STATUS_D};
 use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::ldcache;
 use crate::plan::{Facts, Step};
 use crate::postinst;
+use crate::triggers;
 use crate::truststore::{self, CertsEntry};
 
 /// The largest new library read into memory for its soname.
@@ -849,7 +851,9 @@ fn write_database(
             }
         }
     }
-    rebuild_trust_store(writer, unpacked, &mut whiteouts)?;
+    let shipped_certificates = rebuild_trust_store(writer, unpacked, &mut whiteouts)?;
+    record_debconf(writer, unpacked, shipped_certificates.as_ref())?;
+    report_triggers(writer, unpacked, shipped_certificates.is_some());
     whiteouts.sort();
     whiteouts.dedup();
     update_linker_cache(writer, unpacked, &whiteouts)?;
@@ -861,7 +865,7 @@ fn write_database(
 
 /// What the patch does not run of a package's maintainer scripts: the
 /// scripts themselves (their effects that drydock reproduces are listed
-/// separately), and debconf's registration of its templates.
+/// separately; debconf's by [`record_debconf`]).
 fn unrun_scripts(package: &str, control: &BTreeMap<String, Vec<u8>>) -> Vec<ScriptEffect> {
     let scripts: Vec<&str> = SCRIPTS
         .iter()
@@ -880,15 +884,203 @@ fn unrun_scripts(package: &str, control: &BTreeMap<String, Vec<u8>>) -> Vec<Scri
             fix_depends_on_it: false,
         });
     }
-    if control.contains_key("templates") {
-        effects.push(ScriptEffect {
-            package: package.to_string(),
-            effect: "debconf templates and answers (var/cache/debconf)".to_string(),
-            handling: Handling::NotRun,
+    effects
+}
+
+/// The triggers the upgraded packages activate, each reported on the
+/// interested package: `ldconfig` as reproduced (the linker cache), the
+/// trust store's when `ca-certificates` itself was rebuilt, any other as not
+/// run.
+fn report_triggers(writer: &mut Writer, unpacked: &[Unpacked], trust_store_rebuilt: bool) {
+    let rootfs = writer.rootfs;
+    let text = |path: &str| {
+        rootfs
+            .read(path)
+            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+    };
+    let named: Vec<(String, String)> = rootfs
+        .list_files(triggers::DIR)
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.rsplit('/').next()?.to_string();
+            Some((name, text(&path)?))
+        })
+        .collect();
+    let interests = triggers::Interests::parse(
+        &text(triggers::FILE_INTERESTS).unwrap_or_default(),
+        named.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+    );
+    let control_text = |package: &Unpacked, member: &str| {
+        package
+            .control_files
+            .get(member)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    };
+    let texts: Vec<(Option<String>, Vec<String>)> = unpacked
+        .iter()
+        .map(|p| {
+            (
+                control_text(p, "triggers"),
+                SCRIPTS.iter().filter_map(|s| control_text(p, s)).collect(),
+            )
+        })
+        .collect();
+    let activators: Vec<triggers::Activator> = unpacked
+        .iter()
+        .zip(&texts)
+        .map(|(package, (triggers, scripts))| triggers::Activator {
+            package: &package.record.facts.name,
+            paths: &package.list,
+            triggers: triggers.as_deref(),
+            scripts: scripts.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    for ((interested, trigger), by) in triggers::activated(&interests, &activators) {
+        let reproduced = trigger == "ldconfig"
+            || (interested == "ca-certificates"
+                && trigger.starts_with("update-ca-certificates")
+                && trust_store_rebuilt);
+        let by: Vec<String> = by.into_iter().collect();
+        writer.effects.push(ScriptEffect {
+            package: interested,
+            effect: format!("trigger {trigger} (activated by {})", by.join(", ")),
+            handling: if reproduced {
+                Handling::Reproduced
+            } else {
+                Handling::NotRun
+            },
             fix_depends_on_it: false,
         });
     }
-    effects
+}
+
+/// Under which names debconf registers a package's templates: the
+/// package's name when apt's `dpkg-preconfigure` hook (with apt-utils) or the `preinst`
+/// loads them (debconf reads it from the control file), the script's name
+/// in `info/` when the `postinst` does (`libpam0g:amd64` for a Multi-Arch:
+/// same package). None when no script uses debconf and apt has no hook.
+fn debconf_owners(rootfs: &Rootfs, package: &Unpacked) -> Vec<String> {
+    let uses_debconf = |script: &str| {
+        package.control_files.get(script).is_some_and(|text| {
+            text.windows(DEBCONF_MODULE.len())
+                .any(|w| w == DEBCONF_MODULE.as_bytes())
+        })
+    };
+    let mut owners = Vec::new();
+    if rootfs.exists(APT_EXTRACTTEMPLATES) || uses_debconf("preinst") {
+        owners.push(package.record.facts.name.clone());
+    }
+    if uses_debconf("postinst") {
+        owners.push(dpkgdb::info_name(&package.record.facts));
+    }
+    owners.dedup();
+    owners
+}
+
+/// The shell library through which maintainer scripts talk to debconf.
+const DEBCONF_MODULE: &str = "/usr/share/debconf/confmodule";
+/// What apt's `dpkg-preconfigure` hook needs to read templates before dpkg
+/// unpacks (apt-utils); without it the hook does nothing.
+const APT_EXTRACTTEMPLATES: &str = "usr/bin/apt-extracttemplates";
+
+/// What debconf records when the upgraded packages' scripts run: their
+/// templates registered in `templates.dat` and, for `ca-certificates`, the
+/// answers its `config` script and `postinst` set in `config.dat` (from
+/// the certificates the upgrade ships, `shipped`). Other `config` scripts'
+/// answers are reported as not run. Both files are written, with debconf's
+/// `-old` backups, only when they change.
+fn record_debconf(
+    writer: &mut Writer,
+    unpacked: &[Unpacked],
+    shipped: Option<&BTreeSet<String>>,
+) -> Result<(), PatchError> {
+    let read = |path: &str| {
+        writer
+            .rootfs
+            .read(path)
+            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+    };
+    let databases = read(debconf::CONFIG).zip(read(debconf::TEMPLATES));
+    let mut config = None;
+    let mut templates = None;
+    if let Some((config_text, templates_text)) = &databases {
+        config = Some(debconf::Database::parse(config_text));
+        templates = Some(debconf::Database::parse(templates_text));
+    }
+    let mut effects = Vec::new();
+    for package in unpacked {
+        let name = &package.record.facts.name;
+        let effect = |effect: &str, handling: Handling| ScriptEffect {
+            package: name.clone(),
+            effect: effect.to_string(),
+            handling,
+            fix_depends_on_it: false,
+        };
+        if let Some(text) = package.control_files.get("templates") {
+            let owners = debconf_owners(writer.rootfs, package);
+            let registered = match (&mut config, &mut templates) {
+                (Some(config), Some(templates)) => {
+                    debconf::parse_templates(&String::from_utf8_lossy(text)).is_some_and(|loaded| {
+                        owners
+                            .iter()
+                            .all(|owner| debconf::register(config, templates, owner, &loaded))
+                    })
+                }
+                _ => false,
+            };
+            effects.push(if registered {
+                effect(
+                    "debconf: templates registered (var/cache/debconf/templates.dat)",
+                    Handling::Reproduced,
+                )
+            } else {
+                effect(
+                    "debconf templates and answers (var/cache/debconf)",
+                    Handling::NotRun,
+                )
+            });
+        }
+        let Some(script) = package.control_files.get("config") else {
+            continue;
+        };
+        let recorded = match (&mut config, shipped) {
+            (Some(config), Some(shipped)) if name == "ca-certificates" => {
+                debconf::record_ca_certificates(
+                    config,
+                    &String::from_utf8_lossy(script),
+                    &read(truststore::CONF).unwrap_or_default(),
+                    shipped,
+                )
+            }
+            _ => false,
+        };
+        effects.push(if recorded {
+            effect(
+                "config script: ca-certificates/enable_crts answers (var/cache/debconf/config.dat)",
+                Handling::Reproduced,
+            )
+        } else {
+            effect(
+                "debconf config script: the answers it records (var/cache/debconf/config.dat)",
+                Handling::NotRun,
+            )
+        });
+    }
+    writer.effects.extend(effects);
+    let Some((config_text, templates_text)) = databases else {
+        return Ok(());
+    };
+    for (path, before, after) in [
+        (debconf::CONFIG, config_text, config),
+        (debconf::TEMPLATES, templates_text, templates),
+    ] {
+        let after = after.map(|d| d.render()).unwrap_or_default();
+        if after != before {
+            writer.generated(&format!("{path}-old"), before.as_bytes())?;
+            writer.generated(path, after.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// The owners, modes and capabilities a package's postinst sets on its
@@ -935,15 +1127,16 @@ fn is_certificate_path(path: &str) -> bool {
 
 /// What `ca-certificates`' postinst and `update-ca-certificates` change,
 /// when the layer upgrades `ca-certificates`: the configuration, the links
-/// and hash links in `etc/ssl/certs`, the bundle. Hooks are reported as not run.
+/// and hash links in `etc/ssl/certs`, the bundle. Hooks are reported as not
+/// run. Returns the certificates the package now ships (`mozilla/X.crt`).
 fn rebuild_trust_store(
     writer: &mut Writer,
     unpacked: &[Unpacked],
     whiteouts: &mut Vec<String>,
-) -> Result<(), PatchError> {
+) -> Result<Option<BTreeSet<String>>, PatchError> {
     const PACKAGE: &str = "ca-certificates";
     if !unpacked.iter().any(|u| u.record.facts.name == PACKAGE) {
-        return Ok(());
+        return Ok(None);
     }
     let rootfs = writer.rootfs;
     let deleted: BTreeSet<String> = whiteouts.iter().map(|w| writer.resolve(w)).collect();
@@ -986,8 +1179,10 @@ fn rebuild_trust_store(
         shared: &shared,
         local: &local,
         certs: &before,
-        trust_new: debconf_value(rootfs, "ca-certificates/trust_new_crts")
-            .is_none_or(|v| v == "yes"),
+        trust_new: rootfs
+            .read(debconf::CONFIG)
+            .map(|f| debconf::Database::parse(&String::from_utf8_lossy(f.content)))
+            .is_none_or(|d| d.value(debconf::TRUST_NEW).is_none_or(|v| v == "yes")),
     });
     if let Some(conf) = &update.conf {
         writer.generated(truststore::CONF, conf.as_bytes())?;
@@ -1024,24 +1219,13 @@ fn rebuild_trust_store(
             fix_depends_on_it: true,
         });
     }
-    Ok(())
+    Ok(Some(
+        shared
+            .into_keys()
+            .filter(|name| name.ends_with(".crt"))
+            .collect(),
+    ))
 }
-
-/// The value debconf's database (`var/cache/debconf/config.dat`) holds for a question.
-fn debconf_value(rootfs: &Rootfs, question: &str) -> Option<String> {
-    let database = rootfs.read(DEBCONF_CONFIG)?;
-    let text = String::from_utf8_lossy(database.content);
-    let paragraph = text
-        .split("\n\n")
-        .find(|p| p.lines().next().and_then(|l| l.strip_prefix("Name: ")) == Some(question))?;
-    paragraph
-        .lines()
-        .find_map(|l| l.strip_prefix("Value: "))
-        .map(str::to_string)
-}
-
-/// debconf's answers.
-pub const DEBCONF_CONFIG: &str = "var/cache/debconf/config.dat";
 
 /// Adds the libraries the layer brings to `etc/ld.so.cache` and drops the
 /// ones it deletes, as `ldconfig` would; leaves a cache it cannot read (or

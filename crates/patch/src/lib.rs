@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod candidates;
+pub mod debconf;
 pub mod dpkgdb;
 pub mod effects;
 pub mod error;
@@ -22,10 +23,12 @@ pub mod ldcache;
 pub mod patcher;
 pub mod plan;
 pub mod postinst;
+pub mod preferences;
 pub mod publish;
 pub mod relation;
 pub mod sandbox;
 pub mod sources;
+pub mod triggers;
 pub mod truststore;
 pub mod vex;
 

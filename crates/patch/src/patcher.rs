@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -23,19 +23,21 @@ use repo::{AptClient, Cache, DebFile, Keyring, Suite};
 use scan::scanner::DiskLayerCache;
 use serde_json::Value;
 
-use crate::candidates::{IndexCache, IndexId};
+use crate::candidates::{IndexCache, IndexId, IndexOrigin};
 use crate::dpkgdb::InstalledDb;
 use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::image::{self, LayerRef};
 use crate::layer::{self, BuiltLayer, PackageInput};
 use crate::plan::{self, Plan, Request, Wants};
-use crate::sources::{self, AptSource, Distribution, Mirror};
+use crate::preferences::Preferences;
+use crate::sources::{self, AptSource, Distribution, Mirror, SignedBy};
 
 /// What a patch layer scan keeps: the inventory's files, the APT
 /// configuration, the dpkg database, file lists and statoverrides, apt's
-/// auto-installed marks, all of `/etc` (to compare conffiles), the
-/// certificates the trust store is built from, and what is where
+/// auto-installed marks, trigger interests, debconf's database, all of `/etc` (to compare conffiles), the
+/// certificates the trust store is built from, the keyrings third-party
+/// suites name, and what is where
 /// everywhere else (directories and symlinks dpkg must respect, bytecode
 /// that goes stale).
 static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
@@ -51,15 +53,18 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
             crate::admin::STATOVERRIDE,
             crate::dpkgdb::EXTENDED_STATES,
             crate::dpkgdb::DIVERSIONS,
-            crate::layer::DEBCONF_CONFIG,
+            crate::debconf::CONFIG,
+            crate::debconf::TEMPLATES,
         ]
         .iter()
         .map(|s| s.to_string()),
     );
     selection.dirs.push(crate::dpkgdb::INFO.to_string());
+    selection.dirs.push(crate::triggers::DIR.to_string());
     selection.trees.extend(
         [
             "etc",
+            "usr/share/keyrings",
             "usr/share/ca-certificates",
             "usr/local/share/ca-certificates",
         ]
@@ -72,7 +77,7 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
 
 /// Names the per-layer cache of [`PATCH_SELECTION`] scans: a new name
 /// whenever the selection changes, so no scan made for another one is read.
-const PATCH_SELECTION_CACHE: &str = "layers-3";
+const PATCH_SELECTION_CACHE: &str = "layers-5";
 
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// How many `.deb` files are downloaded at once.
@@ -144,8 +149,8 @@ pub struct PlatformOutcome {
     pub platform: String,
     pub plan: Plan,
     pub sources: Vec<AptSource>,
-    /// The image's third-party repositories, not consulted.
-    pub third_party: Vec<AptSource>,
+    /// The image's third-party repositories and whether they were consulted.
+    pub third_party: Vec<ThirdPartySuite>,
     /// Set when something was built.
     pub layer: Option<BuiltLayer>,
     pub manifest: Option<ContentRef>,
@@ -153,6 +158,15 @@ pub struct PlatformOutcome {
     pub inventory_after: Option<Inventory>,
     /// The distro, for purls (`debian`, `ubuntu`) and its release (`12`).
     pub distro: (String, String),
+}
+
+/// A third-party suite the image configures (`bookworm-pgdg`, a PPA).
+#[derive(Debug, Clone)]
+pub struct ThirdPartySuite {
+    pub source: AptSource,
+    /// Why its indexes were not read (no key for it in the image, a bad
+    /// signature, the repository unreachable); `None`: they were.
+    pub skipped: Option<String>,
 }
 
 pub struct Outcome {
@@ -418,8 +432,8 @@ impl Patcher {
             .unwrap_or_else(|| "amd64".to_string());
         let configured = configured_sources(&files.rootfs)?;
         let mut sources = sources::effective(&configured, distribution, &codename, &native);
-        let third_party = sources::third_party(&configured, distribution, &codename, &native);
         sources::apply_mirrors(&mut sources, &self.options.mirrors);
+        let preferences = preferences(&files.rootfs)?;
         let apt = self.apt(distribution)?;
         // Foreign architectures' packages (`libc6:i386`) come from their own indexes.
         let mut architectures: Vec<&str> = vec![native.as_str()];
@@ -429,7 +443,28 @@ impl Patcher {
                 architectures.push(&facts.architecture);
             }
         }
-        let indexes = self.indexes_for(apt, &sources, &architectures).await?;
+        let mut indexes = self.indexes_for(apt, &sources, &architectures).await?;
+        let mut third_party = Vec::new();
+        for source in sources::third_party(&configured, distribution, &codename, &native) {
+            let skipped = match self
+                .third_party_indexes(&files.rootfs, &source, &architectures)
+                .await
+            {
+                Ok(found) => {
+                    indexes.extend(found);
+                    None
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        "{label}: third-party suite {} {} not consulted: {reason}",
+                        source.uri,
+                        source.suite
+                    );
+                    Some(reason)
+                }
+            };
+            third_party.push(ThirdPartySuite { source, skipped });
+        }
         let requests = match wants {
             WantSource::All => None,
             WantSource::Report(requests) => Some(requests.clone()),
@@ -443,7 +478,10 @@ impl Patcher {
             None => Wants::All,
         };
         let names = installed.iter().map(|f| f.name.clone());
-        let available = self.indexes.closure(&indexes, names)?;
+        let mut available = self.indexes.closure(&indexes, names)?;
+        if !preferences.is_empty() {
+            available = preferences.candidates(available, &installed, &native);
+        }
         let plan = plan::plan(&installed, &available, &native, &wants, &db.held())?;
         let distro = (os.id.clone(), os.version_id.clone().unwrap_or_default());
         let mut outcome = PlatformOutcome {
@@ -617,6 +655,46 @@ impl Patcher {
                 .map(|source| self.verified_suite(apt, source)),
         )
         .await?;
+        self.cached_indexes(apt, &verified, architectures).await
+    }
+
+    /// The indexes of a third-party suite, verified with the keys the
+    /// image gives it (its `signed-by`, else apt's trusted keys); an error
+    /// says why the suite cannot be used. Never reuses a verification made
+    /// with other keys.
+    async fn third_party_indexes(
+        &self,
+        rootfs: &Rootfs,
+        source: &AptSource,
+        architectures: &[&str],
+    ) -> Result<Vec<IndexId>, String> {
+        let suite = Suite::new(&source.uri, &source.suite);
+        let cache = Cache::new(self.options.cache_dir.join("apt"));
+        let keyring = if source.trusted {
+            Keyring::default()
+        } else {
+            third_party_keyring(rootfs, source)?
+        };
+        let apt = AptClient::new(cache, keyring).map_err(|e| with_causes(&e))?;
+        let verified = if source.trusted {
+            apt.release_without_signature(&suite).await
+        } else {
+            apt.release(&suite).await
+        }
+        .map_err(|e| with_causes(&e))?;
+        self.cached_indexes(&apt, &[(source, verified)], architectures)
+            .await
+            .map_err(|e| with_causes(&e))
+    }
+
+    /// Makes sure the indexes of `verified` suites for each of
+    /// `architectures` are in the cache.
+    async fn cached_indexes(
+        &self,
+        apt: &AptClient,
+        verified: &[(&AptSource, repo::VerifiedSuite)],
+        architectures: &[&str],
+    ) -> Result<Vec<IndexId>, PatchError> {
         let mut indexes = Vec::new();
         let wanted = architectures
             .iter()
@@ -642,10 +720,20 @@ impl Patcher {
                     let file = format!("{} {stem}", verified.suite);
                     self.indexes.insert(&sha256, &file, &bytes)?;
                 }
+                let release = &verified.release;
                 indexes.push(IndexId {
                     sha256,
-                    suite: source.suite.clone(),
-                    base_url: source.uri.clone(),
+                    origin: Arc::new(IndexOrigin {
+                        base_url: source.uri.clone(),
+                        suite: source.suite.clone(),
+                        component: component.clone(),
+                        architecture: arch.to_string(),
+                        origin: release.origin.clone(),
+                        label: release.label.clone(),
+                        archive: release.suite.clone(),
+                        codename: release.codename.clone(),
+                        version: release.version.clone(),
+                    }),
                 });
             }
         }
@@ -730,6 +818,98 @@ fn image_error(image: &str, message: String) -> PatchError {
 }
 
 /// The image's own APT sources: `etc/apt/sources.list`, `sources.list.d/*.list` and `*.sources`.
+/// An error and its causes, `: `-separated, for a message that stands alone.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(&format!(": {next}"));
+        cause = next.source();
+    }
+    text
+}
+
+/// apt's trusted keys in the image, where a source has no `signed-by`.
+const TRUSTED_KEYS: &str = "etc/apt/trusted.gpg";
+const TRUSTED_KEYS_DIR: &str = "etc/apt/trusted.gpg.d";
+
+/// The keys apt accepts for a third-party `source` of the image: those its
+/// `signed-by` names (keyring files or an inline key), else apt's trusted
+/// keys (`/etc/apt/trusted.gpg`, `/etc/apt/trusted.gpg.d/*.{gpg,asc}`).
+fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, String> {
+    let mut keyring = Keyring::default();
+    let files: Vec<String> = match &source.signed_by {
+        Some(SignedBy::Inline(key)) => {
+            keyring.add(key.as_bytes())?;
+            return Ok(keyring);
+        }
+        Some(SignedBy::Fingerprints(_)) => {
+            return Err(
+                "its signed-by names key fingerprints; drydock verifies third-party \
+                        suites with keyring files or inline keys"
+                    .to_string(),
+            );
+        }
+        Some(SignedBy::Files(paths)) => paths
+            .iter()
+            .map(|p| p.trim_start_matches('/').to_string())
+            .collect(),
+        None => std::iter::once(TRUSTED_KEYS.to_string())
+            .filter(|p| rootfs.read(p).is_some())
+            .chain(
+                rootfs
+                    .list_files(TRUSTED_KEYS_DIR)
+                    .into_iter()
+                    .filter(|p| p.ends_with(".gpg") || p.ends_with(".asc")),
+            )
+            .collect(),
+    };
+    for path in &files {
+        let file = rootfs
+            .read(path)
+            .ok_or_else(|| format!("its key file /{path} is not in the image"))?;
+        keyring
+            .add(file.content)
+            .map_err(|e| format!("its key file /{path}: {e}"))?;
+    }
+    if files.is_empty() {
+        return Err(
+            "the image has no key for it (no signed-by, nothing in /etc/apt/trusted.gpg.d)"
+                .to_string(),
+        );
+    }
+    Ok(keyring)
+}
+
+/// The image's apt preferences: `/etc/apt/preferences`, then the files of
+/// `/etc/apt/preferences.d` apt reads (no extension or `.pref`), by name.
+fn preferences(rootfs: &Rootfs) -> Result<Preferences, PatchError> {
+    let mut paths: Vec<String> = rootfs
+        .list_files(PREFERENCES_DIR)
+        .into_iter()
+        .filter(|path| {
+            let name = path.rsplit('/').next().unwrap_or("");
+            let valid = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            valid && (!name.contains('.') || name.ends_with(".pref"))
+        })
+        .collect();
+    paths.sort();
+    paths.insert(0, PREFERENCES.to_string());
+    let texts: Vec<(String, String)> = paths
+        .into_iter()
+        .filter_map(|path| {
+            let text = String::from_utf8_lossy(rootfs.read(&path)?.content).into_owned();
+            Some((path, text))
+        })
+        .collect();
+    Preferences::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+}
+
+const PREFERENCES: &str = "etc/apt/preferences";
+const PREFERENCES_DIR: &str = "etc/apt/preferences.d";
+
 fn configured_sources(rootfs: &Rootfs) -> Result<Vec<AptSource>, PatchError> {
     let mut found = Vec::new();
     let text = |path: &str| {

@@ -105,6 +105,8 @@ pub struct Candidate {
     pub suite: String,
     /// The archive's base URL, to download from.
     pub base_url: String,
+    /// Every index that offers this version (for apt's pins).
+    pub offered_by: Vec<std::sync::Arc<crate::candidates::IndexOrigin>>,
 }
 
 /// A package the user (or a scan) wants upgraded.
@@ -789,6 +791,7 @@ pub(crate) fn test_step(
             },
             suite: "s".to_string(),
             base_url: "u".to_string(),
+            offered_by: Vec::new(),
         },
         reason: Reason::Requested(ids.iter().map(|s| s.to_string()).collect()),
     }
@@ -837,6 +840,7 @@ mod tests {
             },
             suite: suite.to_string(),
             base_url: "http://archive".to_string(),
+            offered_by: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 /// One suite of one archive with the components to read.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AptSource {
     /// Base URL without a trailing slash (`http://deb.debian.org/debian`).
     pub uri: String,
@@ -17,6 +17,42 @@ pub struct AptSource {
     pub components: Vec<String>,
     /// `[trusted=yes]` / `Trusted: yes`: the user vouches for an unsigned repository.
     pub trusted: bool,
+    /// `signed-by`: the only keys that may sign the suite; `None`: apt's
+    /// trusted keys (`/etc/apt/trusted.gpg`, `/etc/apt/trusted.gpg.d`).
+    pub signed_by: Option<SignedBy>,
+}
+
+/// The keys a `signed-by` option names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SignedBy {
+    /// Keyring files, absolute paths in the image.
+    Files(Vec<String>),
+    /// An ASCII-armored key block written into a deb822 `.sources` file.
+    Inline(String),
+    /// Key fingerprints, to be looked up among apt's trusted keys.
+    Fingerprints(Vec<String>),
+}
+
+impl SignedBy {
+    /// Reads an option's value: an armored key block, or paths and
+    /// fingerprints separated by commas or spaces.
+    pub fn parse(value: &str) -> Option<SignedBy> {
+        if value.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+            return Some(SignedBy::Inline(value.trim().to_string()));
+        }
+        let items: Vec<String> = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|i| !i.is_empty())
+            .map(str::to_string)
+            .collect();
+        if items.is_empty() {
+            None
+        } else if items.iter().all(|i| i.starts_with('/')) {
+            Some(SignedBy::Files(items))
+        } else {
+            Some(SignedBy::Fingerprints(items))
+        }
+    }
 }
 
 /// The distribution families drydock patches.
@@ -71,7 +107,7 @@ impl Distribution {
             uri: uri.to_string(),
             suite,
             components: components.iter().map(|c| c.to_string()).collect(),
-            trusted: false,
+            ..AptSource::default()
         };
         match self {
             Distribution::Debian => vec![
@@ -132,13 +168,19 @@ pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> 
         }
         let mut rest = rest.trim_start();
         let mut trusted = false;
+        let mut signed_by = None;
         if let Some(options) = rest.strip_prefix('[') {
             let (options, after) = options
                 .split_once(']')
                 .ok_or_else(|| bad("unclosed [options]"))?;
-            trusted = options
-                .split_whitespace()
-                .any(|o| o.eq_ignore_ascii_case("trusted=yes"));
+            for option in options.split_whitespace() {
+                let (name, value) = option.split_once('=').unwrap_or((option, ""));
+                if name.eq_ignore_ascii_case("trusted") {
+                    trusted = value.eq_ignore_ascii_case("yes");
+                } else if name.eq_ignore_ascii_case("signed-by") {
+                    signed_by = SignedBy::parse(value);
+                }
+            }
             rest = after.trim_start();
         }
         let mut words = rest.split_whitespace();
@@ -150,6 +192,7 @@ pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> 
             suite: suite.to_string(),
             components: words.map(str::to_string).collect(),
             trusted,
+            signed_by,
         });
     }
     Ok(sources)
@@ -198,6 +241,11 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
         }
         let components = get("Components")?;
         let trusted = yes(get("Trusted")?);
+        let signed_by = paragraph
+            .fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(b"Signed-By"))
+            .and_then(|f| SignedBy::parse(&unfold(&String::from_utf8_lossy(f.value))));
         for uri in &uris {
             for suite in &suites {
                 sources.push(AptSource {
@@ -205,11 +253,25 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
                     suite: suite.clone(),
                     components: components.clone(),
                     trusted,
+                    signed_by: signed_by.clone(),
                 });
             }
         }
     }
     Ok(sources)
+}
+
+/// A deb822 multi-line value as written: continuation lines without their
+/// leading space, ` .` lines empty.
+fn unfold(value: &str) -> String {
+    value
+        .lines()
+        .map(|line| match line.strip_prefix(' ').unwrap_or(line) {
+            "." => "",
+            line => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What a patch reads: the image's own entries for the distribution's
@@ -219,10 +281,11 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
 /// the image's configuration lacks, so a patch always sees the security
 /// pocket. Third-party repositories (a suite that is not one of the
 /// distribution's pockets, `bookworm-pgdg`, or an archive that is not the
-/// distribution's, such as Docker's `bookworm stable`) are left out: they
-/// are signed with keys of their own, and they must never stand in the way
-/// of the distribution's security fixes. With no configuration at all this
-/// is the defaults.
+/// distribution's, such as Docker's `bookworm stable`) are not among them:
+/// they are signed with keys of their own and consulted apart
+/// ([`third_party`]), so that they never stand in the way of the
+/// distribution's security fixes. With no configuration at all this is the
+/// defaults.
 pub fn effective(
     configured: &[AptSource],
     distribution: Distribution,
@@ -250,7 +313,8 @@ pub fn effective(
 }
 
 /// The configured entries [`effective`] leaves out as third-party
-/// repositories (for the patch summary), for the image's release.
+/// repositories, for the image's release (backports and proposed, which
+/// apt does not upgrade from by default, excluded).
 pub fn third_party(
     configured: &[AptSource],
     distribution: Distribution,
@@ -351,6 +415,36 @@ deb [arch=amd64 trusted=yes] http://example.org/repo/ stable main # trailing\n";
                 .contains("line 1")
         );
         assert!(parse_one_line("f", "rpm http://x a b\n").is_err());
+    }
+
+    #[test]
+    fn reads_signed_by_in_both_formats() {
+        let line = parse_one_line(
+            "f",
+            "deb [arch=amd64 signed-by=/usr/share/keyrings/a.gpg,/etc/apt/keyrings/b.asc] http://x/ s main\n\
+             deb [signed-by=ABCDEF0123456789] http://y s main\n",
+        )
+        .unwrap();
+        assert_eq!(
+            line[0].signed_by,
+            Some(SignedBy::Files(vec![
+                "/usr/share/keyrings/a.gpg".into(),
+                "/etc/apt/keyrings/b.asc".into()
+            ]))
+        );
+        assert!(matches!(line[1].signed_by, Some(SignedBy::Fingerprints(_))));
+        let deb822 = parse_deb822(
+            "x.sources",
+            "Types: deb\nURIs: http://x\nSuites: s\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mQINBF\n -----END PGP PUBLIC KEY BLOCK-----\n",
+        )
+        .unwrap();
+        assert_eq!(
+            deb822[0].signed_by,
+            Some(SignedBy::Inline(
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----"
+                    .into()
+            ))
+        );
     }
 
     #[test]

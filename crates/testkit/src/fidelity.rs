@@ -242,6 +242,38 @@ impl Drop for Mounts {
 /// `apt-get update`; removes those sources, the resolver configuration and
 /// apt's lists again afterwards. Returns apt's output; panics when apt fails.
 pub fn apt_install(root: &Path, sources: &str, packages: &[(String, String)]) -> String {
+    let requested: Vec<String> = packages.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let mut args = vec![
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ];
+    args.extend(requested.iter().map(String::as_str));
+    in_chroot(root, sources, &args)
+}
+
+/// What the image's own apt, in a chroot of `root`, with its own sources,
+/// keys and preferences plus `sources`, would upgrade
+/// (`apt-get -s --with-new-pkgs upgrade`): package name → version, from
+/// the `Inst` lines. Leaves `root` as it was.
+pub fn apt_simulated_upgrade(root: &Path, sources: &str) -> BTreeMap<String, String> {
+    crate::oracle::inst_lines(&in_chroot(
+        root,
+        sources,
+        &["apt-get", "-s", "--with-new-pkgs", "upgrade"],
+    ))
+}
+
+/// `apt-get update` then `args`, in a chroot of `root` with `/proc` and
+/// `/dev` mounted, `sources` added and the host's resolver; all of which,
+/// and apt's lists, are removed afterwards. Returns what apt said; panics
+/// when it fails.
+fn in_chroot(root: &Path, sources: &str, args: &[&str]) -> String {
     let extra = root.join("etc/apt/sources.list.d/drydock-oracle.list");
     std::fs::write(&extra, sources).unwrap();
     let resolv = root.join("etc/resolv.conf");
@@ -250,13 +282,13 @@ pub fn apt_install(root: &Path, sources: &str, packages: &[(String, String)]) ->
         std::fs::copy("/etc/resolv.conf", &resolv).unwrap();
     }
     let mut mounts = Mounts(Vec::new());
-    for (target, args) in [
+    for (target, mount) in [
         ("proc", ["-t", "proc", "proc"].as_slice()),
         ("dev", ["--bind", "/dev"].as_slice()),
     ] {
         let target = root.join(target);
         std::fs::create_dir_all(&target).unwrap();
-        crate::run(Command::new("mount").args(args).arg(&target));
+        crate::run(Command::new("mount").args(mount).arg(&target));
         mounts.0.push(target);
     }
     let chroot = |args: &[&str]| {
@@ -284,19 +316,7 @@ pub fn apt_install(root: &Path, sources: &str, packages: &[(String, String)]) ->
         said
     };
     let mut log = chroot(&["apt-get", "update"]);
-    let requested: Vec<String> = packages.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    let mut args = vec![
-        "apt-get",
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "-o",
-        "Dpkg::Options::=--force-confdef",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-    ];
-    args.extend(requested.iter().map(String::as_str));
-    log.push_str(&chroot(&args));
+    log.push_str(&chroot(args));
     drop(mounts);
     std::fs::remove_file(&extra).unwrap();
     if !had_resolv {

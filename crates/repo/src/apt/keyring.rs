@@ -64,6 +64,7 @@ impl<T: VerifyingKey> VerifyingKeyRef for T {
 }
 
 /// The keys an archive's indexes must be signed with.
+#[derive(Default)]
 pub struct Keyring {
     keys: Vec<SigningKey>,
     names: Vec<String>,

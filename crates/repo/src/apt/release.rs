@@ -34,8 +34,13 @@ pub struct IndexFile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
+    /// `Origin` (`Debian`), `Label`, `Suite` (the archive, `stable`),
+    /// `Codename` and `Version`: what apt's pins match (`o=`, `l=`, `a=`, `n=`, `v=`).
+    pub origin: Option<String>,
+    pub label: Option<String>,
     pub suite: Option<String>,
     pub codename: Option<String>,
+    pub version: Option<String>,
     /// Seconds since the epoch.
     pub date: Option<i64>,
     /// Seconds since the epoch; after this the index must not be trusted (replay protection).
@@ -118,8 +123,11 @@ impl Release {
             );
         }
         Ok(Release {
+            origin: field("Origin").map(str::to_string),
+            label: field("Label").map(str::to_string),
             suite: field("Suite").map(str::to_string),
             codename: field("Codename").map(str::to_string),
+            version: field("Version").map(str::to_string),
             date: date("Date")?,
             valid_until: date("Valid-Until")?,
             acquire_by_hash: field("Acquire-By-Hash")
