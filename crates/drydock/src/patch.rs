@@ -173,6 +173,10 @@ fn print_plan(outcome: &Outcome) {
         for suite in &platform.third_party {
             let source = &suite.source;
             match &suite.skipped {
+                None if source.trusted => println!(
+                    "  third-party suite consulted without a signature ([trusted=yes]): {} {}",
+                    source.uri, source.suite
+                ),
                 None => println!(
                     "  third-party suite consulted: {} {}",
                     source.uri, source.suite

@@ -43,6 +43,9 @@ pub struct IndexId {
 pub struct IndexOrigin {
     /// The archive's base URL, to download from.
     pub base_url: String,
+    /// The host of the URL the image configures (before `--mirror`), which
+    /// `Pin: origin` matches.
+    pub host: String,
     /// The suite as configured (`dists/<suite>`).
     pub suite: String,
     pub component: String,
@@ -53,6 +56,10 @@ pub struct IndexOrigin {
     pub archive: Option<String>,
     pub codename: Option<String>,
     pub version: Option<String>,
+    /// `NotAutomatic: yes` (experimental, backports): apt's priority 1, or
+    /// 100 with `ButAutomaticUpgrades: yes`.
+    pub not_automatic: bool,
+    pub but_automatic_upgrades: bool,
 }
 
 impl IndexCache {

@@ -887,10 +887,12 @@ fn unrun_scripts(package: &str, control: &BTreeMap<String, Vec<u8>>) -> Vec<Scri
     effects
 }
 
-/// The triggers the upgraded packages activate, each reported on the
-/// interested package: `ldconfig` as reproduced (the linker cache), the
-/// trust store's when `ca-certificates` itself was rebuilt, any other as not
-/// run.
+/// The triggers the upgraded packages' new files, `triggers` files and
+/// scripts activate, each reported on the interested package: `ldconfig`
+/// as reproduced when the image has a linker cache drydock updated, the
+/// trust store's when `ca-certificates` itself was rebuilt, any other as
+/// not run. Packages the patch upgrades are left out: dpkg configures them
+/// instead. Files a package no longer ships are not looked at.
 fn report_triggers(writer: &mut Writer, unpacked: &[Unpacked], trust_store_rebuilt: bool) {
     let rootfs = writer.rootfs;
     let text = |path: &str| {
@@ -935,8 +937,20 @@ fn report_triggers(writer: &mut Writer, unpacked: &[Unpacked], trust_store_rebui
             scripts: scripts.iter().map(String::as_str).collect(),
         })
         .collect();
+    let linker_cache = rootfs
+        .read(ldcache::PATH)
+        .is_some_and(|f| ldcache::Cache::parse(f.content).is_ok());
+    let upgraded: HashSet<&str> = unpacked
+        .iter()
+        .map(|u| u.record.facts.name.as_str())
+        .collect();
     for ((interested, trigger), by) in triggers::activated(&interests, &activators) {
-        let reproduced = trigger == "ldconfig"
+        // dpkg drops the pending triggers of a package it configures
+        // anyway: its postinst runs instead (reported with its scripts).
+        if upgraded.contains(interested.split(':').next().unwrap_or(&interested)) {
+            continue;
+        }
+        let reproduced = (trigger == "ldconfig" && linker_cache)
             || (interested == "ca-certificates"
                 && trigger.starts_with("update-ca-certificates")
                 && trust_store_rebuilt);
@@ -962,8 +976,9 @@ fn report_triggers(writer: &mut Writer, unpacked: &[Unpacked], trust_store_rebui
 fn debconf_owners(rootfs: &Rootfs, package: &Unpacked) -> Vec<String> {
     let uses_debconf = |script: &str| {
         package.control_files.get(script).is_some_and(|text| {
-            text.windows(DEBCONF_MODULE.len())
-                .any(|w| w == DEBCONF_MODULE.as_bytes())
+            DEBCONF_MODULES
+                .iter()
+                .any(|module| text.windows(module.len()).any(|w| w == module.as_bytes()))
         })
     };
     let mut owners = Vec::new();
@@ -977,8 +992,11 @@ fn debconf_owners(rootfs: &Rootfs, package: &Unpacked) -> Vec<String> {
     owners
 }
 
-/// The shell library through which maintainer scripts talk to debconf.
-const DEBCONF_MODULE: &str = "/usr/share/debconf/confmodule";
+/// The libraries through which maintainer scripts talk to debconf (shell, Perl).
+const DEBCONF_MODULES: [&str; 2] = [
+    "/usr/share/debconf/confmodule",
+    "Debconf::Client::ConfModule",
+];
 /// What apt's `dpkg-preconfigure` hook needs to read templates before dpkg
 /// unpacks (apt-utils); without it the hook does nothing.
 const APT_EXTRACTTEMPLATES: &str = "usr/bin/apt-extracttemplates";
@@ -994,11 +1012,13 @@ fn record_debconf(
     unpacked: &[Unpacked],
     shipped: Option<&BTreeSet<String>>,
 ) -> Result<(), PatchError> {
+    // A database that is not UTF-8 is left alone (and the templates reported
+    // as not registered) rather than rewritten with replacement characters.
     let read = |path: &str| {
         writer
             .rootfs
             .read(path)
-            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+            .and_then(|f| String::from_utf8(f.content.to_vec()).ok())
     };
     let databases = read(debconf::CONFIG).zip(read(debconf::TEMPLATES));
     let mut config = None;
@@ -1016,8 +1036,14 @@ fn record_debconf(
             handling,
             fix_depends_on_it: false,
         };
-        if let Some(text) = package.control_files.get("templates") {
-            let owners = debconf_owners(writer.rootfs, package);
+        // Templates nothing of the package's has debconf read are not in
+        // apt's result either.
+        let owners = debconf_owners(writer.rootfs, package);
+        if let Some(text) = package
+            .control_files
+            .get("templates")
+            .filter(|_| !owners.is_empty())
+        {
             let registered = match (&mut config, &mut templates) {
                 (Some(config), Some(templates)) => {
                     debconf::parse_templates(&String::from_utf8_lossy(text)).is_some_and(|loaded| {

@@ -65,6 +65,7 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
         [
             "etc",
             "usr/share/keyrings",
+            "usr/local/share/keyrings",
             "usr/share/ca-certificates",
             "usr/local/share/ca-certificates",
         ]
@@ -445,7 +446,7 @@ impl Patcher {
         }
         let mut indexes = self.indexes_for(apt, &sources, &architectures).await?;
         let mut third_party = Vec::new();
-        for source in sources::third_party(&configured, distribution, &codename, &native) {
+        for source in sources::third_party(&configured, distribution) {
             let skipped = match self
                 .third_party_indexes(&files.rootfs, &source, &architectures)
                 .await
@@ -479,7 +480,7 @@ impl Patcher {
         };
         let names = installed.iter().map(|f| f.name.clone());
         let mut available = self.indexes.closure(&indexes, names)?;
-        if !preferences.is_empty() {
+        if preferences.matter(&available) {
             available = preferences.candidates(available, &installed, &native);
         }
         let plan = plan::plan(&installed, &available, &native, &wants, &db.held())?;
@@ -668,6 +669,12 @@ impl Patcher {
         source: &AptSource,
         architectures: &[&str],
     ) -> Result<Vec<IndexId>, String> {
+        if source.suite.ends_with('/') {
+            return Err(
+                "a flat repository (its suite is a path); drydock reads dists/ suites only"
+                    .to_string(),
+            );
+        }
         let suite = Suite::new(&source.uri, &source.suite);
         let cache = Cache::new(self.options.cache_dir.join("apt"));
         let keyring = if source.trusted {
@@ -725,6 +732,7 @@ impl Patcher {
                     sha256,
                     origin: Arc::new(IndexOrigin {
                         base_url: source.uri.clone(),
+                        host: source.configured_host().to_string(),
                         suite: source.suite.clone(),
                         component: component.clone(),
                         architecture: arch.to_string(),
@@ -733,6 +741,8 @@ impl Patcher {
                         archive: release.suite.clone(),
                         codename: release.codename.clone(),
                         version: release.version.clone(),
+                        not_automatic: release.not_automatic,
+                        but_automatic_upgrades: release.but_automatic_upgrades,
                     }),
                 });
             }
@@ -829,6 +839,9 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Where drydock reads keyring files in an image (besides `/etc`).
+const KEY_TREES: [&str; 3] = ["etc", "usr/share/keyrings", "usr/local/share/keyrings"];
+
 /// apt's trusted keys in the image, where a source has no `signed-by`.
 const TRUSTED_KEYS: &str = "etc/apt/trusted.gpg";
 const TRUSTED_KEYS_DIR: &str = "etc/apt/trusted.gpg.d";
@@ -864,19 +877,33 @@ fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, S
             )
             .collect(),
     };
+    // As apt does, a file that holds no usable key is passed over as long
+    // as another one does.
+    let mut problems = Vec::new();
+    let mut usable = 0;
     for path in &files {
-        let file = rootfs
-            .read(path)
-            .ok_or_else(|| format!("its key file /{path} is not in the image"))?;
-        keyring
-            .add(file.content)
-            .map_err(|e| format!("its key file /{path}: {e}"))?;
+        match rootfs.read(path) {
+            None => problems.push(format!(
+                "its key file /{path} is not in the image (drydock reads keys under {})",
+                KEY_TREES.map(|t| format!("/{t}")).join(", ")
+            )),
+            Some(file) => match keyring.add(file.content) {
+                Ok(()) => usable += 1,
+                Err(e) => problems.push(format!("its key file /{path}: {e}")),
+            },
+        }
     }
-    if files.is_empty() {
-        return Err(
-            "the image has no key for it (no signed-by, nothing in /etc/apt/trusted.gpg.d)"
-                .to_string(),
-        );
+    if usable == 0 {
+        if files.is_empty() {
+            problems.push(
+                "the image has no key for it (no signed-by, nothing in /etc/apt/trusted.gpg.d)"
+                    .to_string(),
+            );
+        }
+        return Err(problems.join("; "));
+    }
+    for problem in problems {
+        tracing::warn!("{} {}: {problem}", source.uri, source.suite);
     }
     Ok(keyring)
 }

@@ -2,16 +2,21 @@
 //! a patch install.
 //!
 //! Owns reading preference files (apt_preferences(5): records of
-//! `Package`, `Pin` and `Pin-Priority`; pins by `release` fields
-//! (`a= n= v= c= o= l= b=`), by `origin` host or by `version`; names and
-//! values as words, globs or `/regex/`), the priority apt gives each
-//! version (the first package-specific record whose pin matches it; else
-//! the highest of its indexes' priorities, an index taking the first
-//! general `Package: *` record that matches it or 500; 100 for an
-//! installed version no index offers), and apt's candidate: the version of
-//! the highest positive priority (ties to the newer), the installed
-//! version staying when it outranks every newer one. Downgrades
-//! (priorities of 1000 and more on older versions) are not made. Pure.
+//! `Package`, `Pin` and `Pin-Priority`; names as words, `name:arch`,
+//! `src:name`, globs or `/regex/`; pins by `release` fields (`a= n= v= c=
+//! o= l= b=`, or a bare archive or codename), by `origin` host, by
+//! `version` or `source-version`; values matched without regard to case),
+//! the priority apt gives each version (the first package-specific record
+//! whose pin matches it; else the highest of its indexes' priorities, an
+//! index taking the first general `Package: *` record that matches it, or
+//! its default: 500, 1 for a `NotAutomatic` suite, 100 with
+//! `ButAutomaticUpgrades`; 100 for an installed version no index offers),
+//! and apt's candidate: the version of the highest positive priority (ties
+//! to the newer), the installed version staying when it outranks every
+//! newer one. Records apt skips with a warning (no `Pin`, an unknown pin
+//! type, a version pin for `Package: *`) are skipped the same way.
+//! `APT::Default-Release` is not read, and downgrades (priorities of 1000
+//! and more on older versions) are not made. Pure.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,10 +25,10 @@ use crate::candidates::IndexOrigin;
 use crate::error::PatchError;
 use crate::plan::{Candidate, Facts};
 
-/// The priority of a configured suite without a pin.
-const DEFAULT_PRIORITY: i32 = 500;
 /// The priority of the installed version (dpkg's status file).
 const INSTALLED_PRIORITY: i32 = 100;
+/// `Pin-Priority: never`.
+const NEVER: i32 = -32768;
 
 /// The records of the image's preference files, in apt's reading order.
 #[derive(Debug, Default)]
@@ -34,18 +39,44 @@ pub struct Preferences {
 #[derive(Debug)]
 struct Record {
     /// `None`: `Package: *`, a general record that applies to indexes.
-    packages: Option<Vec<Pattern>>,
+    packages: Option<Vec<PackagePattern>>,
     pin: Pin,
     priority: i32,
 }
 
+/// One word of a `Package` field.
+#[derive(Debug)]
+enum PackagePattern {
+    /// `name` (the native architecture and `all`) or `name:arch`.
+    Binary {
+        name: Pattern,
+        architecture: Option<Pattern>,
+    },
+    /// `src:name`: the binaries of a source package.
+    Source(Pattern),
+}
+
 #[derive(Debug)]
 enum Pin {
-    /// `release a=…, o=…`: every field must match.
-    Release(Vec<(char, Pattern)>),
+    /// `release a=…, o=…`: every field must match; none: every index.
+    Release(Vec<(ReleaseField, Pattern)>),
     /// `origin "host"`: the host the index is fetched from.
-    Origin(String),
+    Origin(Pattern),
     Version(Pattern),
+    SourceVersion(Pattern),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReleaseField {
+    Archive,
+    Codename,
+    /// A bare `release bookworm`: the archive or the codename.
+    ArchiveOrCodename,
+    Version,
+    Component,
+    Origin,
+    Label,
+    Architecture,
 }
 
 #[derive(Debug)]
@@ -59,7 +90,9 @@ impl Pattern {
     fn parse(text: &str) -> Result<Pattern, String> {
         if text.len() > 1 && text.starts_with('/') && text.ends_with('/') {
             let inner = &text[1..text.len() - 1];
-            return regex::Regex::new(inner)
+            return regex::RegexBuilder::new(inner)
+                .case_insensitive(true)
+                .build()
                 .map(Pattern::Regex)
                 .map_err(|e| format!("bad regular expression {text}: {e}"));
         }
@@ -73,23 +106,88 @@ impl Pattern {
 
     fn matches(&self, value: &str) -> bool {
         match self {
-            Pattern::Exact(exact) => exact == value,
-            Pattern::Glob(glob) => glob.matches(value),
+            Pattern::Exact(exact) => exact.eq_ignore_ascii_case(value),
+            Pattern::Glob(glob) => glob.matches_with(
+                value,
+                glob::MatchOptions {
+                    case_sensitive: false,
+                    ..glob::MatchOptions::new()
+                },
+            ),
             Pattern::Regex(regex) => regex.is_match(value),
         }
     }
 }
 
+impl PackagePattern {
+    fn parse(word: &str) -> Result<PackagePattern, String> {
+        if let Some(source) = word.strip_prefix("src:") {
+            return Pattern::parse(source).map(PackagePattern::Source);
+        }
+        let (name, architecture) = match word.rsplit_once(':') {
+            Some((name, arch)) if !word.starts_with('/') => (name, Some(Pattern::parse(arch)?)),
+            _ => (word, None),
+        };
+        Ok(PackagePattern::Binary {
+            name: Pattern::parse(name)?,
+            architecture,
+        })
+    }
+
+    fn matches(&self, version: &Offered, native: &str) -> bool {
+        match self {
+            PackagePattern::Source(source) => source.matches(version.source_name),
+            PackagePattern::Binary { name, architecture } => {
+                name.matches(version.name)
+                    && match architecture {
+                        Some(arch) => arch.matches(version.architecture),
+                        None => {
+                            matches!(version.architecture, "all") || version.architecture == native
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/// A version whose priority is asked.
+struct Offered<'a> {
+    name: &'a str,
+    architecture: &'a str,
+    source_name: &'a str,
+    version: &'a str,
+    source_version: &'a str,
+    /// The indexes offering it; none for an installed version no index has.
+    indexes: &'a [Arc<IndexOrigin>],
+}
+
+impl<'a> Offered<'a> {
+    fn of(candidate: &'a Candidate) -> Offered<'a> {
+        Offered {
+            name: &candidate.package.name,
+            architecture: &candidate.package.architecture,
+            source_name: &candidate.package.source_name,
+            version: &candidate.package.version,
+            source_version: &candidate.package.source_version,
+            indexes: &candidate.offered_by,
+        }
+    }
+}
+
 impl Preferences {
-    /// Reads preference files, `(path, text)` in apt's order (the main
-    /// file, then `preferences.d` by name). A record apt would reject is
-    /// an error naming its file.
+    /// Reads preference files, `(path, text)` in apt's reading order (the
+    /// main file, then `preferences.d` by name). A record without
+    /// `Package` or without a non-zero priority is an error naming its
+    /// file, as apt refuses it; records apt skips are skipped with a
+    /// warning.
     pub fn parse<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Preferences, PatchError> {
         let mut records = Vec::new();
         for (path, text) in files {
             let bad = |why: String| PatchError::Refused(format!("{path}: {why}"));
+            let skip =
+                |why: String| tracing::warn!("{path}: record skipped, as apt skips it: {why}");
             let text: String = text
                 .lines()
                 .filter(|l| !l.trim_start().starts_with('#'))
@@ -114,9 +212,6 @@ impl Preferences {
                     fields.insert(name.clone(), value.trim().to_string());
                     last = Some(name);
                 }
-                if fields.is_empty() {
-                    continue;
-                }
                 let field = |name: &str| {
                     fields
                         .get(name)
@@ -125,27 +220,42 @@ impl Preferences {
                 };
                 let packages =
                     field("package").ok_or_else(|| bad("a record without Package".to_string()))?;
-                let pin = field("pin").ok_or_else(|| bad(format!("{packages}: no Pin")))?;
-                let priority: i32 = field("pin-priority")
-                    .and_then(|p| p.parse().ok())
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| bad(format!("{packages}: no priority (or zero) for the pin")))?;
+                let Some(pin) = field("pin") else {
+                    skip(format!("{packages}: no Pin"));
+                    continue;
+                };
+                let priority: i32 = match field("pin-priority") {
+                    Some(p) if p.eq_ignore_ascii_case("never") => NEVER,
+                    Some(p) => p.parse().unwrap_or(0),
+                    None => 0,
+                };
+                if priority == 0 {
+                    return Err(bad(format!(
+                        "{packages}: no priority (or zero) for the pin"
+                    )));
+                }
                 let packages = if packages == "*" {
                     None
                 } else {
                     Some(
                         packages
                             .split_whitespace()
-                            .map(Pattern::parse)
+                            .map(PackagePattern::parse)
                             .collect::<Result<Vec<_>, _>>()
                             .map_err(bad)?,
                     )
                 };
-                let pin = parse_pin(pin).map_err(bad)?;
-                if packages.is_none() && matches!(pin, Pin::Version(_)) {
-                    return Err(bad(
-                        "a version pin needs package names, not Package: *".to_string()
-                    ));
+                let pin = match parse_pin(pin) {
+                    Ok(Some(pin)) => pin,
+                    Ok(None) => {
+                        skip(format!("unknown pin type in {pin:?}"));
+                        continue;
+                    }
+                    Err(why) => return Err(bad(why)),
+                };
+                if packages.is_none() && matches!(pin, Pin::Version(_) | Pin::SourceVersion(_)) {
+                    skip("a version pin for Package: *".to_string());
+                    continue;
                 }
                 records.push(Record {
                     packages,
@@ -157,35 +267,42 @@ impl Preferences {
         Ok(Preferences { records })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// The priority of `version` of package `name`, offered by `indexes`
-    /// (none: only installed).
-    fn priority(&self, name: &str, version: &str, indexes: &[Arc<IndexOrigin>]) -> i32 {
+    /// The priority of a version (`offered.indexes` empty: installed only).
+    fn priority(&self, offered: &Offered, native: &str) -> i32 {
         let specific = self.records.iter().find(|r| {
             r.packages
                 .as_ref()
-                .is_some_and(|names| names.iter().any(|n| n.matches(name)))
+                .is_some_and(|names| names.iter().any(|n| n.matches(offered, native)))
                 && match &r.pin {
-                    Pin::Version(pattern) => pattern.matches(version),
-                    pin => indexes.iter().any(|index| pin_matches(pin, index)),
+                    Pin::Version(pattern) => pattern.matches(offered.version),
+                    Pin::SourceVersion(pattern) => pattern.matches(offered.source_version),
+                    pin => offered.indexes.iter().any(|index| pin_matches(pin, index)),
                 }
         });
         if let Some(record) = specific {
             return record.priority;
         }
-        indexes
+        offered
+            .indexes
             .iter()
             .map(|index| {
                 self.records
                     .iter()
                     .find(|r| r.packages.is_none() && pin_matches(&r.pin, index))
-                    .map_or(DEFAULT_PRIORITY, |r| r.priority)
+                    .map_or_else(|| default_priority(index), |r| r.priority)
             })
             .max()
             .unwrap_or(INSTALLED_PRIORITY)
+    }
+
+    /// Whether choosing by priority can differ from taking the newest
+    /// version: there are pins, or suites apt ranks below the others.
+    pub fn matter(&self, available: &[Candidate]) -> bool {
+        !self.records.is_empty()
+            || available
+                .iter()
+                .flat_map(|c| &c.offered_by)
+                .any(|index| index.not_automatic)
     }
 
     /// Keeps of `available` only apt's candidate of each package and
@@ -227,21 +344,28 @@ impl Preferences {
                 {
                     break;
                 }
-                let priority =
-                    self.priority(&name, &candidate.package.version, &candidate.offered_by);
+                let priority = self.priority(&Offered::of(candidate), native);
                 if priority > 0 && best.is_none_or(|(max, _)| priority > max) {
                     best = Some((priority, i));
                 }
             }
             if let Some(current) = current {
-                let offered: Vec<Arc<IndexOrigin>> = versions
+                let indexes: Vec<Arc<IndexOrigin>> = versions
                     .iter()
                     .filter(|c| c.package.version == current.version)
                     .flat_map(|c| c.offered_by.iter().cloned())
                     .collect();
-                let stays = self
-                    .priority(&name, &current.version, &offered)
-                    .max(INSTALLED_PRIORITY);
+                let stays = self.priority(
+                    &Offered {
+                        name: &current.name,
+                        architecture: &current.architecture,
+                        source_name: &current.source_name,
+                        version: &current.version,
+                        source_version: &current.source_version,
+                        indexes: &indexes,
+                    },
+                    native,
+                );
                 if best.is_some_and(|(max, _)| stays > max) {
                     best = None;
                 }
@@ -258,65 +382,75 @@ impl Preferences {
     }
 }
 
-fn parse_pin(pin: &str) -> Result<Pin, String> {
+/// A suite's priority without a pin.
+fn default_priority(index: &IndexOrigin) -> i32 {
+    match (index.not_automatic, index.but_automatic_upgrades) {
+        (false, _) => 500,
+        (true, true) => 100,
+        (true, false) => 1,
+    }
+}
+
+/// A `Pin:` value; `None` for a pin type apt does not know.
+fn parse_pin(pin: &str) -> Result<Option<Pin>, String> {
     let (kind, rest) = pin.split_once(char::is_whitespace).unwrap_or((pin, ""));
     let rest = rest.trim();
-    match kind {
-        "version" => Pattern::parse(rest).map(Pin::Version),
-        "origin" => Ok(Pin::Origin(rest.trim_matches('"').to_string())),
-        "release" if !rest.contains('=') => Ok(Pin::Release(vec![('v', Pattern::parse(rest)?)])),
-        "release" => rest
-            .split(',')
-            .map(|term| {
-                let (key, value) = term
-                    .trim()
-                    .split_once('=')
-                    .ok_or_else(|| format!("bad release pin term {term:?}"))?;
-                let key = match key.trim() {
-                    k @ ("a" | "n" | "v" | "c" | "o" | "l" | "b") => {
-                        k.chars().next().unwrap_or('a')
-                    }
-                    "archive" => 'a',
-                    "codename" => 'n',
-                    "version" => 'v',
-                    "component" => 'c',
-                    "origin" => 'o',
-                    "label" => 'l',
-                    other => return Err(format!("unknown release pin field {other:?}")),
+    let unquoted = rest.trim_matches('"');
+    Ok(Some(match kind.to_ascii_lowercase().as_str() {
+        "version" => Pin::Version(Pattern::parse(unquoted)?),
+        "source-version" => Pin::SourceVersion(Pattern::parse(unquoted)?),
+        "origin" => Pin::Origin(Pattern::parse(unquoted)?),
+        "release" if unquoted == "*" => Pin::Release(Vec::new()),
+        "release" if !rest.contains('=') => {
+            let field = if unquoted.starts_with(|c: char| c.is_ascii_digit()) {
+                ReleaseField::Version
+            } else {
+                ReleaseField::ArchiveOrCodename
+            };
+            Pin::Release(vec![(field, Pattern::parse(unquoted)?)])
+        }
+        "release" => {
+            let mut terms = Vec::new();
+            for term in rest.split(',') {
+                let Some((key, value)) = term.trim().split_once('=') else {
+                    continue;
                 };
-                Ok((key, Pattern::parse(value.trim().trim_matches('"'))?))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Pin::Release),
-        other => Err(format!("unknown pin type {other:?}")),
-    }
+                let field = match key.trim() {
+                    "a" | "archive" => ReleaseField::Archive,
+                    "n" | "codename" => ReleaseField::Codename,
+                    "v" | "version" => ReleaseField::Version,
+                    "c" | "component" => ReleaseField::Component,
+                    "o" | "origin" => ReleaseField::Origin,
+                    "l" | "label" => ReleaseField::Label,
+                    "b" | "architecture" => ReleaseField::Architecture,
+                    _ => continue, // apt ignores fields it does not know
+                };
+                terms.push((field, Pattern::parse(value.trim().trim_matches('"'))?));
+            }
+            Pin::Release(terms)
+        }
+        _ => return Ok(None),
+    }))
 }
 
 fn pin_matches(pin: &Pin, index: &IndexOrigin) -> bool {
     match pin {
-        Pin::Version(_) => false,
-        Pin::Origin(host) => index_host(&index.base_url) == host.as_str(),
-        Pin::Release(terms) => terms.iter().all(|(key, pattern)| {
-            let value = match key {
-                'a' => index.archive.as_deref(),
-                'n' => index.codename.as_deref(),
-                'v' => index.version.as_deref(),
-                'c' => Some(index.component.as_str()),
-                'o' => index.origin.as_deref(),
-                'l' => index.label.as_deref(),
-                _ => Some(index.architecture.as_str()),
-            };
-            value.is_some_and(|v| pattern.matches(v))
+        Pin::Version(_) | Pin::SourceVersion(_) => false,
+        Pin::Origin(host) => host.matches(&index.host),
+        Pin::Release(terms) => terms.iter().all(|(field, pattern)| {
+            let value = |v: &Option<String>| v.as_deref().is_some_and(|v| pattern.matches(v));
+            match field {
+                ReleaseField::Archive => value(&index.archive),
+                ReleaseField::Codename => value(&index.codename),
+                ReleaseField::ArchiveOrCodename => value(&index.archive) || value(&index.codename),
+                ReleaseField::Version => value(&index.version),
+                ReleaseField::Component => pattern.matches(&index.component),
+                ReleaseField::Origin => value(&index.origin),
+                ReleaseField::Label => value(&index.label),
+                ReleaseField::Architecture => pattern.matches(&index.architecture),
+            }
         }),
     }
-}
-
-/// The host of an index's URL (empty for `file:` repositories).
-fn index_host(base_url: &str) -> &str {
-    base_url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""))
-        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -327,6 +461,7 @@ mod tests {
     fn origin(host: &str, archive: &str, origin: &str) -> Arc<IndexOrigin> {
         Arc::new(IndexOrigin {
             base_url: format!("http://{host}/repo"),
+            host: host.to_string(),
             suite: archive.to_string(),
             component: "main".to_string(),
             architecture: "amd64".to_string(),
@@ -454,14 +589,86 @@ mod tests {
     }
 
     #[test]
-    fn records_apt_rejects_are_errors() {
+    fn apt_s_other_forms_of_names_and_pins() {
+        let debian = origin("deb.debian.org", "bookworm-security", "Debian");
+        let backports = Arc::new(IndexOrigin {
+            not_automatic: true,
+            but_automatic_upgrades: true,
+            codename: Some("bookworm-backports".to_string()),
+            ..(*origin("deb.debian.org", "stable-backports", "Debian")).clone()
+        });
+        let experimental = Arc::new(IndexOrigin {
+            not_automatic: true,
+            ..(*origin("deb.debian.org", "experimental", "Debian")).clone()
+        });
+        let current = [
+            installed("curl", "7.88.1-10+deb12u5"),
+            installed("libcurl4", "7.88.1-10+deb12u5"),
+        ];
+        let available = || {
+            vec![
+                offer("curl", "7.88.1-10+deb12u8", &debian),
+                offer("curl", "8.14.1-2~bpo12+1", &backports),
+                offer("curl", "8.15.0-1", &experimental),
+            ]
+        };
+        // Backports (100) and experimental (1) lose to the security suite.
+        assert_eq!(
+            chosen("", available(), &current),
+            ["curl=7.88.1-10+deb12u8"]
+        );
+        // A bare `release` names the archive or the codename; case does not matter.
+        assert_eq!(
+            chosen(
+                "Package: CURL\nPin: release Bookworm-Backports\nPin-Priority: 600\n",
+                available(),
+                &current
+            ),
+            ["curl=8.14.1-2~bpo12+1"]
+        );
+        // `src:` names the source package, `name:arch` the architecture.
+        let pin = |package: &str| {
+            format!("Package: {package}\nPin: release n=bookworm-backports\nPin-Priority: 600\n")
+        };
+        assert_eq!(
+            chosen(&pin("src:curl"), available(), &current),
+            ["curl=8.14.1-2~bpo12+1"]
+        );
+        assert_eq!(
+            chosen(&pin("curl:amd64"), available(), &current),
+            ["curl=8.14.1-2~bpo12+1"]
+        );
+        assert_eq!(
+            chosen(&pin("curl:i386"), available(), &current),
+            ["curl=7.88.1-10+deb12u8"]
+        );
+        // A pin on the installed version is its priority, below 100 too.
+        assert_eq!(
+            chosen(
+                "Package: curl\nPin: version 7.88.1-10+deb12u5\nPin-Priority: 50\n\nPackage: curl\nPin: release n=bookworm-backports\nPin-Priority: 90\n",
+                vec![offer("curl", "8.14.1-2~bpo12+1", &backports)],
+                &current
+            ),
+            ["curl=8.14.1-2~bpo12+1"]
+        );
+        // `never`, and `release *` for every suite.
+        assert_eq!(
+            chosen(
+                "Package: curl\nPin: release *\nPin-Priority: never\n",
+                available(),
+                &current
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn records_apt_refuses_are_errors_and_those_it_skips_are_skipped() {
         for bad in [
-            "Package: curl\nPin: version 1\n",
-            "Package: curl\nPin-Priority: 10\n",
             "Pin: release a=x\nPin-Priority: 10\n",
-            "Package: *\nPin: version 1*\nPin-Priority: 10\n",
-            "Package: curl\nPin: release q=1\nPin-Priority: 10\n",
-            "Package: curl\nPin: sideways x\nPin-Priority: 10\n",
+            "Package: curl\nPin: version 1\n",
+            "Package: curl\nPin: version 1\nPin-Priority: 0\n",
+            "Package: /(/\nPin: version 1\nPin-Priority: 10\n",
         ] {
             let error = Preferences::parse([("etc/apt/preferences.d/x", bad)]).unwrap_err();
             assert!(
@@ -469,5 +676,20 @@ mod tests {
                 "{error}"
             );
         }
+        for skipped in [
+            "Package: curl\nPin-Priority: 10\n",
+            "Package: *\nPin: version 1*\nPin-Priority: 10\n",
+            "Package: curl\nPin: sideways x\nPin-Priority: 10\n",
+        ] {
+            let preferences = Preferences::parse([("etc/apt/preferences.d/x", skipped)]).unwrap();
+            assert!(preferences.records.is_empty(), "{skipped}");
+        }
+        // An unknown release field is ignored, the others still apply.
+        let preferences = Preferences::parse([(
+            "p",
+            "Package: curl\nPin: release q=1, a=stable\nPin-Priority: 10\n",
+        )])
+        .unwrap();
+        assert!(matches!(&preferences.records[0].pin, Pin::Release(terms) if terms.len() == 1));
     }
 }

@@ -20,6 +20,19 @@ pub struct AptSource {
     /// `signed-by`: the only keys that may sign the suite; `None`: apt's
     /// trusted keys (`/etc/apt/trusted.gpg`, `/etc/apt/trusted.gpg.d`).
     pub signed_by: Option<SignedBy>,
+    /// The URI the image configures, when `--mirror` replaced it (apt's
+    /// `Pin: origin` still names this host).
+    pub mirrored_from: Option<String>,
+}
+
+impl AptSource {
+    /// The host of the URI the image configures (empty for `file:`).
+    pub fn configured_host(&self) -> &str {
+        let uri = self.mirrored_from.as_deref().unwrap_or(&self.uri);
+        uri.split_once("://")
+            .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""))
+            .unwrap_or("")
+    }
 }
 
 /// The keys a `signed-by` option names.
@@ -193,6 +206,7 @@ pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> 
             components: words.map(str::to_string).collect(),
             trusted,
             signed_by,
+            mirrored_from: None,
         });
     }
     Ok(sources)
@@ -254,6 +268,7 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
                     components: components.clone(),
                     trusted,
                     signed_by: signed_by.clone(),
+                    mirrored_from: None,
                 });
             }
         }
@@ -274,16 +289,15 @@ fn unfold(value: &str) -> String {
         .join("\n")
 }
 
-/// What a patch reads: the image's own entries for the distribution's
-/// pockets of its release (entries for other releases, such as a pinned
-/// `sid`, backports and proposed, are ignored), plus any of the
-/// distribution's default pockets (release, `-updates`, `-security`) that
-/// the image's configuration lacks, so a patch always sees the security
-/// pocket. Third-party repositories (a suite that is not one of the
-/// distribution's pockets, `bookworm-pgdg`, or an archive that is not the
-/// distribution's, such as Docker's `bookworm stable`) are not among them:
-/// they are signed with keys of their own and consulted apart
-/// ([`third_party`]), so that they never stand in the way of the
+/// What a patch reads of the distribution: the image's own entries for
+/// its release's pockets (`-backports` and `-proposed` included when
+/// configured; entries for other releases, such as a pinned `sid`, are
+/// ignored), plus any of the default pockets (release, `-updates`,
+/// `-security`) the configuration lacks, so a patch always sees the
+/// security pocket. Third-party repositories (an archive that is not the
+/// distribution's: `apt.postgresql.org`, Docker's `bookworm stable`, a PPA)
+/// are not among them: they are signed with keys of their own and consulted
+/// apart ([`third_party`]), so that they never stand in the way of the
 /// distribution's security fixes. With no configuration at all this is the
 /// defaults.
 pub fn effective(
@@ -292,10 +306,14 @@ pub fn effective(
     codename: &str,
     architecture: &str,
 ) -> Vec<AptSource> {
+    // Backports and proposed only when the image configures them; their
+    // `Release` marks them NotAutomatic, which apt's policy ranks lower.
     let pockets = [
         codename.to_string(),
         format!("{codename}-updates"),
         format!("{codename}-security"),
+        format!("{codename}-backports"),
+        format!("{codename}-proposed"),
     ];
     let mut sources: Vec<AptSource> = configured
         .iter()
@@ -312,25 +330,18 @@ pub fn effective(
     sources
 }
 
-/// The configured entries [`effective`] leaves out as third-party
-/// repositories, for the image's release (backports and proposed, which
-/// apt does not upgrade from by default, excluded).
-pub fn third_party(
-    configured: &[AptSource],
-    distribution: Distribution,
-    codename: &str,
-    architecture: &str,
-) -> Vec<AptSource> {
-    let kept = effective(configured, distribution, codename, architecture);
-    configured
+/// The configured entries that are not the distribution's archive (a
+/// vendor's suite, a PPA, whatever the suite's name): the third-party
+/// suites a patch consults apart, each with its own keys. Entries of the
+/// distribution's archive for other releases are neither.
+pub fn third_party(configured: &[AptSource], distribution: Distribution) -> Vec<AptSource> {
+    let mut found: Vec<AptSource> = configured
         .iter()
-        .filter(|s| {
-            !kept.contains(s)
-                && (s.suite == codename || s.suite.starts_with(&format!("{codename}-")))
-        })
-        .filter(|s| !s.suite.ends_with("-backports") && !s.suite.ends_with("-proposed"))
+        .filter(|s| !distribution.is_archive(s))
         .cloned()
-        .collect()
+        .collect();
+    found.dedup();
+    found
 }
 
 /// A `--mirror` rewrite: `FROM=TO` replaces the base URL prefix FROM; a
@@ -370,6 +381,7 @@ impl std::str::FromStr for Mirror {
 /// Applies the first mirror that matches each source.
 pub fn apply_mirrors(sources: &mut [AptSource], mirrors: &[Mirror]) {
     for source in sources {
+        let configured = source.uri.clone();
         for mirror in mirrors {
             match mirror {
                 Mirror::Prefix { from, to } => {
@@ -390,6 +402,9 @@ pub fn apply_mirrors(sources: &mut [AptSource], mirrors: &[Mirror]) {
                     break;
                 }
             }
+        }
+        if source.uri != configured {
+            source.mirrored_from = Some(configured);
         }
     }
 }
@@ -470,20 +485,21 @@ Enabled: no\nTypes: deb\nURIs: http://x\nSuites: y\nComponents: z\n";
             "deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian sid main\n\
 deb http://deb.debian.org/debian bookworm-backports main\n\
 deb http://apt.postgresql.org/pub/repos/apt bookworm-pgdg main\n\
-deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian bookworm stable\n",
+deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian bookworm stable\n\
+deb https://packages.example.org/apt stable main\n",
         )
         .unwrap();
         let sources = effective(&configured, Distribution::Debian, "bookworm", "amd64");
-        let left_out: Vec<String> =
-            third_party(&configured, Distribution::Debian, "bookworm", "amd64")
-                .iter()
-                .map(|s| format!("{} {}", s.uri, s.suite))
-                .collect();
+        let apart: Vec<String> = third_party(&configured, Distribution::Debian)
+            .iter()
+            .map(|s| format!("{} {}", s.uri, s.suite))
+            .collect();
         assert_eq!(
-            left_out,
+            apart,
             [
                 "http://apt.postgresql.org/pub/repos/apt bookworm-pgdg",
-                "https://download.docker.com/linux/debian bookworm"
+                "https://download.docker.com/linux/debian bookworm",
+                "https://packages.example.org/apt stable"
             ]
         );
         let suites: Vec<(&str, &str)> = sources
@@ -494,6 +510,7 @@ deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/d
             suites,
             [
                 (DEBIAN, "bookworm"),
+                (DEBIAN, "bookworm-backports"),
                 (DEBIAN, "bookworm-updates"),
                 (DEBIAN_SECURITY, "bookworm-security")
             ]
@@ -518,6 +535,7 @@ deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/d
         apply_mirrors(&mut sources, &mirrors);
         assert_eq!(sources[0].uri, "http://mirror.local:8080/debian");
         assert_eq!(sources[2].uri, "http://local/sec");
+        assert_eq!(sources[0].configured_host(), "deb.debian.org");
         assert!("ftp://x".parse::<Mirror>().is_err());
     }
 }

@@ -41,6 +41,9 @@ pub struct Release {
     pub suite: Option<String>,
     pub codename: Option<String>,
     pub version: Option<String>,
+    /// `NotAutomatic: yes`, `ButAutomaticUpgrades: yes`: apt's default priority of the suite.
+    pub not_automatic: bool,
+    pub but_automatic_upgrades: bool,
     /// Seconds since the epoch.
     pub date: Option<i64>,
     /// Seconds since the epoch; after this the index must not be trusted (replay protection).
@@ -128,6 +131,9 @@ impl Release {
             suite: field("Suite").map(str::to_string),
             codename: field("Codename").map(str::to_string),
             version: field("Version").map(str::to_string),
+            not_automatic: field("NotAutomatic").is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+            but_automatic_upgrades: field("ButAutomaticUpgrades")
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
             date: date("Date")?,
             valid_until: date("Valid-Until")?,
             acquire_by_hash: field("Acquire-By-Hash")
