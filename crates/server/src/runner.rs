@@ -388,7 +388,9 @@ impl Runner {
             .remove(original);
     }
 
-    fn scanner(&self) -> Result<Scanner, String> {
+    /// The scanner of one workflow's images, reaching its registry as the
+    /// workflow says (plain HTTP or HTTPS), as listing and patching do.
+    fn scanner(&self, plain_http: bool) -> Result<Scanner, String> {
         let db = self.options.data_dir.join("advisories.db");
         let store = if db.exists() {
             Some(advisory::Store::open_existing(&db).map_err(|e| e.to_string())?)
@@ -409,7 +411,7 @@ impl Runner {
             ScannerOptions {
                 cache_dir: cache,
                 registry: ClientOptions {
-                    plain_http: true,
+                    plain_http,
                     ..ClientOptions::default()
                 },
                 filters: Filters {
@@ -488,7 +490,7 @@ impl Runner {
         if !self.store.start_run(scan_id).unwrap_or(false) {
             return self.done(scan_id);
         }
-        let scanner = match self.scanner() {
+        let scanner = match self.scanner(record.plain_http) {
             Ok(scanner) => scanner,
             Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e)),
         };
