@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use advisory::{SecurityRepo, SecurityRepoOptions, Store};
@@ -94,7 +94,7 @@ fn progress(message: &str) -> ProgressBar {
     bar
 }
 
-fn scanner(args: &PatchArgs, cache: &Path) -> anyhow::Result<Scanner> {
+fn scanner(args: &PatchArgs) -> anyhow::Result<Scanner> {
     let db_path = args.data.advisory_db(args.db.clone());
     let store = if db_path.exists() {
         Some(Store::open_existing(&db_path).context("opening the advisory database")?)
@@ -126,7 +126,8 @@ fn scanner(args: &PatchArgs, cache: &Path) -> anyhow::Result<Scanner> {
         store,
         Some(security),
         ScannerOptions {
-            cache_dir: cache.join("scan"),
+            // The same per-layer scans `drydock scan` and the server keep.
+            cache_dir: scan::scanner::cache_dir(&args.data.data_dir),
             registry: ClientOptions {
                 plain_http: args.registry.plain_http,
                 ..ClientOptions::default()
@@ -233,7 +234,7 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", report.display()))?,
         )
     } else {
-        wants_scanner = scanner(&args, &cache)?;
+        wants_scanner = scanner(&args)?;
         WantSource::Scan(&wants_scanner)
     };
     let patcher = Patcher::new(PatcherOptions {
@@ -301,7 +302,7 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let evidence_scanner = scanner(&args, &cache)?;
+    let evidence_scanner = scanner(&args)?;
     let evidence = publish::evidence(&outcome, &patched, &written, &evidence_scanner).await?;
     if let Some(path) = &args.vex {
         std::fs::write(path, serde_json::to_vec_pretty(&evidence.vex)?)
