@@ -155,12 +155,7 @@ pub fn stat_overrides(rootfs: &Rootfs) -> Result<BTreeMap<String, StatOverride>,
     let Some(file) = rootfs.read(STATOVERRIDE) else {
         return Ok(BTreeMap::new());
     };
-    let text = |path: &str| {
-        rootfs
-            .read(path)
-            .map(|f| String::from_utf8_lossy(f.content).into_owned())
-            .unwrap_or_default()
-    };
+    let text = |path: &str| rootfs.text(path).unwrap_or_default();
     parse_stat_overrides(
         &String::from_utf8_lossy(file.content),
         &text("etc/passwd"),

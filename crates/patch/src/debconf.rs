@@ -303,15 +303,11 @@ pub fn record_ca_certificates(
         .iter()
         .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
         .collect();
-    let disabled: BTreeSet<&str> = conf.lines().filter_map(|l| l.strip_prefix('!')).collect();
-    let trusted: BTreeSet<&str> = conf
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with('!'))
-        .collect();
+    let choices = crate::truststore::Choices::read(conf);
     let enabled: Vec<&str> = available
         .iter()
         .map(String::as_str)
-        .filter(|c| !disabled.contains(c) && (trusted.contains(c) || trust_new == "yes"))
+        .filter(|c| choices.enables(c, trust_new == "yes"))
         .collect();
     let enable = config.items.entry(ENABLE.to_string()).or_default();
     enable

@@ -895,21 +895,16 @@ fn unrun_scripts(package: &str, control: &BTreeMap<String, Vec<u8>>) -> Vec<Scri
 /// instead. Files a package no longer ships are not looked at.
 fn report_triggers(writer: &mut Writer, unpacked: &[Unpacked], trust_store_rebuilt: bool) {
     let rootfs = writer.rootfs;
-    let text = |path: &str| {
-        rootfs
-            .read(path)
-            .map(|f| String::from_utf8_lossy(f.content).into_owned())
-    };
     let named: Vec<(String, String)> = rootfs
         .list_files(triggers::DIR)
         .into_iter()
         .filter_map(|path| {
             let name = path.rsplit('/').next()?.to_string();
-            Some((name, text(&path)?))
+            Some((name, rootfs.text(&path)?))
         })
         .collect();
     let interests = triggers::Interests::parse(
-        &text(triggers::FILE_INTERESTS).unwrap_or_default(),
+        &rootfs.text(triggers::FILE_INTERESTS).unwrap_or_default(),
         named.iter().map(|(n, t)| (n.as_str(), t.as_str())),
     );
     let control_text = |package: &Unpacked, member: &str| {
@@ -1119,13 +1114,7 @@ fn script_settings(
     let Some(script) = control.get("postinst") else {
         return BTreeMap::new();
     };
-    let table = |path: &str| {
-        writer
-            .rootfs
-            .read(path)
-            .map(|f| String::from_utf8_lossy(f.content).into_owned())
-            .unwrap_or_default()
-    };
+    let table = |path: &str| writer.rootfs.text(path).unwrap_or_default();
     let found = postinst::settings(
         &String::from_utf8_lossy(script),
         &table("etc/passwd"),
@@ -1197,17 +1186,15 @@ fn rebuild_trust_store(
             (path[certs_dir.len() + 1..].to_string(), entry)
         })
         .collect();
-    let conf = rootfs
-        .read(truststore::CONF)
-        .map(|f| String::from_utf8_lossy(f.content).into_owned());
+    let conf = rootfs.text(truststore::CONF);
     let update = truststore::rebuild(&truststore::Inputs {
         conf: conf.as_deref(),
         shared: &shared,
         local: &local,
         certs: &before,
         trust_new: rootfs
-            .read(debconf::CONFIG)
-            .map(|f| debconf::Database::parse(&String::from_utf8_lossy(f.content)))
+            .text(debconf::CONFIG)
+            .map(|text| debconf::Database::parse(&text))
             .is_none_or(|d| d.value(debconf::TRUST_NEW).is_none_or(|v| v == "yes")),
     });
     if let Some(conf) = &update.conf {
@@ -1542,10 +1529,7 @@ pub(crate) fn extended_states<'a>(
     if !rootfs.is_dir("var/lib/apt") {
         return None;
     }
-    let mut text = rootfs
-        .read(dpkgdb::EXTENDED_STATES)
-        .map(|f| String::from_utf8_lossy(f.content).into_owned())
-        .unwrap_or_default();
+    let mut text = rootfs.text(dpkgdb::EXTENDED_STATES).unwrap_or_default();
     for record in records.into_iter().filter(|r| r.replaces.is_none()) {
         let facts = &record.facts;
         if !text.is_empty() && !text.ends_with("\n\n") {

@@ -926,10 +926,7 @@ fn preferences(rootfs: &Rootfs) -> Result<Preferences, PatchError> {
     paths.insert(0, PREFERENCES.to_string());
     let texts: Vec<(String, String)> = paths
         .into_iter()
-        .filter_map(|path| {
-            let text = String::from_utf8_lossy(rootfs.read(&path)?.content).into_owned();
-            Some((path, text))
-        })
+        .filter_map(|path| rootfs.text(&path).map(|text| (path, text)))
         .collect();
     Preferences::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))
 }
@@ -939,18 +936,15 @@ const PREFERENCES_DIR: &str = "etc/apt/preferences.d";
 
 fn configured_sources(rootfs: &Rootfs) -> Result<Vec<AptSource>, PatchError> {
     let mut found = Vec::new();
-    let text = |path: &str| {
-        rootfs
-            .read(path)
-            .map(|f| String::from_utf8_lossy(f.content).into_owned())
-    };
-    if let Some(list) = text("etc/apt/sources.list") {
+    if let Some(list) = rootfs.text("etc/apt/sources.list") {
         found.extend(
             sources::parse_one_line("etc/apt/sources.list", &list).map_err(PatchError::Refused)?,
         );
     }
     for path in rootfs.list_files("etc/apt/sources.list.d") {
-        let Some(content) = text(&path) else { continue };
+        let Some(content) = rootfs.text(&path) else {
+            continue;
+        };
         if path.ends_with(".list") {
             found.extend(sources::parse_one_line(&path, &content).map_err(PatchError::Refused)?);
         } else if path.ends_with(".sources") {

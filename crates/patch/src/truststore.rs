@@ -160,6 +160,31 @@ pub fn rebuild(inputs: &Inputs) -> Update {
 
 /// The postinst's rewrite of the configuration (with the config script's
 /// choice of enabled certificates).
+/// The admin's choices in `/etc/ca-certificates.conf`: `!` lines deselect
+/// a certificate, other lines that are not comments trust it.
+pub struct Choices<'a> {
+    disabled: BTreeSet<&'a str>,
+    trusted: BTreeSet<&'a str>,
+}
+
+impl<'a> Choices<'a> {
+    pub fn read(conf: &'a str) -> Choices<'a> {
+        Choices {
+            disabled: conf.lines().filter_map(|l| l.strip_prefix('!')).collect(),
+            trusted: conf
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with('!'))
+                .collect(),
+        }
+    }
+
+    /// Whether `crt` is trusted after an upgrade: not deselected, and
+    /// trusted before or new while new certificates are trusted.
+    pub fn enables(&self, crt: &str, trust_new: bool) -> bool {
+        !self.disabled.contains(crt) && (self.trusted.contains(crt) || trust_new)
+    }
+}
+
 fn updated_conf(inputs: &Inputs) -> Option<String> {
     let available: BTreeSet<&str> = inputs
         .shared
@@ -167,16 +192,11 @@ fn updated_conf(inputs: &Inputs) -> Option<String> {
         .map(String::as_str)
         .filter(|k| k.ends_with(".crt"))
         .collect();
-    let old = inputs.conf.unwrap_or("");
-    let disabled: BTreeSet<&str> = old.lines().filter_map(|l| l.strip_prefix('!')).collect();
-    let trusted: BTreeSet<&str> = old
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with('!'))
-        .collect();
+    let choices = Choices::read(inputs.conf.unwrap_or(""));
     let enabled: Vec<&str> = available
         .iter()
         .copied()
-        .filter(|crt| !disabled.contains(crt) && (trusted.contains(crt) || inputs.trust_new))
+        .filter(|crt| choices.enables(crt, inputs.trust_new))
         .collect();
     let Some(old) = inputs.conf else {
         let mut text = CONF_HEADER.to_string();

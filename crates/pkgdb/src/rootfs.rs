@@ -676,6 +676,13 @@ impl Rootfs {
         self.versions(path).pop()
     }
 
+    /// The file at `path` as text (invalid UTF-8 replaced), for
+    /// configuration files read line by line.
+    pub fn text(&self, path: &str) -> Option<String> {
+        self.read(path)
+            .map(|f| String::from_utf8_lossy(f.content).into_owned())
+    }
+
     /// Every version of the file at `path` in the layers since it last came
     /// into being, oldest first; the last is what the image sees.
     pub fn versions(&self, path: &str) -> Vec<FileRef<'_>> {
