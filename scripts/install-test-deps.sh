@@ -12,6 +12,7 @@ packages=(
   gpgv            # debootstrap verifies the archive's Release signature with it
   ca-certificates # also the certificates patch's subject-hash test reads
   openssl         # openssl x509 -subject_hash, the oracle for the trust store's hash links
+  hostname        # hostname -I: the address a TLS test registry listens on
   dpkg-dev        # dpkg-parsechangelog, the oracle for changelog parsing; dpkg-scanpackages for a vendor's suite
   gnupg           # signs the test vendor's suite with a key of its own (patch_fidelity)
   python3         # serves the test vendor's suite (python3 -m http.server)

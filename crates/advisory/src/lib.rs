@@ -17,12 +17,12 @@ pub mod feeds;
 pub mod model;
 pub mod store;
 
-pub use error::{Error, ParseError, Result};
+pub use error::{CorruptRow, Error, KeyringProblem, NoSecuritySuite, ParseError, Result};
 pub use feeds::fetch::{Fetcher, Source};
 pub use feeds::security_repo::{InstalledSource, SecurityRepo, SecurityRepoOptions};
 pub use feeds::{Feed, LoadedFeed};
 pub use model::{
     Advisory, AdvisoryView, Details, Distro, Family, FeedAdvisory, FeedKind, FeedSource,
-    FeedStatus, Severity, Status, StatusRef,
+    FeedStatus, Severity, Status, StatusRef, UnknownName,
 };
 pub use store::{PackedAdvisories, Store};

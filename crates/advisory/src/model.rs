@@ -5,46 +5,70 @@
 //! `pkgdb`'s) and never does I/O.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// A name that none of a vocabulary's values has: a distribution family,
+/// a severity, a feed kind or an online feed's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {vocabulary} {name:?} (expected {expected})")]
+pub struct UnknownName {
+    /// What was being named (`severity`, `feed kind`).
+    pub vocabulary: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names accepted.
+    pub expected: &'static str,
+}
+
 /// A distribution whose advisories drydock understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_family
+)]
 pub enum Family {
+    /// Debian.
     Debian,
+    /// Ubuntu.
     Ubuntu,
+    /// Alpine Linux.
     Alpine,
 }
 
+fn unknown_family(name: &str) -> UnknownName {
+    UnknownName {
+        vocabulary: "distribution family",
+        name: name.to_string(),
+        expected: "debian, ubuntu or alpine",
+    }
+}
+
 impl Family {
+    /// Every family, in declaration order.
     pub const ALL: [Family; 3] = [Family::Debian, Family::Ubuntu, Family::Alpine];
 
+    /// The stable lowercase name (`debian`), as os-release `ID` spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Debian => "debian",
-            Family::Ubuntu => "ubuntu",
-            Family::Alpine => "alpine",
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Family {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Family, String> {
-        Family::ALL
-            .into_iter()
-            .find(|family| family.as_str() == text)
-            .ok_or_else(|| format!("unknown distribution family {text:?}"))
+        self.into()
     }
 }
 
@@ -53,11 +77,14 @@ impl FromStr for Family {
 /// Alpine by branch without the `v` (`3.20`, `edge`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Distro {
+    /// The distribution.
     pub family: Family,
+    /// The release, as the family's advisories name it.
     pub release: String,
 }
 
 impl Distro {
+    /// The release `release` of `family`.
     pub fn new(family: Family, release: impl Into<String>) -> Distro {
         Distro {
             family,
@@ -77,7 +104,10 @@ impl fmt::Display for Distro {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// Fixed in `fixed_version`; older versions (from `introduced`) are affected.
-    Fixed { fixed_version: String },
+    Fixed {
+        /// The first version with the fix.
+        fixed_version: String,
+    },
     /// Affected and no fix yet.
     Affected,
     /// Affected; the vendor decided not to fix it in this release (Debian `<ignored>`).
@@ -104,6 +134,7 @@ impl Status {
         }
     }
 
+    /// The version with the fix, for [`Status::Fixed`].
     pub fn fixed_version(&self) -> Option<&str> {
         match self {
             Status::Fixed { fixed_version } => Some(fixed_version),
@@ -140,11 +171,20 @@ impl Status {
 /// A [`Status`] whose fixed version is borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusRef<'a> {
-    Fixed { fixed_version: &'a str },
+    /// [`Status::Fixed`].
+    Fixed {
+        /// The first version with the fix.
+        fixed_version: &'a str,
+    },
+    /// [`Status::Affected`].
     Affected,
+    /// [`Status::WillNotFix`].
     WillNotFix,
+    /// [`Status::FixDeferred`].
     FixDeferred,
+    /// [`Status::EndOfLife`].
     EndOfLife,
+    /// [`Status::NotAffected`].
     NotAffected,
 }
 
@@ -166,19 +206,53 @@ impl StatusRef<'_> {
 
 /// Severity on Trivy's scale; ordered from least to most severe.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(
+    serialize_all = "UPPERCASE",
+    ascii_case_insensitive,
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_severity
+)]
 pub enum Severity {
+    /// Nobody rated it, or the rating is not on this scale.
     #[default]
     Unknown,
+    /// Low.
     Low,
+    /// Medium.
     Medium,
+    /// High.
     High,
+    /// Critical.
     Critical,
 }
 
+fn unknown_severity(name: &str) -> UnknownName {
+    UnknownName {
+        vocabulary: "severity",
+        name: name.to_string(),
+        expected: "UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL",
+    }
+}
+
 impl Severity {
+    /// Every severity, least severe first.
     pub const ALL: [Severity; 5] = [
         Severity::Unknown,
         Severity::Low,
@@ -187,31 +261,9 @@ impl Severity {
         Severity::Critical,
     ];
 
+    /// The stable uppercase name (`HIGH`), as Trivy writes it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Unknown => "UNKNOWN",
-            Severity::Low => "LOW",
-            Severity::Medium => "MEDIUM",
-            Severity::High => "HIGH",
-            Severity::Critical => "CRITICAL",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Severity, String> {
-        Severity::ALL
-            .into_iter()
-            .find(|severity| severity.as_str().eq_ignore_ascii_case(text))
-            .ok_or_else(|| format!("unknown severity {text:?}"))
+        self.into()
     }
 }
 
@@ -219,6 +271,7 @@ impl FromStr for Severity {
 /// `Arc`) by every advisory parsed from that record, and stored once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Details {
+    /// A one-line summary, when the feed gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Short: feeds' long texts are cut to [`Details::MAX_DESCRIPTION`] characters.
@@ -227,13 +280,17 @@ pub struct Details {
     /// Other names of the vulnerability (CVE ids of a DSA, the feed's own record id, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Where to read more, most specific first (at most [`Details::MAX_URLS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
 }
 
 impl Details {
+    /// The longest title kept, in characters.
     pub const MAX_TITLE: usize = 200;
+    /// The longest description kept, in characters.
     pub const MAX_DESCRIPTION: usize = 1000;
+    /// The most URLs kept.
     pub const MAX_URLS: usize = 10;
 
     /// Builds details from a feed's texts, cutting them to the limits above
@@ -279,24 +336,48 @@ fn shorten(text: &str, max: usize) -> Option<String> {
 pub struct Advisory {
     /// `CVE-…` when the vulnerability has one, else the feed's id (`DSA-…`, `TEMP-…`).
     pub id: String,
+    /// The release it is about.
     pub distro: Distro,
+    /// The source package (Debian, Ubuntu) or origin (Alpine).
     pub package: String,
+    /// What the vendor says.
     #[serde(flatten)]
     pub status: Status,
+    /// The first affected version, when the feed bounds the range below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introduced: Option<String>,
+    /// The last affected version, when the feed bounds an unfixed range above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_affected: Option<String>,
+    /// The vendor's severity.
     pub severity: Severity,
     /// Who rated `severity` (`debian`, `ubuntu`); `None` when nobody did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity_source: Option<String>,
+    /// The record's texts, shared with the other advisories of the same record.
     pub details: Arc<Details>,
 }
 
 /// The format a feed comes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_feed_kind
+)]
 pub enum FeedKind {
     /// The Debian Security Tracker JSON.
     Tracker,
@@ -306,16 +387,21 @@ pub enum FeedKind {
     Secdb,
 }
 
+fn unknown_feed_kind(name: &str) -> UnknownName {
+    UnknownName {
+        vocabulary: "feed kind",
+        name: name.to_string(),
+        expected: "tracker, osv or secdb",
+    }
+}
+
 impl FeedKind {
+    /// Every kind, in declaration order.
     pub const ALL: [FeedKind; 3] = [FeedKind::Tracker, FeedKind::Osv, FeedKind::Secdb];
 
     /// The stable name stored and shown (`tracker`, `osv`, `secdb`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            FeedKind::Tracker => "tracker",
-            FeedKind::Osv => "osv",
-            FeedKind::Secdb => "secdb",
-        }
+        self.into()
     }
 }
 
@@ -329,17 +415,6 @@ impl fmt::Display for FeedKind {
     }
 }
 
-impl FromStr for FeedKind {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<FeedKind, String> {
-        FeedKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| format!("unknown feed kind {text:?} (expected tracker, osv or secdb)"))
-    }
-}
-
 /// Where and when a stored feed came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedSource {
@@ -347,6 +422,7 @@ pub struct FeedSource {
     /// name: `debian-tracker`, `osv-debian`, `osv-ubuntu`, `osv-alpine`,
     /// `secdb-<branch>-<repo>` (`secdb-3.20-main`).
     pub name: String,
+    /// Its format.
     pub kind: FeedKind,
     /// The URL or file path it was read from.
     pub location: String,
@@ -362,30 +438,41 @@ pub struct FeedSource {
 /// A stored feed: its provenance and how many advisories it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedStatus {
+    /// Where and when it came from.
     #[serde(flatten)]
     pub source: FeedSource,
+    /// How many advisories it holds.
     pub advisories: u64,
 }
 
 /// An advisory as the store hands it back, with the feed that said it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedAdvisory {
+    /// The feed's name (`debian-tracker`, `osv-ubuntu`).
     pub feed: String,
+    /// What it says.
     #[serde(flatten)]
     pub advisory: Advisory,
 }
 
 /// What deciding whether an advisory applies, and reporting it, reads of
 /// it, borrowed: from a [`FeedAdvisory`] or straight from the store's packed
-/// form ([`crate::store::PackedAdvisories::views`]) without decoding the rest.
+/// form (`PackedAdvisories::views`) without decoding the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdvisoryView<'a> {
+    /// [`FeedAdvisory::feed`].
     pub feed: &'a str,
+    /// [`Advisory::id`].
     pub id: &'a str,
+    /// [`Advisory::status`].
     pub status: StatusRef<'a>,
+    /// [`Advisory::introduced`].
     pub introduced: Option<&'a str>,
+    /// [`Advisory::last_affected`].
     pub last_affected: Option<&'a str>,
+    /// [`Advisory::severity`].
     pub severity: Severity,
+    /// [`Advisory::severity_source`].
     pub severity_source: Option<&'a str>,
     /// [`Details::title`].
     pub title: Option<&'a str>,
@@ -444,8 +531,39 @@ mod tests {
         assert_eq!(Status::from_parts("fixed", None), None);
         for severity in Severity::ALL {
             assert_eq!(severity.as_str().parse(), Ok(severity));
+            assert_eq!(severity.to_string(), severity.as_str());
         }
+        assert_eq!("high".parse(), Ok(Severity::High));
+        assert_eq!(
+            "urgent".parse::<Severity>().unwrap_err().to_string(),
+            "unknown severity \"urgent\" (expected UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL)"
+        );
         assert!(Severity::Critical > Severity::Unknown);
+    }
+
+    #[test]
+    fn the_name_tables_are_complete_and_round_trip() {
+        use strum::VariantArray;
+        assert_eq!(Family::ALL, Family::VARIANTS);
+        assert_eq!(Severity::ALL, Severity::VARIANTS);
+        assert_eq!(FeedKind::ALL, FeedKind::VARIANTS);
+        for family in Family::ALL {
+            assert_eq!(family.as_str().parse(), Ok(family));
+            assert_eq!(family.to_string(), family.as_str());
+            assert_eq!(
+                serde_json::to_value(family).unwrap(),
+                serde_json::Value::from(family.as_str())
+            );
+        }
+        assert!("Debian".parse::<Family>().is_err());
+        for kind in FeedKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+        }
+        assert_eq!(FeedKind::Osv.to_string(), "OSV");
+        assert_eq!(
+            "nvd".parse::<FeedKind>().unwrap_err().to_string(),
+            "unknown feed kind \"nvd\" (expected tracker, osv or secdb)"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! version and the migration from older versions; never parses feeds or
 //! touches the network.
 //!
-//! Schema version 2 (`PRAGMA user_version`; a newer one is refused):
+//! Schema version 2 (`PRAGMA user_version`, kept by `rusqlite_migration`:
+//! each migration below is one version; a newer database is refused):
 //! - `feeds(id, name UNIQUE, kind, location, fetched_at, modified_at, sha256, advisories)`:
 //!   provenance, one row per feed;
 //! - `packages(id, family, package, feed_id, texts)`, unique on
@@ -19,7 +20,9 @@
 //!
 //! Version 1 kept one row per advisory (`advisories`, joined to `details`);
 //! opening such a store rewrites it into version 2 in one transaction, the
-//! data unchanged.
+//! data unchanged. A fresh file goes through both migrations (creating
+//! version 1's empty tables, then rewriting them), so every database took
+//! the same path to the current schema.
 //!
 //! Replacing a feed is one transaction: readers (other processes too) see
 //! the old feed or the new one, never a mix, and a failed import leaves the
@@ -31,21 +34,23 @@ pub use packed::PackedAdvisories;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior, params};
+use rusqlite_migration::{HookError, HookResult, M, Migrations};
 
-use crate::error::{Error, Result};
+use crate::error::{CorruptRow, Error, Result};
 use crate::feeds::LoadedFeed;
 use crate::model::{
     Advisory, Details, Distro, Family, FeedAdvisory, FeedSource, FeedStatus, Status,
 };
 
-/// The schema version this build reads and writes.
+/// The schema version this build reads and writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = 2;
 
-const FEEDS_TABLE: &str = "
+/// Version 1: the feeds, and one row per advisory joined to its record's texts.
+const SCHEMA_1: &str = "
 CREATE TABLE feeds (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -56,9 +61,35 @@ CREATE TABLE feeds (
     sha256 TEXT NOT NULL,
     advisories INTEGER NOT NULL
 );
+CREATE TABLE details (
+    id INTEGER PRIMARY KEY,
+    feed_id INTEGER NOT NULL,
+    title TEXT,
+    description TEXT,
+    aliases TEXT NOT NULL,
+    urls TEXT NOT NULL
+);
+CREATE INDEX details_by_feed ON details(feed_id);
+CREATE TABLE advisories (
+    feed_id INTEGER NOT NULL,
+    family TEXT NOT NULL,
+    release TEXT NOT NULL,
+    package TEXT NOT NULL,
+    vulnerability TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fixed_version TEXT,
+    introduced TEXT,
+    last_affected TEXT,
+    severity TEXT NOT NULL,
+    severity_source TEXT,
+    details_id INTEGER NOT NULL
+);
+CREATE INDEX advisories_by_package ON advisories(family, release, package);
+CREATE INDEX advisories_by_feed ON advisories(feed_id);
 ";
 
-/// Rowid tables with separate key indexes, not `WITHOUT ROWID`: blobs run
+/// Version 2's tables (its migration then moves version 1's rows into them
+/// and drops version 1's). Rowid tables with separate key indexes, not `WITHOUT ROWID`: blobs run
 /// to tens of KiB, and in a `WITHOUT ROWID` table whole rows sit in the
 /// b-tree's interior cells, so every lookup would read other rows'
 /// overflowing blobs while it descends (measured: 8× the bytes).
@@ -98,6 +129,7 @@ JOIN feeds f ON f.id = p.feed_id
 JOIN releases r ON r.package_id = p.id AND r.release = ?3
 WHERE p.family = ?1 AND p.package = ?2";
 
+/// The advisory database, open.
 pub struct Store {
     conn: Connection,
     path: Arc<Path>,
@@ -136,6 +168,7 @@ impl Store {
         Store::open(path)
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -254,9 +287,10 @@ impl Store {
                 Ok((feed.to_string(), found))
             })()
             .map_err(sqlite_error(&self.path))?;
-            let found = found.map_err(|message| Error::Corrupt {
+            let found = found.map_err(|source| Error::Corrupt {
                 path: self.path.to_path_buf(),
-                message: format!("{package} ({distro}), feed {feed}: {message}"),
+                row: format!("{package} ({distro}), feed {feed}"),
+                source: Box::new(source),
             })?;
             feeds.push((feed, found));
         }
@@ -298,9 +332,10 @@ impl Store {
         for row in rows {
             let (name, kind, location, fetched_at, modified_at, sha256, advisories) =
                 row.map_err(&sqlite)?;
-            let kind = kind.parse().map_err(|message| Error::Corrupt {
+            let kind = kind.parse().map_err(|e| Error::Corrupt {
                 path: self.path.to_path_buf(),
-                message,
+                row: format!("feed {name}"),
+                source: Box::new(CorruptRow::Name(e)),
             })?;
             feeds.push(FeedStatus {
                 source: FeedSource {
@@ -319,53 +354,70 @@ impl Store {
 }
 
 fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |error| Error::Sqlite {
+    move |source| Error::Sqlite {
         path: path.to_path_buf(),
-        error,
+        source,
     }
 }
 
-/// Creates the schema in a fresh file, rewrites a version 1 store into
-/// version 2; refuses a newer one.
+/// Brings the schema to [`SCHEMA_VERSION`]: creates it in a fresh file,
+/// rewrites a version 1 store; refuses a newer one.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let sqlite = sqlite_error(path);
+    // The version 1 → 2 rewrite's own error: the migration library carries a
+    // hook's error as text only, so the typed one is kept here.
+    let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+    let rewrite = {
+        let (failure, path) = (Arc::clone(&failure), path.to_path_buf());
+        move |tx: &Transaction| -> HookResult {
+            migrate_from_1(tx, &path).map_err(|error| {
+                let message = error.to_string();
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                HookError::Hook(message)
+            })
+        }
+    };
+    let migrations = Migrations::new(vec![
+        M::up(SCHEMA_1).comment("version 1: a row per advisory"),
+        M::up_with_hook(PACKAGES_TABLES, rewrite)
+            .comment("version 2: advisories packed per source package and release"),
+    ]);
+    // IMMEDIATE: two processes opening a fresh file do not both create it
+    // (the second waits, then finds the tables made; see below).
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    let migrated = migrations.to_latest(conn);
+    conn.set_transaction_behavior(TransactionBehavior::Deferred);
     let version = |conn: &Connection| -> Result<i64> {
         conn.pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(sqlite_error(path))
     };
-    if version(conn)? == SCHEMA_VERSION {
-        return Ok(());
-    }
-    // IMMEDIATE: two processes opening a fresh file do not both create it.
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(&sqlite)?;
-    match version(&tx)? {
-        0 => {
-            tx.execute_batch(FEEDS_TABLE).map_err(&sqlite)?;
-            tx.execute_batch(PACKAGES_TABLES).map_err(&sqlite)?;
-        }
-        1 => migrate_from_1(&tx, path)?,
-        SCHEMA_VERSION => return Ok(()),
-        found => {
-            return Err(Error::NewerSchema {
+    match migrated {
+        Ok(()) => Ok(()),
+        Err(rusqlite_migration::Error::MigrationDefinition(
+            rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+        )) => Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: version(conn)?,
+            supported: SCHEMA_VERSION,
+        }),
+        // Another process brought the file to this version between our
+        // reading its version and our write transaction.
+        Err(_) if version(conn)? == SCHEMA_VERSION => Ok(()),
+        Err(source) => Err(failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| Error::Migration {
                 path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
+                source,
+            })),
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(&sqlite)?;
-    tx.commit().map_err(&sqlite)
 }
 
 /// Version 1 → 2: packs the `advisories` rows (with their `details`) into
 /// `packages` and `releases`, one (family, package, feed) at a time, then
 /// drops the old tables.
-fn migrate_from_1(tx: &rusqlite::Transaction, path: &Path) -> Result<()> {
+fn migrate_from_1(tx: &Transaction, path: &Path) -> Result<()> {
     let sqlite = sqlite_error(path);
-    tx.execute_batch(PACKAGES_TABLES).map_err(&sqlite)?;
     let mut select = tx
         .prepare(
             "SELECT a.feed_id, a.family, a.package, a.release, a.vulnerability, a.status,
@@ -393,10 +445,6 @@ fn migrate_from_1(tx: &rusqlite::Transaction, path: &Path) -> Result<()> {
         written
     };
     while let Some(row) = rows.next().map_err(&sqlite)? {
-        let corrupt = |message: String| Error::Corrupt {
-            path: path.to_path_buf(),
-            message,
-        };
         let key: (i64, String, String) = (
             row.get(0).map_err(&sqlite)?,
             row.get(1).map_err(&sqlite)?,
@@ -410,12 +458,22 @@ fn migrate_from_1(tx: &rusqlite::Transaction, path: &Path) -> Result<()> {
                 flush(done, &mut advisories).map_err(&sqlite)?;
             }
             details.clear();
-            group = Some((key.0, key.1.parse().map_err(corrupt)?, key.2));
+            let family = key.1.parse().map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                row: format!("{} (version 1)", key.2),
+                source: Box::new(CorruptRow::Name(e)),
+            })?;
+            group = Some((key.0, family, key.2));
         }
         let Some((_, family, package)) = &group else {
             continue;
         };
-        let advisory = read_v1_row(row, *family, package, &mut details).map_err(corrupt)?;
+        let advisory =
+            read_v1_row(row, *family, package, &mut details).map_err(|source| Error::Corrupt {
+                path: path.to_path_buf(),
+                row: format!("{package} ({family}, version 1)"),
+                source: Box::new(source),
+            })?;
         advisories.push(advisory);
     }
     if let Some(done) = &group {
@@ -430,7 +488,7 @@ fn migrate_from_1(tx: &rusqlite::Transaction, path: &Path) -> Result<()> {
 /// Stores one source package's advisories from one feed: its texts row and
 /// a row per release.
 fn insert_package(
-    tx: &rusqlite::Transaction,
+    tx: &Transaction,
     feed_id: i64,
     family: &str,
     package: &str,
@@ -454,7 +512,7 @@ fn insert_package(
     Ok(())
 }
 
-fn replace_feed(tx: &rusqlite::Transaction, feed: &LoadedFeed) -> rusqlite::Result<()> {
+fn replace_feed(tx: &Transaction, feed: &LoadedFeed) -> rusqlite::Result<()> {
     let source = &feed.source;
     let feed_id: i64 = tx.query_row(
         "INSERT INTO feeds (name, kind, location, fetched_at, modified_at, sha256, advisories)
@@ -496,27 +554,33 @@ fn replace_feed(tx: &rusqlite::Transaction, feed: &LoadedFeed) -> rusqlite::Resu
 
 /// One row of version 1's `advisories` joined to `details`, as
 /// [`migrate_from_1`] selects it; advisories with the same `details_id`
-/// share one [`Details`]. `Err` names what could not be read back.
+/// share one [`Details`]. `Err` says what could not be read back.
 fn read_v1_row(
     row: &Row,
     family: Family,
     package: &str,
     details: &mut HashMap<i64, Arc<Details>>,
-) -> std::result::Result<Advisory, String> {
-    let text = |index: usize| -> std::result::Result<Option<String>, String> {
-        row.get(index).map_err(|e| e.to_string())
+) -> std::result::Result<Advisory, CorruptRow> {
+    let text = |column: usize| -> std::result::Result<Option<String>, CorruptRow> {
+        row.get(column)
+            .map_err(|source| CorruptRow::Column { column, source })
     };
-    let required = |index: usize| -> std::result::Result<String, String> {
-        text(index)?.ok_or_else(|| format!("column {index} is NULL"))
+    let required = |column: usize| -> std::result::Result<String, CorruptRow> {
+        text(column)?.ok_or(CorruptRow::Null { column })
     };
-    let list = |index: usize| -> std::result::Result<Vec<String>, String> {
-        serde_json::from_str(&required(index)?).map_err(|e| format!("column {index}: {e}"))
+    let list = |column: usize| -> std::result::Result<Vec<String>, CorruptRow> {
+        serde_json::from_str(&required(column)?)
+            .map_err(|source| CorruptRow::List { column, source })
     };
     let id = required(4)?;
     let status_name = required(5)?;
-    let status = Status::from_parts(&status_name, text(6)?)
-        .ok_or_else(|| format!("{id}: unknown status {status_name:?}"))?;
-    let details_id: i64 = row.get(11).map_err(|e| e.to_string())?;
+    let status = Status::from_parts(&status_name, text(6)?).ok_or_else(|| CorruptRow::Status {
+        id: id.clone(),
+        status: format!("{status_name:?}"),
+    })?;
+    let details_id: i64 = row
+        .get(11)
+        .map_err(|source| CorruptRow::Column { column: 11, source })?;
     let details = match details.get(&details_id) {
         Some(shared) => Arc::clone(shared),
         None => {
@@ -541,4 +605,112 @@ fn read_v1_row(
         id,
         package: package.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version 2's schema exactly as drydock wrote it before its versions
+    /// were kept by `rusqlite_migration`.
+    const WRITTEN_BEFORE: &str = "
+        CREATE TABLE feeds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL, location TEXT NOT NULL, fetched_at INTEGER NOT NULL,
+            modified_at INTEGER, sha256 TEXT NOT NULL, advisories INTEGER NOT NULL);
+        CREATE TABLE packages (id INTEGER PRIMARY KEY, family TEXT NOT NULL,
+            package TEXT NOT NULL, feed_id INTEGER NOT NULL, texts BLOB NOT NULL);
+        CREATE UNIQUE INDEX packages_by_package ON packages(family, package, feed_id);
+        CREATE INDEX packages_by_feed ON packages(feed_id);
+        CREATE TABLE releases (id INTEGER PRIMARY KEY, package_id INTEGER NOT NULL,
+            release TEXT NOT NULL, advisories BLOB NOT NULL);
+        CREATE UNIQUE INDEX releases_by_package ON releases(package_id, release);
+        INSERT INTO feeds VALUES (7, 'debian-tracker', 'tracker', 'x', 1, NULL, 'ab', 0);
+        PRAGMA user_version = 2;";
+
+    fn schema(path: &Path) -> Vec<(String, String)> {
+        let conn = Connection::open(path).unwrap();
+        let mut statement = conn
+            .prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn a_version_2_database_opens_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(WRITTEN_BEFORE)
+            .unwrap();
+        let before = schema(&path);
+        let store = Store::open(&path).unwrap();
+        let feeds = store.feeds().unwrap();
+        assert_eq!(feeds.len(), 1);
+        assert_eq!(feeds[0].source.name, "debian-tracker");
+        drop(store);
+        assert_eq!(schema(&path), before);
+    }
+
+    #[test]
+    fn a_fresh_database_gets_version_2s_tables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let written_before = dir.path().join("before.db");
+        Connection::open(&written_before)
+            .unwrap()
+            .execute_batch(WRITTEN_BEFORE)
+            .unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        assert_eq!(schema(&fresh), schema(&written_before));
+        let version: i64 = Connection::open(&fresh)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // Opening again changes nothing.
+        drop(Store::open(&fresh).unwrap());
+        assert_eq!(schema(&fresh), schema(&written_before));
+    }
+
+    #[test]
+    fn processes_opening_a_fresh_file_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..5 {
+            let path = dir.path().join(format!("advisories-{round}.db"));
+            std::thread::scope(|scope| {
+                let opening: Vec<_> = (0..4).map(|_| scope.spawn(|| Store::open(&path))).collect();
+                for open in opening {
+                    open.join().unwrap().unwrap();
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 3;")
+            .unwrap();
+        let error = Store::open(&path).err().unwrap();
+        assert!(
+            matches!(
+                error,
+                Error::NewerSchema {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(schema(&path), [("table".into(), "future".into())]);
+    }
 }

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use advisory::feeds::security_repo::{DEBIAN_KEYRING, UBUNTU_ARCHIVE_KEY};
 use advisory::{Distro, Error, Family, InstalledSource, SecurityRepo, SecurityRepoOptions};
 use repo::apt::packages::{self, IndexPackage};
+use repo::distributions::{DEBIAN_KEYRING, UBUNTU_ARCHIVE_KEY};
 use repo::{AptClient, Cache, Keyring, Suite};
 
 const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
@@ -22,8 +22,12 @@ fn bookworm() -> Distro {
     Distro::new(Family::Debian, "bookworm")
 }
 
+fn http() -> reqwest::Client {
+    oci::client::http_client_builder().build().unwrap()
+}
+
 fn repo(cache: &Path, offline: bool) -> SecurityRepo {
-    let mut options = SecurityRepoOptions::new(cache);
+    let mut options = SecurityRepoOptions::new(cache, http());
     options.offline = offline;
     SecurityRepo::new(options).unwrap()
 }
@@ -37,7 +41,7 @@ fn host_architecture() -> String {
 /// A suite's `<component>/binary-<arch>/Packages` entries, via the repo crate.
 async fn index(keyring: Keyring, suite: &Suite, component: &str) -> Vec<IndexPackage> {
     let cache = testkit::cache_dir().join("apt");
-    let apt = AptClient::new(Cache::new(cache), keyring).unwrap();
+    let apt = AptClient::new(http(), Cache::new(cache), keyring);
     let verified = apt.release(suite).await.unwrap();
     let stem = format!("{component}/binary-{}/Packages", host_architecture());
     let bytes = apt.index(&verified, &stem).await.unwrap();
@@ -524,7 +528,7 @@ async fn a_validly_signed_release_of_another_suite_is_refused() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let cache = tempfile::tempdir().unwrap();
-    let mut options = SecurityRepoOptions::new(cache.path());
+    let mut options = SecurityRepoOptions::new(cache.path(), http.clone());
     options.debian_mirror = Some(format!("http://{address}"));
     let feed = SecurityRepo::new(options).unwrap();
     let error = feed

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use advisory::feeds::fetch::DEFAULT_ALPINE_RELEASES;
-use advisory::{FeedKind, FeedStatus, Fetcher, Source, Store};
+use advisory::{FeedKind, FeedStatus, Source, Store};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,6 +21,8 @@ pub struct DbArgs {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub data: crate::options::DataDirArgs,
+    #[command(flatten)]
+    pub registry: crate::options::RegistryArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -87,17 +89,23 @@ fn parse_mirror(text: &str) -> Result<(Source, String), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{base:?} is not an http(s) URL"));
     }
-    Ok((source.parse()?, base.to_string()))
+    let source = source
+        .parse()
+        .map_err(|e: advisory::UnknownName| e.to_string())?;
+    Ok((source, base.to_string()))
 }
 
 pub async fn run(args: DbArgs) -> anyhow::Result<()> {
-    let path = args.data.advisory_db(args.db);
+    let environment = crate::options::environment(&args.data, &args.registry, |config| {
+        config.advisory_db = args.db.clone();
+    })?;
+    let path = environment.advisory_db();
     match args.command {
         DbCommand::Update {
             sources,
             mirrors,
             alpine_releases,
-        } => update(&path, sources, mirrors, alpine_releases).await,
+        } => update(&environment, sources, mirrors, alpine_releases).await,
         DbCommand::Import { files, kind } => import(&path, &files, kind.kind()),
         DbCommand::Status { output } => status(&path, output),
     }
@@ -127,7 +135,7 @@ fn report(stored: &[FeedStatus]) {
 }
 
 async fn update(
-    path: &Path,
+    environment: &environment::Environment,
     sources: Vec<Source>,
     mirrors: Vec<(Source, String)>,
     alpine_releases: Vec<String>,
@@ -144,16 +152,12 @@ async fn update(
     } else {
         alpine_releases
     };
-    let scratch = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fetcher = Fetcher::new(
+    let path = environment.advisory_db();
+    let fetcher = environment.advisory_fetcher(
         mirrors.into_iter().collect::<BTreeMap<_, _>>(),
         alpine_releases,
-        scratch,
-    )?;
-    let mut store = Store::open(path)?;
+    );
+    let mut store = environment.advisory_store_for_update()?;
     let mut failed = Vec::new();
     for source in &sources {
         let bar = bar(format!("fetching {source}"));
@@ -201,10 +205,7 @@ fn import(path: &Path, files: &[PathBuf], kind: Option<FeedKind>) -> anyhow::Res
 
 fn status(path: &Path, output: OutputFormat) -> anyhow::Result<()> {
     let feeds = Store::open_existing(path)?.feeds()?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = chrono::Utc::now().timestamp();
     // The age of the data: its own modification time where known (a file's), else when it was read.
     let age = |feed: &FeedStatus| {
         (now - feed.source.modified_at.unwrap_or(feed.source.fetched_at)).max(0)
@@ -282,31 +283,11 @@ fn human_age(seconds: i64) -> String {
     }
 }
 
-/// `2024-05-01T12:00:00Z` for Unix seconds (proleptic Gregorian, UTC).
+/// `2024-05-01T12:00:00Z` for Unix seconds (UTC).
 fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's days-from-civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("@{seconds}"))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use oci::copy::{BlobTransfer, CopyProgress, Endpoint};
 use oci::{ContentRef, Credentials, ImageLocation, OciLayout};
 
-use crate::options::{RegistryArgs, client, parse_credentials};
+use crate::options::{DataDirArgs, RegistryArgs, client, parse_credentials};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
@@ -29,6 +29,8 @@ pub struct ImportArgs {
     pub chunk_size: Option<usize>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub data: DataDirArgs,
 }
 
 /// Whether a reference text names a tag itself (the parser fills in `latest` otherwise).
@@ -47,7 +49,8 @@ async fn endpoint(
     Ok(match location {
         ImageLocation::Registry(image) => Endpoint::Registry {
             client: client(
-                args.registry.plain_http,
+                &args.data,
+                &args.registry,
                 creds,
                 args.chunk_size.map(|m| m * 1024 * 1024),
             )?,

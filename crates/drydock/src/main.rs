@@ -3,6 +3,7 @@
 
 mod api;
 mod db;
+mod hints;
 mod import;
 mod options;
 mod output;
@@ -55,6 +56,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(hint) = hints::for_error(&error) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,16 +1,48 @@
 //! Command-line options shared by several commands: registry access, the
-//! drydock server to talk to, and where drydock keeps its data.
+//! drydock server to talk to, and where drydock keeps its data; and the
+//! [`Environment`] they configure.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use oci::{ClientOptions, Credentials, RegistryClient};
+use environment::{Config, Environment, RegistryPolicy};
+use oci::{Credentials, RegistryClient};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct RegistryArgs {
     /// Speak plain HTTP to every registry (registries on localhost/127.0.0.1 always get HTTP).
     #[arg(long, global = true)]
     pub plain_http: bool,
+    /// Trust the certificate authorities in this PEM file besides the
+    /// system's, for registries, mirrors and feeds (repeatable).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_certificate: Vec<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The registry policy these flags ask for.
+    pub fn policy(&self) -> RegistryPolicy {
+        RegistryPolicy {
+            plain_http: self.plain_http,
+            ..RegistryPolicy::default()
+        }
+    }
+}
+
+/// The environment of a command: the data directory, the registry flags,
+/// and whatever else the command sets in `configure`.
+pub fn environment(
+    data: &DataDirArgs,
+    registry: &RegistryArgs,
+    configure: impl FnOnce(&mut Config),
+) -> anyhow::Result<Environment> {
+    let mut config = Config {
+        registry: registry.policy(),
+        ca_certificates: registry.ca_certificate.clone(),
+        ..Config::new(&data.data_dir)
+    };
+    configure(&mut config);
+    Ok(Environment::new(config)?)
 }
 
 /// The drydock server the command talks to when no registry is named.
@@ -54,15 +86,18 @@ pub fn parse_credentials(text: &str) -> Result<Credentials, String> {
     Credentials::parse(text).ok_or_else(|| "expected USER:PASSWORD".to_string())
 }
 
+/// A registry client as `registry`'s flags say, with these credentials and upload chunks.
 pub fn client(
-    plain_http: bool,
+    data: &DataDirArgs,
+    registry: &RegistryArgs,
     credentials: Option<Credentials>,
     chunk_size: Option<usize>,
 ) -> anyhow::Result<RegistryClient> {
-    Ok(RegistryClient::new(ClientOptions {
-        plain_http,
+    let environment = environment(data, registry, |_| {})?;
+    Ok(environment.registry_client(&RegistryPolicy {
         credentials,
         chunk_size,
+        ..registry.policy()
     })?)
 }
 
@@ -77,11 +112,4 @@ pub struct DataDirArgs {
         global = true
     )]
     pub data_dir: PathBuf,
-}
-
-impl DataDirArgs {
-    /// The advisory database: `explicit` when given, else `<data dir>/advisories.db`.
-    pub fn advisory_db(&self, explicit: Option<PathBuf>) -> PathBuf {
-        explicit.unwrap_or_else(|| self.data_dir.join("advisories.db"))
-    }
 }

@@ -7,19 +7,17 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use advisory::{SecurityRepo, SecurityRepoOptions, Store};
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
-use oci::manifest::ContentRef;
-use oci::{ClientOptions, ImageLocation};
-use patch::patcher::{
-    Outcome, Patcher, PatcherOptions, ScriptMode, WantSource, requests_from_trivy,
+use environment::{
+    EnvironmentError, Evidence, LayoutOutput, Observer, PatchPolicy, PatchRequest, PatchResult,
+    Stage, TagChoice, Wants, Written,
 };
+use indicatif::{ProgressBar, ProgressStyle};
+use oci::ImageLocation;
+use oci::manifest::ContentRef;
+use patch::patcher::{Outcome, ScriptMode, requests_from_trivy};
 use patch::plan::Reason;
-use patch::publish::{self, Output};
 use patch::sources::Mirror;
-use scan::matching::Filters;
-use scan::{Scanner, ScannerOptions};
 
 use crate::options::{DataDirArgs, RegistryArgs};
 
@@ -78,66 +76,37 @@ pub struct PatchArgs {
     pub registry: RegistryArgs,
 }
 
-fn progress(message: &str) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_message(message.to_string());
-    bar
+/// A spinner on a terminal naming the step under way; nothing otherwise.
+struct Progress(ProgressBar);
+
+impl Progress {
+    fn new() -> Progress {
+        Progress(if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        } else {
+            ProgressBar::hidden()
+        })
+    }
 }
 
-fn scanner(args: &PatchArgs) -> anyhow::Result<Scanner> {
-    let db_path = args.data.advisory_db(args.db.clone());
-    let store = if db_path.exists() {
-        Some(Store::open_existing(&db_path).context("opening the advisory database")?)
-    } else {
-        None
-    };
-    let mut debian_security = vec![
-        patch::sources::AptSource {
-            uri: "http://deb.debian.org/debian-security".to_string(),
-            ..Default::default()
-        },
-        patch::sources::AptSource {
-            uri: "http://security.ubuntu.com/ubuntu".to_string(),
-            ..Default::default()
-        },
-    ];
-    patch::sources::apply_mirrors(&mut debian_security, &args.mirror);
-    let mirrored =
-        |i: usize, default: &str| Some(debian_security[i].uri.clone()).filter(|u| u != default);
-    let security = SecurityRepo::new(SecurityRepoOptions {
-        debian_mirror: mirrored(0, "http://deb.debian.org/debian-security"),
-        ubuntu_mirror: mirrored(1, "http://security.ubuntu.com/ubuntu"),
-        // As `drydock scan`'s default: the scan that picks the packages and the
-        // one after the patch read the pocket's index once between them.
-        max_age: Some(std::time::Duration::from_secs(3600)),
-        ..SecurityRepoOptions::new(scan::scanner::cache_dir(&args.data.data_dir))
-    })?;
-    Ok(Scanner::new(
-        store,
-        Some(security),
-        ScannerOptions {
-            // The same per-layer scans `drydock scan` and the server keep.
-            cache_dir: scan::scanner::cache_dir(&args.data.data_dir),
-            registry: ClientOptions {
-                plain_http: args.registry.plain_http,
-                ..ClientOptions::default()
-            },
-            filters: Filters {
-                ignore_unfixed: true,
-                severities: Vec::new(),
-            },
-        },
-    )?)
+impl Observer for Progress {
+    fn stage(&self, stage: Stage) {
+        self.0.set_message(match stage {
+            Stage::Reading => "reading the image",
+            Stage::Patching(ScriptMode::Sandbox) => {
+                "planning, downloading, running dpkg in the sandbox"
+            }
+            Stage::Patching(ScriptMode::Native) => "planning, downloading and building the layer",
+            Stage::Writing => "writing the patched image",
+            Stage::Evidence => "scanning the patched image and attaching the evidence",
+        });
+    }
 }
 
 fn print_plan(outcome: &Outcome) {
@@ -193,11 +162,6 @@ fn print_plan(outcome: &Outcome) {
 
 pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let cache = args.data.data_dir.join("patch-cache");
-    let registry = ClientOptions {
-        plain_http: args.registry.plain_http,
-        ..ClientOptions::default()
-    };
     let output = match &args.output {
         Some(output) => {
             let location: ImageLocation = output
@@ -208,135 +172,120 @@ pub async fn run(args: PatchArgs) -> anyhow::Result<()> {
                     "--output takes an OCI layout (oci:DIR[:TAG]); to push to a registry, patch the registry image"
                 );
             };
-            Some((path, tag))
+            Some(LayoutOutput { path, tag })
         }
         None => None,
     };
-    let bar = progress("reading the image");
-    let source = publish::open(&args.image, registry, &cache)
-        .await
-        .with_context(|| format!("reading {}", args.image))?;
-    if source.archive.is_some() && output.is_none() && !args.dry_run {
-        anyhow::bail!(
-            "{} is a docker save archive, which drydock does not rewrite; pass --output oci:DIR:TAG \
-             for the patched image",
-            args.image
-        );
-    }
-    let wants_scanner;
     let wants = if args.update_all {
-        WantSource::All
+        Wants::All
     } else if let Some(report) = &args.report {
         let bytes =
             std::fs::read(report).with_context(|| format!("reading {}", report.display()))?;
-        WantSource::Report(
+        Wants::Report(
             requests_from_trivy(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", report.display()))?,
+                .with_context(|| format!("reading the Trivy report {}", report.display()))?,
         )
     } else {
-        wants_scanner = scanner(&args)?;
-        WantSource::Scan(&wants_scanner)
+        Wants::Scan
     };
-    let patcher = Patcher::new(PatcherOptions {
-        cache_dir: cache.clone(),
-        mirrors: args.mirror.clone(),
-        debian_keyrings: Vec::new(),
-        ubuntu_keyrings: Vec::new(),
+    let environment = crate::options::environment(&args.data, &args.registry, |config| {
+        config.advisory_db = args.db.clone();
+        config.mirrors = args.mirror.clone();
+    })?;
+    let scanner = environment.patch_scanner(&args.registry.policy())?;
+    let patcher = environment.patcher(PatchPolicy {
         allow_eol: args.allow_eol,
         allow_unsigned: args.allow_unsigned,
-        release_max_age: std::time::Duration::ZERO,
         platforms: args.platform.clone(),
     })?;
-    bar.set_message(if args.run_maintainer_scripts {
-        "planning, downloading, running dpkg in the sandbox"
-    } else {
-        "planning, downloading and building the layer"
-    });
-    let outcome = patcher
-        .patch(
-            &source.work,
-            &source.content,
-            &source.base_name,
-            &wants,
-            if args.run_maintainer_scripts {
-                ScriptMode::Sandbox
-            } else {
-                ScriptMode::Native
-            },
-            args.dry_run,
-        )
-        .await
-        .with_context(|| format!("patching {}", args.image))?;
-    bar.finish_and_clear();
-    print_plan(&outcome);
-    if args.dry_run {
-        println!("Dry run: nothing written.");
-        return Ok(());
-    }
-    let Some(patched) = outcome.patched.clone() else {
-        println!("{} needs no patch; nothing written.", args.image);
-        return Ok(());
-    };
-    let tag = match (&args.tag, &source.tag, &output) {
-        (Some(tag), _, _) => tag.clone(),
-        (None, _, Some((_, Some(out_tag)))) => out_tag.clone(),
-        (None, Some(original), _) => format!("{original}{}", args.tag_suffix),
-        (None, None, _) => {
-            anyhow::bail!("the image has no tag to derive the patched tag from; pass --tag")
-        }
-    };
-    let output = match output {
-        Some((path, out_tag)) => Output::Layout {
-            path,
-            tag: out_tag.unwrap_or(tag),
+    let request = PatchRequest {
+        image: args.image.clone(),
+        wants,
+        tag: match &args.tag {
+            Some(tag) => TagChoice::Named(tag.clone()),
+            None => TagChoice::Suffix(args.tag_suffix.clone()),
         },
-        None => Output::Beside(tag),
+        output,
+        scripts: if args.run_maintainer_scripts {
+            ScriptMode::Sandbox
+        } else {
+            ScriptMode::Native
+        },
+        dry_run: args.dry_run,
+        registry: args.registry.policy(),
     };
-    let bar = progress("writing the patched image");
-    let written = publish::write(&source, &patched, output).await?;
-    bar.finish_and_clear();
-    if written.unchanged {
-        println!(
+    let progress = Progress::new();
+    let result = environment
+        .patch_and_publish(&patcher, &scanner, &request, &progress)
+        .await;
+    progress.0.finish_and_clear();
+    let result = result.map_err(|error| with_hint(error, &args.image))?;
+    print_plan(result.outcome());
+    match result {
+        PatchResult::Planned { .. } => println!("Dry run: nothing written."),
+        PatchResult::NothingToPatch { .. } => {
+            println!("{} needs no patch; nothing written.", args.image)
+        }
+        PatchResult::AlreadyPublished {
+            patched, written, ..
+        } => println!(
             "{} already is this patch ({}); nothing new written.",
             written.name, patched.digest
-        );
-        return Ok(());
+        ),
+        PatchResult::Published {
+            outcome,
+            patched,
+            written,
+            evidence,
+        } => {
+            if let Some(path) = &args.vex {
+                std::fs::write(path, serde_json::to_vec_pretty(&evidence.vex)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = &args.scan_report
+                && let Some((_, report)) = evidence.reports.first()
+            {
+                std::fs::write(
+                    path,
+                    scan::render::render(report, scan::render::Format::Json),
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+            }
+            print_summary(
+                &args.image,
+                &outcome,
+                &patched,
+                &written,
+                &evidence,
+                started,
+            );
+        }
     }
-    let evidence_scanner = scanner(&args)?;
-    let evidence = publish::evidence(&outcome, &patched, &written, &evidence_scanner).await?;
-    if let Some(path) = &args.vex {
-        std::fs::write(path, serde_json::to_vec_pretty(&evidence.vex)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.scan_report
-        && let Some((_, report)) = evidence.reports.first()
-    {
-        std::fs::write(
-            path,
-            scan::render::render(report, scan::render::Format::Json),
-        )
-        .with_context(|| format!("writing {}", path.display()))?;
-    }
-    publish::attach(&written, &patched, &evidence)
-        .await
-        .context("attaching the evidence as referrers")?;
-    print_summary(
-        &args.image,
-        &outcome,
-        &patched,
-        &written,
-        &evidence,
-        started,
-    );
     Ok(())
+}
+
+/// The error, with the flag that gets past it where there is one.
+fn with_hint(error: EnvironmentError, image: &str) -> anyhow::Error {
+    let hint = match &error {
+        EnvironmentError::NoTagToDerive { .. } => Some("pass --tag"),
+        EnvironmentError::ArchiveNeedsOutput { .. } => {
+            Some("pass --output oci:DIR:TAG for the patched image")
+        }
+        _ => None,
+    };
+    let error = anyhow::Error::from(error).context(format!("patching {image}"));
+    match hint {
+        Some(hint) => anyhow::anyhow!("{error:#}; {hint}"),
+        None => error,
+    }
 }
 
 fn print_summary(
     image: &str,
     outcome: &Outcome,
     patched: &ContentRef,
-    written: &publish::Written,
-    evidence: &publish::Evidence,
+    written: &Written,
+    evidence: &Evidence,
     started: Instant,
 ) {
     let mut upgraded = 0;

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use oci::ImageReference;
 
-use crate::options::{RegistryArgs, ServerArgs, client};
+use crate::options::{DataDirArgs, RegistryArgs, ServerArgs, client};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -34,6 +34,8 @@ pub struct RepoArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub data: DataDirArgs,
 }
 
 /// `nginx` lives on the drydock server; `ghcr.io/x/y` names its own registry.
@@ -73,8 +75,11 @@ fn print(items: &[String], output: OutputFormat, heading: &str) -> anyhow::Resul
 
 pub async fn run(args: RepoArgs) -> anyhow::Result<()> {
     let server_host = args.server.registry_host()?;
-    let plain_http = args.registry.plain_http || args.server.is_plain_http()?;
-    let client = client(plain_http, None, None)?;
+    let registry = RegistryArgs {
+        plain_http: args.registry.plain_http || args.server.is_plain_http()?,
+        ..args.registry.clone()
+    };
+    let client = client(&args.data, &registry, None, None)?;
     match args.command {
         RepoCommand::List { registry } => {
             let registry = registry.unwrap_or(server_host);

@@ -7,12 +7,12 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use advisory::{SecurityRepo, SecurityRepoOptions, Severity, Store};
+use advisory::Severity;
 use anyhow::Context as _;
-use oci::ClientOptions;
+use patch::sources::Mirror;
+use scan::Report;
 use scan::matching::Filters;
 use scan::render::{self, Format};
-use scan::{Report, Scanner, ScannerOptions};
 
 use crate::options::{DataDirArgs, RegistryArgs};
 
@@ -72,13 +72,16 @@ pub struct ScanArgs {
     /// An Ubuntu security mirror to use instead of security.ubuntu.com/ubuntu.
     #[arg(long, value_name = "URL")]
     pub ubuntu_security_mirror: Option<String>,
+    /// Use a mirror for the security repositories: `URL` replaces the scheme and host, `FROM=TO` a URL prefix; repeatable.
+    #[arg(long, value_name = "URL")]
+    pub mirror: Vec<Mirror>,
     #[command(flatten)]
     pub data: DataDirArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
-fn parse_severity(text: &str) -> Result<Severity, String> {
+fn parse_severity(text: &str) -> Result<Severity, advisory::UnknownName> {
     text.trim().parse()
 }
 
@@ -88,47 +91,47 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             "--pkg-types library is not supported yet; drydock scans OS packages (--pkg-types os)"
         );
     }
-    let db_path = args.data.advisory_db(args.db.clone());
-    let store = match Store::open_existing(&db_path) {
-        Ok(store) => Some(store),
-        Err(_) if !db_path.exists() => {
-            if args.no_security_repo {
-                eprintln!(
-                    "warning: no advisory database at {} and the security repository is off: \
-                     reporting packages without vulnerability data. Run `drydock db update` or `drydock db import FILE…`.",
-                    db_path.display()
-                );
-            }
-            None
+    // The per-distribution flags are prefix mirrors of the official pockets.
+    let mut mirrors = Vec::new();
+    for (official, mirror) in [
+        (
+            environment::distributions::DEBIAN_SECURITY,
+            &args.debian_security_mirror,
+        ),
+        (
+            environment::distributions::UBUNTU_SECURITY,
+            &args.ubuntu_security_mirror,
+        ),
+    ] {
+        if let Some(mirror) = mirror {
+            mirrors.push(
+                format!("{official}={mirror}")
+                    .parse::<Mirror>()
+                    .with_context(|| format!("security mirror {mirror:?}"))?,
+            );
         }
-        Err(e) => return Err(e).context("opening the advisory database"),
-    };
-    let cache_dir = scan::scanner::cache_dir(&args.data.data_dir);
-    let security = if args.no_security_repo {
-        None
-    } else {
-        Some(SecurityRepo::new(SecurityRepoOptions {
-            debian_mirror: args.debian_security_mirror.clone(),
-            ubuntu_mirror: args.ubuntu_security_mirror.clone(),
-            offline: args.offline,
-            max_age: Some(args.security_repo_max_age).filter(|age| !age.is_zero()),
-            ..SecurityRepoOptions::new(cache_dir.clone())
-        })?)
-    };
-    let scanner = Scanner::new(
-        store,
-        security,
-        ScannerOptions {
-            cache_dir,
-            registry: ClientOptions {
-                plain_http: args.registry.plain_http,
-                ..ClientOptions::default()
-            },
-            filters: Filters {
-                ignore_unfixed: args.ignore_unfixed,
-                severities: args.severity.clone(),
-            },
+    }
+    mirrors.extend(args.mirror.iter().cloned());
+    let environment = crate::options::environment(&args.data, &args.registry, |config| {
+        config.advisory_db = args.db.clone();
+        config.offline = args.offline;
+        config.security_repo = !args.no_security_repo;
+        config.security_repo_max_age = args.security_repo_max_age;
+        config.mirrors = mirrors;
+    })?;
+    if args.no_security_repo && !environment.advisory_db().exists() {
+        eprintln!(
+            "warning: no advisory database at {} and the security repository is off: \
+             reporting packages without vulnerability data. Run `drydock db update` or `drydock db import FILE…`.",
+            environment.advisory_db().display()
+        );
+    }
+    let scanner = environment.scanner(
+        Filters {
+            ignore_unfixed: args.ignore_unfixed,
+            severities: args.severity.clone(),
         },
+        &args.registry.policy(),
     )?;
     let report = scanner
         .scan(&args.image)

@@ -20,6 +20,8 @@ pub struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     data: crate::options::DataDirArgs,
+    #[command(flatten)]
+    registry: crate::options::RegistryArgs,
     /// htpasswd file of bcrypt entries (`htpasswd -B`); enables basic auth.
     #[arg(long, value_name = "FILE")]
     htpasswd: Option<PathBuf>,
@@ -65,9 +67,10 @@ pub struct GcArgs {
     upload_expiry: Duration,
 }
 
-fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {
+async fn open(config: registry::Config) -> anyhow::Result<registry::Registry> {
     let dir = config.data_dir.display().to_string();
     registry::Registry::open(config)
+        .await
         .with_context(|| format!("cannot open the registry data directory {dir}"))
 }
 
@@ -82,7 +85,6 @@ fn reachable(address: SocketAddr) -> SocketAddr {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = args.data.data_dir.clone();
     let config = registry::Config {
         max_manifest_bytes: args.max_manifest_size,
         htpasswd: args.htpasswd,
@@ -90,9 +92,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gc_grace: args.gc_grace,
         gc_interval: Some(args.gc_interval).filter(|i| !i.is_zero()),
         upload_expiry: args.upload_expiry,
-        ..registry::Config::new(args.data.data_dir)
+        ..registry::Config::new(args.data.data_dir.clone())
     };
-    let registry = open(config)?;
+    let registry = open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -104,22 +106,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // Workflows default to this registry, as a client on this machine reaches it.
     let own_registry = reachable(address).to_string();
-    let database = data_dir.join("workflows.db");
-    let store = Store::open(&database)
-        .with_context(|| format!("cannot open the workflow database {}", database.display()))?;
+    let environment = crate::options::environment(&args.data, &args.registry, |config| {
+        config.offline = args.offline;
+        // One fetch of a pocket's or a suite's InRelease serves every image of a run.
+        config.security_repo_max_age = Duration::from_secs(300);
+        config.release_max_age = Duration::from_secs(300);
+    })?;
+    let database = environment.layout().workflow_db();
+    let store = Store::open(&database)?;
     server::runner::configure_allocator();
     let runner = Runner::new(
         Arc::new(store),
+        Arc::new(environment),
         RunnerOptions {
-            data_dir,
             parallelism: usize::from(args.parallelism),
-            offline: args.offline,
             advisory_max_age: args.advisory_max_age,
         },
     )
     .context("cannot set up the workflow runner")?;
-    let scheduler =
-        server::scheduler::start(runner.clone()).context("cannot start the workflow scheduler")?;
+    let scheduler = server::scheduler::start(runner.clone())
+        .await
+        .context("cannot start the workflow scheduler")?;
     let app = registry.router().merge(
         registry.protect(
             server::api::router(runner.clone(), own_registry.clone())
@@ -150,7 +157,8 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         upload_expiry: args.upload_expiry,
         ..registry::Config::new(args.data.data_dir)
     };
-    let report = open(config)?
+    let report = open(config)
+        .await?
         .gc(args.dry_run)
         .await
         .context("garbage collection failed")?;
@@ -174,57 +182,23 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// Splits `30s` into `(30, "s")`; `example` completes the error message.
-fn number_and_unit<'a>(text: &'a str, example: &str) -> Result<(u64, &'a str), String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not {example}"))?;
-    Ok((value, unit.trim()))
-}
-
-/// Parses `500ms`, `30s`, `15m`, `1h`, `7d` or a bare number of seconds.
+/// Parses `500ms`, `30s`, `15m`, `1h`, `7d`, `1h 30m` (humantime's
+/// spelling) or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (value, unit) = number_and_unit(text, "a duration like 30s, 15m, 1h or 7d")?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(value)),
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(value.saturating_mul(seconds)))
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like 30s, 15m, 1h or 7d ({e})"))
 }
 
 /// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let (value, unit) = number_and_unit(text, "a size like 4MiB or 4194304")?;
-    let factor: u64 = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)"
-            ));
-        }
-    };
-    value
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{text:?} is not a size like 4MiB or 4194304 ({e})"))
 }
 
 #[cfg(test)]

@@ -143,10 +143,40 @@ fn ignore_list(ids: Option<Vec<String>>) -> Option<Vec<String>> {
     })
 }
 
-/// The config file's text, after ACR's checks of the file and its content.
+/// The config file's text, after ACR's checks of the file and its content;
+/// a failed check reads as ACR's CLI words it (which name `--config`).
 fn read_config(path: &Path) -> anyhow::Result<String> {
-    ::workflow::Config::from_file(path)?;
+    if let Err(error) = ::workflow::Config::from_file(path) {
+        return Err(acr_config_error(error));
+    }
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// ACR's message for a config file that fails its checks: the library
+/// says what is wrong, ACR's CLI also points at `--config` and `--help`.
+fn acr_config_error(error: ::workflow::ConfigError) -> anyhow::Error {
+    use ::workflow::ConfigError;
+    const SCHEMA: &str = "Use --help to see the schema of the config file.";
+    match &error {
+        ConfigError::Empty => anyhow::anyhow!("{error} {SCHEMA}"),
+        ConfigError::InvalidJson { problem } => anyhow::anyhow!(
+            "File used for --config cannot be parsed as a JSON file. {SCHEMA} Problem: {problem}."
+        ),
+        ConfigError::Schema(problem) => anyhow::anyhow!(
+            "File used for --config is not a valid config JSON file. {SCHEMA} Problem: {problem}."
+        ),
+        _ => error.into(),
+    }
+}
+
+/// ACR's refusal of both run modes at once, checked before the server is asked.
+fn check_run_mode(dry_run: bool, run_immediately: bool) -> anyhow::Result<()> {
+    if dry_run && run_immediately {
+        anyhow::bail!(
+            "The --dry-run and --run-immediately options cannot be used together. Use one or the other."
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
@@ -163,6 +193,7 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
             plain_http,
             policy,
         } => {
+            check_run_mode(dry_run, run_immediately)?;
             let request = CreateWorkflow {
                 name,
                 config: read_config(&config)?,
@@ -188,6 +219,18 @@ pub async fn run(args: WorkflowArgs) -> anyhow::Result<()> {
             run_immediately,
             policy,
         } => {
+            check_run_mode(dry_run, run_immediately)?;
+            if config.is_none()
+                && schedule.is_none()
+                && policy.min_severity.is_none()
+                && policy.ignore.is_none()
+                && policy.maintainer_scripts.is_none()
+            {
+                anyhow::bail!(
+                    "Provide at least one parameter to update: --schedule or --config \
+                     (or --min-severity, --ignore, --maintainer-scripts)"
+                );
+            }
             let request = UpdateWorkflow {
                 config: config.as_deref().map(read_config).transpose()?,
                 schedule,

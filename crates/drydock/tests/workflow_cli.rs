@@ -246,7 +246,7 @@ fn validates_and_dry_runs_like_acr() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(
-        api_error(&body).starts_with("File used for --config is not a valid config JSON file."),
+        api_error(&body).starts_with("Config is not a valid config JSON file."),
         "{body}"
     );
     let (status, body) = http(

@@ -24,12 +24,18 @@ const PARALLEL_BLOBS: usize = 4;
 /// One side of a copy.
 #[derive(Clone)]
 pub enum Endpoint {
+    /// An image in a registry.
     Registry {
+        /// The client that reaches it.
         client: RegistryClient,
+        /// The image: its tag or digest is what is read, or where it lands.
         image: ImageReference,
     },
+    /// An image in an OCI image layout directory.
     Layout {
+        /// The layout.
         layout: OciLayout,
+        /// The tag read, or landed under (`latest` when none).
         tag: Option<String>,
     },
 }
@@ -112,6 +118,7 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint as a user names it: an image reference or `oci:DIR[:TAG]`.
     pub fn describe(&self) -> String {
         match self {
             Endpoint::Registry { image, .. } => image.to_string(),
@@ -126,15 +133,21 @@ impl Endpoint {
 /// How one blob reached the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobTransfer {
+    /// Its bytes were streamed from the source.
     Copied,
+    /// The destination registry linked it from the source repository.
     Mounted,
+    /// The destination had it already.
     AlreadyPresent,
 }
 
 /// Observes a copy as it runs (progress bars live in the binary).
 pub trait CopyProgress: Send + Sync {
+    /// The copy will consider `count` blobs of `bytes` in all.
     fn blobs_planned(&self, _count: usize, _bytes: u64) {}
+    /// `bytes` more of some blob reached the destination.
     fn bytes_transferred(&self, _bytes: u64) {}
+    /// One blob is at the destination, and how it got there.
     fn blob_done(&self, _content: &ContentRef, _how: BlobTransfer) {}
 }
 
@@ -142,15 +155,22 @@ pub trait CopyProgress: Send + Sync {
 pub struct Silent;
 impl CopyProgress for Silent {}
 
+/// What one copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {
     /// Digest of the root manifest or index, unchanged by the copy.
     pub digest: Option<Digest>,
+    /// The root's media type.
     pub media_type: String,
+    /// Manifests written at the destination (the root and an index's children).
     pub manifests: usize,
+    /// Blobs streamed from the source.
     pub blobs_copied: usize,
+    /// Blobs the destination registry mounted from the source repository.
     pub blobs_mounted: usize,
+    /// Blobs the destination had already.
     pub blobs_present: usize,
+    /// Bytes of the blobs streamed.
     pub bytes_copied: u64,
 }
 

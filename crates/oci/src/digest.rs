@@ -13,11 +13,14 @@ use sha2::Digest as _;
 /// The hash algorithms the OCI image spec registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, the default everywhere.
     Sha256,
+    /// SHA-512.
     Sha512,
 }
 
 impl Algorithm {
+    /// The name digests start with: `sha256` or `sha512`.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -36,10 +39,13 @@ impl Algorithm {
 /// Why a string is not a digest we accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
+    /// There is no `<algorithm>:` before the hex.
     #[error("digest {0:?} has no algorithm prefix (expected e.g. sha256:<hex>)")]
     MissingAlgorithm(String),
+    /// The algorithm is neither sha256 nor sha512.
     #[error("digest {0:?} uses an unsupported algorithm (supported: sha256, sha512)")]
     UnsupportedAlgorithm(String),
+    /// The hex part has the wrong length or other characters than lowercase hex.
     #[error(
         "digest {0:?} has an encoded part of the wrong length or with characters other than lowercase hex"
     )]
@@ -68,6 +74,7 @@ impl Digest {
         hasher.finish()
     }
 
+    /// The hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -146,36 +153,44 @@ impl<'de> Deserialize<'de> for Digest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("content digest mismatch: expected {expected}, got {actual}")]
 pub struct DigestMismatch {
+    /// The digest the content was published under.
     pub expected: Digest,
+    /// The digest it hashes to.
     pub actual: Digest,
 }
 
 /// Incremental hashing for content that arrives in pieces.
 #[derive(Clone)]
-pub enum Hasher {
+pub struct Hasher(HasherState);
+
+#[derive(Clone)]
+enum HasherState {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
 }
 
 impl Hasher {
+    /// A hasher with nothing fed yet.
     pub fn new(algorithm: Algorithm) -> Hasher {
-        match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        }
+        Hasher(match algorithm {
+            Algorithm::Sha256 => HasherState::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => HasherState::Sha512(sha2::Sha512::new()),
+        })
     }
 
+    /// Feeds the next bytes.
     pub fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
+        match &mut self.0 {
+            HasherState::Sha256(h) => h.update(bytes),
+            HasherState::Sha512(h) => h.update(bytes),
         }
     }
 
+    /// The digest of everything fed.
     pub fn finish(self) -> Digest {
-        let (algorithm, hex) = match self {
-            Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
-            Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
+        let (algorithm, hex) = match self.0 {
+            HasherState::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
+            HasherState::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
         };
         Digest { algorithm, hex }
     }
@@ -193,17 +208,23 @@ pub struct Verifier {
 /// Why streamed content was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The content hashes to another digest.
     #[error(transparent)]
     Digest(#[from] DigestMismatch),
+    /// The content is longer or shorter than announced.
     #[error("content for {digest} is {actual} bytes, expected {expected}")]
     Size {
+        /// The digest the content was published under.
         digest: Digest,
+        /// The size announced.
         expected: u64,
+        /// The bytes seen (so far, when it grew past the expected size).
         actual: u64,
     },
 }
 
 impl Verifier {
+    /// A verifier expecting `expected`, and `expected_size` bytes when given.
     pub fn new(expected: Digest, expected_size: Option<u64>) -> Verifier {
         Verifier {
             hasher: Hasher::new(expected.algorithm()),
@@ -229,6 +250,7 @@ impl Verifier {
         Ok(())
     }
 
+    /// Checks the size and the digest once the content ended; returns its size.
     pub fn finish(self) -> Result<u64, VerifyError> {
         if let Some(expected) = self.expected_size
             && self.seen != expected

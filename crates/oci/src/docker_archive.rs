@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Result};
+use crate::error::{ArchiveError, Error, Result};
 use crate::layout::OciLayout;
 use crate::manifest::{ContentRef, media_type};
 
@@ -79,10 +79,10 @@ fn layer_media_type(first_bytes: &[u8]) -> &'static str {
     }
 }
 
-fn archive_error(archive: &Path, message: impl Into<String>) -> Error {
-    Error::Layout {
+fn archive_error(archive: &Path, reason: ArchiveError) -> Error {
+    Error::Archive {
         path: archive.to_path_buf(),
-        message: message.into(),
+        reason,
     }
 }
 
@@ -125,10 +125,9 @@ fn read_members(archive: &Path, layout_root: &Path) -> Result<Members> {
     let mut members = Members::default();
     let entries = tar
         .entries()
-        .map_err(|e| archive_error(archive, format!("not a tar archive: {e}")))?;
+        .map_err(|e| archive_error(archive, ArchiveError::NotTar(e)))?;
     for entry in entries {
-        let mut entry =
-            entry.map_err(|e| archive_error(archive, format!("unreadable tar entry: {e}")))?;
+        let mut entry = entry.map_err(|e| archive_error(archive, ArchiveError::Entry(e)))?;
         let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
@@ -155,7 +154,15 @@ fn read_members(archive: &Path, layout_root: &Path) -> Result<Members> {
             (&mut entry)
                 .take(SMALL_JSON_LIMIT)
                 .read_to_end(&mut content)
-                .map_err(|e| archive_error(archive, format!("{name}: {e}")))?;
+                .map_err(|source| {
+                    archive_error(
+                        archive,
+                        ArchiveError::Member {
+                            name: name.clone(),
+                            source,
+                        },
+                    )
+                })?;
             members.small.insert(name, content);
         } else {
             let stored =
@@ -172,18 +179,16 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
     let (archive_path, root) = (archive.to_path_buf(), layout.root().to_path_buf());
     let members = tokio::task::spawn_blocking(move || read_members(&archive_path, &root))
         .await
-        .map_err(|e| archive_error(archive, format!("reading the archive failed: {e}")))??;
-    let manifest_bytes = members.small.get("manifest.json").ok_or_else(|| {
-        archive_error(
-            archive,
-            "has no manifest.json; is it a `docker save` archive?",
-        )
-    })?;
+        .map_err(|e| archive_error(archive, ArchiveError::Task(e)))??;
+    let manifest_bytes = members
+        .small
+        .get("manifest.json")
+        .ok_or_else(|| archive_error(archive, ArchiveError::NoManifest))?;
     let manifests: Vec<ArchiveManifest> = serde_json::from_slice(manifest_bytes)
-        .map_err(|e| archive_error(archive, format!("manifest.json is not valid: {e}")))?;
+        .map_err(|e| archive_error(archive, ArchiveError::BadManifest(e)))?;
     let image = manifests
         .first()
-        .ok_or_else(|| archive_error(archive, "manifest.json lists no image"))?;
+        .ok_or_else(|| archive_error(archive, ArchiveError::NoImage))?;
     let config_name = members.resolve(&image.config);
     let config = match members.small.get(&config_name) {
         Some(bytes) => Bytes::from(bytes.clone()),
@@ -192,7 +197,7 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
             None => {
                 return Err(archive_error(
                     archive,
-                    format!("config {} is missing", image.config),
+                    ArchiveError::MissingConfig(image.config.clone()),
                 ));
             }
         },
@@ -205,7 +210,7 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
         let blob = members
             .blobs
             .get(&members.resolve(name))
-            .ok_or_else(|| archive_error(archive, format!("layer {name} is missing")))?;
+            .ok_or_else(|| archive_error(archive, ArchiveError::MissingLayer(name.clone())))?;
         layers.push(serde_json::json!({
             "mediaType": blob.media_type, "digest": blob.digest.to_string(), "size": blob.size,
         }));
@@ -220,7 +225,8 @@ pub async fn import(archive: &Path, layout: &OciLayout, tag: &str) -> Result<Con
         manifest["annotations"] = serde_json::json!({"org.opencontainers.image.base.name": name});
     }
     let bytes = Bytes::from(
-        serde_json::to_vec(&manifest).map_err(|e| archive_error(archive, e.to_string()))?,
+        serde_json::to_vec(&manifest)
+            .map_err(|e| archive_error(archive, ArchiveError::Encode(e)))?,
     );
     let content = layout
         .write_blob_bytes(bytes, media_type::OCI_MANIFEST)

@@ -16,9 +16,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{BlobStream, verified_stream};
 use crate::digest::{Digest, Verifier};
-use crate::error::{Error, Result};
+use crate::error::{Error, LayoutError, Result};
 use crate::manifest::{ContentRef, media_type};
 
+/// The annotation of an `index.json` entry that holds its tag.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -47,6 +48,7 @@ struct IndexLock {
     _task: tokio::sync::OwnedMutexGuard<()>,
 }
 
+/// An OCI image layout directory.
 #[derive(Debug, Clone)]
 pub struct OciLayout {
     root: PathBuf,
@@ -57,21 +59,16 @@ impl OciLayout {
     pub async fn open(root: impl Into<PathBuf>) -> Result<OciLayout> {
         let root = root.into();
         let marker = root.join(LAYOUT_FILE);
-        let text = tokio::fs::read_to_string(&marker)
-            .await
-            .map_err(|e| Error::Layout {
-                path: root.clone(),
-                message: format!("not an OCI image layout (cannot read {LAYOUT_FILE}: {e})"),
-            })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Layout {
+        let text = tokio::fs::read_to_string(&marker).await;
+        let failed = |reason| Error::Layout {
             path: root.clone(),
-            message: format!("{LAYOUT_FILE} is not JSON: {e}"),
-        })?;
+            reason,
+        };
+        let text = text.map_err(|e| failed(LayoutError::NotALayout(e)))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| failed(LayoutError::MarkerNotJson(e)))?;
         if value.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
-            return Err(Error::Layout {
-                path: root,
-                message: format!("{LAYOUT_FILE} does not declare imageLayoutVersion 1.0.0"),
-            });
+            return Err(failed(LayoutError::MarkerVersion));
         }
         Ok(OciLayout { root })
     }
@@ -95,7 +92,8 @@ impl OciLayout {
             .await
             .unwrap_or(false)
         {
-            layout.write_index(&empty_index()?).await?;
+            let empty = empty_index().map_err(|e| layout.error(LayoutError::EmptyIndex(e)))?;
+            layout.write_index(&empty).await?;
         }
         layout
             .write_atomically(LAYOUT_FILE, LAYOUT_VERSION.as_bytes())
@@ -103,6 +101,7 @@ impl OciLayout {
         Ok(layout)
     }
 
+    /// The layout's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -115,13 +114,18 @@ impl OciLayout {
             .join(digest.hex())
     }
 
+    /// The layout's `index.json`.
     pub async fn read_index(&self) -> Result<ImageIndex> {
         let path = self.root.join("index.json");
         let bytes = tokio::fs::read(&path).await.map_err(Error::io(&path))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
+        serde_json::from_slice(&bytes).map_err(|e| self.error(LayoutError::InvalidIndex(e)))
+    }
+
+    fn error(&self, reason: LayoutError) -> Error {
+        Error::Layout {
             path: self.root.clone(),
-            message: format!("index.json is not a valid image index: {e}"),
-        })
+            reason,
+        }
     }
 
     /// The tags in `index.json`, in file order.
@@ -155,18 +159,17 @@ impl OciLayout {
                 .iter()
                 .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME_ANNOTATION).cloned())
                 .collect::<Vec<_>>();
-            Error::Layout {
-                path: self.root.clone(),
-                message: match tag {
-                    Some(tag) => format!("has no image tagged {tag:?} (tags: {})", tags.join(", ")),
-                    None => format!(
-                        "holds {} images; name one as oci:{}:TAG (tags: {})",
-                        entries.len(),
-                        self.root.display(),
-                        tags.join(", ")
-                    ),
+            self.error(match tag {
+                Some(tag) => LayoutError::NoSuchTag {
+                    tag: tag.to_string(),
+                    tags,
                 },
-            }
+                None => LayoutError::Ambiguous {
+                    count: entries.len(),
+                    location: format!("oci:{}", self.root.display()),
+                    tags,
+                },
+            })
         })?;
         Ok(ContentRef {
             digest: descriptor
@@ -179,6 +182,7 @@ impl OciLayout {
         })
     }
 
+    /// Whether the blob `digest` is stored.
     pub async fn has_blob(&self, digest: &Digest) -> bool {
         tokio::fs::try_exists(self.blob_path(digest))
             .await
@@ -273,11 +277,11 @@ impl OciLayout {
         let mut descriptor = Descriptor::new(
             MediaType::from(content.media_type.as_str()),
             content.size,
-            oci_spec::image::Digest::try_from(content.digest.to_string()).map_err(|e| {
-                Error::Layout {
-                    path: self.root.clone(),
-                    message: format!("digest {}: {e}", content.digest),
-                }
+            oci_spec::image::Digest::try_from(content.digest.to_string()).map_err(|source| {
+                self.error(LayoutError::Digest {
+                    digest: content.digest.clone(),
+                    source,
+                })
             })?,
         );
         match tag {
@@ -329,10 +333,7 @@ impl OciLayout {
             Ok::<_, Error>(file)
         })
         .await
-        .map_err(|e| Error::Layout {
-            path: self.root.clone(),
-            message: format!("locking index.json: {e}"),
-        })??;
+        .map_err(|e| self.error(LayoutError::Lock(e)))??;
         Ok(IndexLock {
             _file: file,
             _task: task,
@@ -340,10 +341,8 @@ impl OciLayout {
     }
 
     async fn write_index(&self, index: &ImageIndex) -> Result<()> {
-        let bytes = serde_json::to_vec(index).map_err(|e| Error::Layout {
-            path: self.root.clone(),
-            message: format!("cannot encode index.json: {e}"),
-        })?;
+        let bytes =
+            serde_json::to_vec(index).map_err(|e| self.error(LayoutError::EncodeIndex(e)))?;
         self.write_atomically("index.json", &bytes).await
     }
 
@@ -376,16 +375,12 @@ impl OciLayout {
     }
 }
 
-fn empty_index() -> Result<ImageIndex> {
+fn empty_index() -> std::result::Result<ImageIndex, oci_spec::OciSpecError> {
     ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(media_type::OCI_INDEX))
         .manifests(Vec::<Descriptor>::new())
         .build()
-        .map_err(|e| Error::Layout {
-            path: PathBuf::new(),
-            message: format!("cannot build an empty index: {e}"),
-        })
 }
 
 #[cfg(test)]

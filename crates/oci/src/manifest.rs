@@ -11,19 +11,31 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use crate::digest::{Digest, DigestError};
 
+/// The media types of manifests, configs and layers this crate reads or writes.
 pub mod media_type {
+    /// An OCI image manifest.
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// An OCI image index (a multi-platform image, or a referrers list).
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// An OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// A gzip-compressed OCI layer tar.
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// The empty descriptor's `{}`, an artifact's config.
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// A Docker image manifest (schema 2).
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// A Docker manifest list, Docker's multi-platform image.
     pub const DOCKER_MANIFEST_LIST: &str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// A Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Docker's retired schema 1 manifest, refused.
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+    /// Docker's retired signed schema 1 manifest, refused.
     pub const DOCKER_SCHEMA1_SIGNED: &str =
         "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    /// A Docker layer fetched from elsewhere (Windows base layers), never pushed.
     pub const DOCKER_FOREIGN_LAYER: &str =
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
@@ -35,51 +47,72 @@ pub mod media_type {
         DOCKER_MANIFEST,
     ];
 
+    /// Whether `media_type` is an index (OCI) or manifest list (Docker).
     pub fn is_index(media_type: &str) -> bool {
         media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
     }
 
+    /// Whether `media_type` is a manifest or index this crate reads.
     pub fn is_manifest(media_type: &str) -> bool {
         ACCEPTED.contains(&media_type)
     }
 }
 
+/// Why bytes are not a manifest this crate reads.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The bytes are not JSON.
     #[error("manifest is not valid JSON: {0}")]
     Json(serde_json::Error),
+    /// The JSON does not fit the schema of its media type.
     #[error("manifest does not match the {media_type} schema: {cause}")]
     Schema {
+        /// The media type whose schema it was read with.
         media_type: String,
+        /// Where and why it does not fit.
         cause: serde_json::Error,
     },
+    /// Neither an OCI nor a Docker v2 manifest or index (e.g. Docker schema 1).
     #[error(
         "manifest media type {0:?} is not supported (expected an OCI or Docker v2 manifest or index)"
     )]
     UnsupportedMediaType(String),
+    /// The document's `mediaType` disagrees with the type it was sent as.
     #[error("manifest declares mediaType {declared:?} but was sent as {content_type:?}")]
     MediaTypeMismatch {
+        /// The document's own `mediaType`.
         declared: String,
+        /// The `Content-Type` it was sent with.
         content_type: String,
     },
+    /// `schemaVersion` is not 2.
     #[error("manifest has schemaVersion {0}, expected 2")]
     SchemaVersion(u64),
-    #[error("manifest names an invalid digest: {0}")]
+    /// A descriptor's digest is malformed.
+    #[error("manifest names an invalid digest")]
     Digest(#[from] DigestError),
+    /// A manifest pushed as a referrer has no `subject`.
+    #[error("a referrer must have a subject")]
+    NoSubject,
 }
 
 /// A manifest whose kind is known.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
+    /// An image manifest (OCI or Docker v2): a config and layers.
     Image(Box<ImageManifest>),
+    /// An index or manifest list: child manifests, usually one per platform.
     Index(Box<ImageIndex>),
 }
 
 /// A descriptor reduced to what storage and copying need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentRef {
+    /// The content's digest.
     pub digest: Digest,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its media type.
     pub media_type: String,
 }
 
@@ -96,7 +129,9 @@ impl ContentRef {
 /// A parsed manifest with its media type resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedManifest {
+    /// The media type, resolved from the document, the type it was sent as, or its shape.
     pub media_type: String,
+    /// The document.
     pub manifest: Manifest,
 }
 
@@ -155,6 +190,7 @@ impl ParsedManifest {
         Ok(parsed)
     }
 
+    /// Whether it is an index or manifest list.
     pub fn is_index(&self) -> bool {
         matches!(self.manifest, Manifest::Index(_))
     }
@@ -190,6 +226,7 @@ impl ParsedManifest {
             .collect()
     }
 
+    /// The manifest it refers to (`subject`), as referrers have.
     pub fn subject(&self) -> Result<Option<ContentRef>, ManifestError> {
         let subject = match &self.manifest {
             Manifest::Image(m) => m.subject().as_ref(),
@@ -212,6 +249,7 @@ impl ParsedManifest {
         }
     }
 
+    /// Its top-level annotations.
     pub fn annotations(&self) -> Option<&HashMap<String, String>> {
         match &self.manifest {
             Manifest::Image(m) => m.annotations().as_ref(),

@@ -11,28 +11,36 @@ use std::str::FromStr;
 
 use crate::digest::{Digest, DigestError};
 
+/// Docker Hub as image references name it.
 pub const DOCKER_HUB: &str = "docker.io";
 /// The host that actually serves Docker Hub's registry API.
-pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+pub(crate) const DOCKER_HUB_API: &str = "registry-1.docker.io";
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
+/// Why a text is not an image reference or location.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {
+    /// Nothing was given.
     #[error("image reference is empty")]
     Empty,
+    /// The repository name breaks the distribution spec's grammar.
     #[error(
         "invalid repository name {0:?}: use lowercase path components of letters, digits and single separators (. _ __ -), joined by '/'"
     )]
     InvalidRepository(String),
+    /// The tag breaks the distribution spec's grammar.
     #[error(
         "invalid tag {0:?}: up to 128 characters of letters, digits, '_', '.', '-', not starting with '.' or '-'"
     )]
     InvalidTag(String),
+    /// The registry part is not `host[:port]`.
     #[error("invalid registry host {0:?}")]
     InvalidRegistry(String),
+    /// The `@digest` part is not a digest.
     #[error(transparent)]
     InvalidDigest(#[from] DigestError),
+    /// An `oci:` location names no directory.
     #[error("OCI layout reference {0:?} has no directory (expected oci:DIR[:TAG])")]
     EmptyLayoutPath(String),
 }
@@ -117,6 +125,7 @@ pub struct ImageReference {
 }
 
 impl ImageReference {
+    /// A reference from its parts, each checked against the spec's grammar.
     pub fn new(
         registry: &str,
         repository: &str,
@@ -148,7 +157,7 @@ impl ImageReference {
     }
 
     /// The host to send API requests to (Docker Hub's API lives elsewhere).
-    pub fn api_host(&self) -> &str {
+    pub(crate) fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             DOCKER_HUB_API
         } else {
@@ -156,14 +165,17 @@ impl ImageReference {
         }
     }
 
+    /// The repository, e.g. `library/nginx`.
     pub fn repository(&self) -> &str {
         &self.repository
     }
 
+    /// The tag, when it has one.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest it is pinned to, when it is.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }
@@ -274,10 +286,13 @@ impl fmt::Display for ImageReference {
 /// Where an image is read from or written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageLocation {
+    /// An image in a registry.
     Registry(ImageReference),
     /// An OCI image layout directory; the tag is the `org.opencontainers.image.ref.name` annotation.
     Layout {
+        /// The layout's directory.
         path: PathBuf,
+        /// The tag, when one was named.
         tag: Option<String>,
     },
 }

@@ -138,10 +138,30 @@ async fn reports_refused_credentials_clearly() {
         ..Default::default()
     })
     .unwrap();
-    let error = client.get_manifest(&image).await.unwrap_err().to_string();
+    let error = client.get_manifest(&image).await.unwrap_err();
     assert!(
-        error.contains("authentication with") && error.contains("check the credentials"),
-        "{error}"
+        matches!(
+            &error,
+            oci::Error::Auth {
+                reason: oci::AuthError::TokenRefused {
+                    with_credentials: true,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // As the binary prints it: the error and its causes.
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        text = format!("{text}: {e}");
+        cause = e.source();
+    }
+    assert!(
+        text.contains("authentication with") && text.contains("check the credentials"),
+        "{text}"
     );
 }
 

@@ -19,12 +19,58 @@ use std::collections::BTreeMap;
 
 use pkgdb::Rootfs;
 
-use crate::error::PatchError;
-
-/// dpkg's main configuration file and its directory of fragments.
+/// dpkg's main configuration file.
 pub const DPKG_CFG: &str = "etc/dpkg/dpkg.cfg";
+/// dpkg's directory of configuration fragments.
 pub const DPKG_CFG_D: &str = "etc/dpkg/dpkg.cfg.d";
+/// dpkg's stat overrides.
 pub const STATOVERRIDE: &str = "var/lib/dpkg/statoverride";
+
+/// A dpkg setting of the image that cannot be read as dpkg reads it.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A `path-exclude` or `path-include` pattern of dpkg's configuration is
+    /// not a valid glob.
+    #[error("/{file}: {option} pattern {pattern:?} is not a valid glob")]
+    Filter {
+        /// The configuration file, relative to the root.
+        file: String,
+        /// `path-exclude` or `path-include`.
+        option: &'static str,
+        /// The pattern as written.
+        pattern: String,
+        /// Why it is not a glob.
+        #[source]
+        source: glob::PatternError,
+    },
+    /// A line of the stat overrides is not `USER GROUP MODE PATH`.
+    #[error("/{STATOVERRIDE}: line {line:?} is not USER GROUP MODE PATH")]
+    StatOverrideLine {
+        /// The line as written.
+        line: String,
+    },
+    /// A stat override's mode is not an octal number.
+    #[error("/{STATOVERRIDE}: line {line:?}: {mode:?} is not an octal mode")]
+    StatOverrideMode {
+        /// The line as written.
+        line: String,
+        /// The mode as written.
+        mode: String,
+    },
+    /// A stat override's `#ID` owner or group is not a number.
+    #[error("/{STATOVERRIDE}: {name:?} is not a numeric id")]
+    NumericId {
+        /// The owner or group as written.
+        name: String,
+    },
+    /// A stat override names a user or group the image's `/etc/passwd` or
+    /// `/etc/group` lacks.
+    #[error("/{STATOVERRIDE}: {name:?} is not in the image's user or group database")]
+    UnknownName {
+        /// The user or group name.
+        name: String,
+    },
+}
 
 /// `path-exclude` and `path-include` patterns, in the order dpkg reads them.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +94,7 @@ const FNMATCH: glob::MatchOptions = glob::MatchOptions {
 
 impl PathFilters {
     /// The filters of an image: `dpkg.cfg`, then `dpkg.cfg.d/*` in name order.
-    pub fn read(rootfs: &Rootfs) -> Result<PathFilters, PatchError> {
+    pub fn read(rootfs: &Rootfs) -> Result<PathFilters, AdminError> {
         let mut files: Vec<String> = Vec::new();
         if rootfs.read(DPKG_CFG).is_some() {
             files.push(DPKG_CFG.to_string());
@@ -64,15 +110,14 @@ impl PathFilters {
             let Some(content) = rootfs.read(&file) else {
                 continue;
             };
-            filters
-                .add(&String::from_utf8_lossy(content.content))
-                .map_err(|message| PatchError::Refused(format!("/{file}: {message}")))?;
+            filters.add(&file, &String::from_utf8_lossy(content.content))?;
         }
         Ok(filters)
     }
 
-    /// Adds the filter options of one configuration file's text.
-    pub fn add(&mut self, config: &str) -> Result<(), String> {
+    /// Adds the filter options of the text of `file`, one configuration
+    /// file (its path relative to the root).
+    pub fn add(&mut self, file: &str, config: &str) -> Result<(), AdminError> {
         for line in config.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -84,13 +129,17 @@ impl PathFilters {
                 .unwrap_or(line.len());
             let (option, value) = line.split_at(split);
             let value = value.trim_start_matches(|c: char| c == '=' || c.is_whitespace());
-            let include = match option {
-                "path-include" => true,
-                "path-exclude" => false,
+            let (include, option) = match option {
+                "path-include" => (true, "path-include"),
+                "path-exclude" => (false, "path-exclude"),
                 _ => continue,
             };
-            let pattern = glob::Pattern::new(value)
-                .map_err(|e| format!("{option} pattern {value:?} is not a valid glob: {e}"))?;
+            let pattern = glob::Pattern::new(value).map_err(|source| AdminError::Filter {
+                file: file.to_string(),
+                option,
+                pattern: value.to_string(),
+                source,
+            })?;
             self.rules.push(Rule {
                 include,
                 pattern,
@@ -98,10 +147,6 @@ impl PathFilters {
             });
         }
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 
     /// Whether dpkg leaves out `path` (absolute, `/usr/share/doc/x`);
@@ -145,13 +190,16 @@ fn dpkg_reads(name: &str) -> bool {
 /// An owner, group and mode dpkg gives a path whenever it unpacks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatOverride {
+    /// The owner's numeric id.
     pub uid: u32,
+    /// The group's numeric id.
     pub gid: u32,
+    /// The permission bits (with setuid, setgid, sticky).
     pub mode: u32,
 }
 
 /// The image's stat overrides by absolute path.
-pub fn stat_overrides(rootfs: &Rootfs) -> Result<BTreeMap<String, StatOverride>, PatchError> {
+pub fn stat_overrides(rootfs: &Rootfs) -> Result<BTreeMap<String, StatOverride>, AdminError> {
     let Some(file) = rootfs.read(STATOVERRIDE) else {
         return Ok(BTreeMap::new());
     };
@@ -161,7 +209,6 @@ pub fn stat_overrides(rootfs: &Rootfs) -> Result<BTreeMap<String, StatOverride>,
         &text("etc/passwd"),
         &text("etc/group"),
     )
-    .map_err(|message| PatchError::Refused(format!("/{STATOVERRIDE}: {message}")))
 }
 
 /// Parses `statoverride` lines, resolving names with `passwd` and `group`.
@@ -169,12 +216,12 @@ pub fn parse_stat_overrides(
     statoverride: &str,
     passwd: &str,
     group: &str,
-) -> Result<BTreeMap<String, StatOverride>, String> {
-    let id_of = |table: &str, name: &str| -> Result<u32, String> {
+) -> Result<BTreeMap<String, StatOverride>, AdminError> {
+    let id_of = |table: &str, name: &str| -> Result<u32, AdminError> {
         if let Some(number) = name.strip_prefix('#') {
-            return number
-                .parse()
-                .map_err(|_| format!("{name:?} is not a numeric id"));
+            return number.parse().map_err(|_| AdminError::NumericId {
+                name: name.to_string(),
+            });
         }
         table
             .lines()
@@ -184,7 +231,9 @@ pub fn parse_stat_overrides(
                     .then(|| fields.nth(1)?.parse().ok())
                     .flatten()
             })
-            .ok_or_else(|| format!("{name:?} is not in the image's user or group database"))
+            .ok_or_else(|| AdminError::UnknownName {
+                name: name.to_string(),
+            })
     };
     let mut overrides = BTreeMap::new();
     for line in statoverride.lines().filter(|l| !l.trim().is_empty()) {
@@ -192,10 +241,14 @@ pub fn parse_stat_overrides(
         let (Some(user), Some(group_name), Some(mode), Some(path)) =
             (words.next(), words.next(), words.next(), words.next())
         else {
-            return Err(format!("line {line:?} is not USER GROUP MODE PATH"));
+            return Err(AdminError::StatOverrideLine {
+                line: line.to_string(),
+            });
         };
-        let mode = u32::from_str_radix(mode, 8)
-            .map_err(|_| format!("line {line:?}: {mode:?} is not an octal mode"))?;
+        let mode = u32::from_str_radix(mode, 8).map_err(|_| AdminError::StatOverrideMode {
+            line: line.to_string(),
+            mode: mode.to_string(),
+        })?;
         overrides.insert(
             path.to_string(),
             StatOverride {
@@ -217,6 +270,7 @@ mod tests {
         let mut filters = PathFilters::default();
         filters
             .add(
+                "etc/dpkg/dpkg.cfg.d/slim",
                 "# slim images\npath-exclude /usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n\
                  --path-exclude=/usr/share/man/*\nforce-unsafe-io\n",
             )
@@ -229,7 +283,15 @@ mod tests {
         assert!(!filters.skips("/usr/share/doc/curl", true));
         assert!(filters.skips("/usr/share/man/man1", true));
         assert!(!filters.skips("/usr/bin/curl", false));
-        assert!(PathFilters::default().add("path-exclude [").is_err());
+        let error = PathFilters::default()
+            .add("etc/dpkg/dpkg.cfg", "path-exclude [")
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("/etc/dpkg/dpkg.cfg: path-exclude pattern \"[\""),
+            "{error}"
+        );
     }
 
     #[test]
@@ -257,7 +319,10 @@ mod tests {
             }
         );
         assert_eq!(overrides["/usr/bin/with space"].gid, 4);
-        assert!(parse_stat_overrides("nobody root 755 /x\n", passwd, group).is_err());
+        assert!(matches!(
+            parse_stat_overrides("nobody root 755 /x\n", passwd, group),
+            Err(AdminError::UnknownName { .. })
+        ));
         assert!(parse_stat_overrides("root root 9z /x\n", passwd, group).is_err());
     }
 }

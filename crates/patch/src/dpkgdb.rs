@@ -228,6 +228,8 @@ impl InstalledDb {
             .collect()
     }
 
+    /// The record of `name` for `architecture`.
+    #[cfg(test)]
     pub fn entry(&self, name: &str, architecture: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| {
             e.facts

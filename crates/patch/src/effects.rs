@@ -16,7 +16,7 @@ pub enum Handling {
     Reproduced,
     /// Neither reproduced nor run: the image differs from what apt leaves.
     NotRun,
-    /// The script itself ran, in the sandbox (`--run-maintainer-scripts`).
+    /// The script itself ran, in the sandbox (sandbox mode).
     Run,
 }
 
@@ -33,9 +33,11 @@ impl fmt::Display for Handling {
 /// One effect of a package's maintainer scripts or triggers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptEffect {
+    /// The package whose script or trigger it is.
     pub package: String,
     /// What the script changes (`update-ca-certificates: …`).
     pub effect: String,
+    /// Whether the patch reproduced it, ran it, or neither.
     pub handling: Handling,
     /// The fix of the package's vulnerabilities takes effect only with this
     /// effect (a trust store hook): when it was not run, the evidence must

@@ -22,22 +22,24 @@ use crate::plan::Plan;
 /// The digest of the unpatched manifest (or index) a patched one was built from.
 pub const ANNOTATION_ORIGINAL: &str = "dev.drydock.patch.original";
 /// `name=from→to` for every package the patch changed, comma-separated.
-pub const ANNOTATION_PACKAGES: &str = "dev.drydock.patch.packages";
+pub(crate) const ANNOTATION_PACKAGES: &str = "dev.drydock.patch.packages";
+/// The original image as the user named it (the OCI annotation).
 pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
-pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// The original manifest's digest (the OCI annotation).
+pub(crate) const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 const LAYER_GZIP: &str = media_type::OCI_LAYER_GZIP;
 
 /// The new layer as the manifest and config need it.
 #[derive(Debug, Clone)]
-pub struct LayerRef {
-    pub digest: Digest,
-    pub size: u64,
-    pub diff_id: Digest,
+pub(crate) struct LayerRef {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) diff_id: Digest,
 }
 
 /// `libssl3=3.0.15-1~deb12u1→3.0.17-1~deb12u2,…`
-pub fn packages_annotation(plan: &Plan) -> String {
+pub(crate) fn packages_annotation(plan: &Plan) -> String {
     plan.steps
         .iter()
         .map(|s| {
@@ -94,7 +96,7 @@ fn history_comment(plan: &Plan, effects: &[ScriptEffect]) -> String {
 }
 
 /// The patched configuration.
-pub fn rewrite_config(
+pub(crate) fn rewrite_config(
     original: &Value,
     layer: &LayerRef,
     plan: &Plan,
@@ -136,7 +138,7 @@ pub fn rewrite_config(
 }
 
 /// The patched manifest. `base_name` is the original as the user named it.
-pub fn rewrite_manifest(
+pub(crate) fn rewrite_manifest(
     original: &Value,
     original_digest: &Digest,
     base_name: &str,
@@ -222,14 +224,14 @@ fn record_patch(
 
 /// A platform's entry in a rebuilt index: the old descriptor and, when the
 /// platform was patched, its new manifest's digest and size.
-pub struct IndexEntry {
-    pub original: Value,
-    pub patched: Option<(Digest, u64)>,
+pub(crate) struct IndexEntry {
+    pub(crate) original: Value,
+    pub(crate) patched: Option<(Digest, u64)>,
 }
 
 /// The patched index: patched platforms point at their new manifests, the
 /// others are carried unchanged.
-pub fn rewrite_index(
+pub(crate) fn rewrite_index(
     original: &Value,
     original_digest: &Digest,
     base_name: &str,

@@ -74,13 +74,16 @@ pub struct PackageInput<'a> {
     pub deb: DebFile,
 }
 
-/// What [`build`] made.
+/// The new layer a patch built, and what building it found and did.
 #[derive(Debug, Clone)]
 pub struct BuiltLayer {
     /// The gzip-compressed tar.
     pub blob: Vec<u8>,
+    /// The blob's digest.
     pub digest: Digest,
+    /// The uncompressed tar's digest (the config's `rootfs.diff_ids` entry).
     pub diff_id: Digest,
+    /// The uncompressed tar's size in bytes.
     pub uncompressed_size: u64,
     /// Paths deleted from the lower layers.
     pub whiteouts: Vec<String>,
@@ -91,9 +94,9 @@ pub struct BuiltLayer {
     /// What the upgraded packages' maintainer scripts and triggers do, and how each was handled.
     pub script_effects: Vec<ScriptEffect>,
     /// The new database records, in plan order.
-    pub records: Vec<NewRecord>,
+    pub(crate) records: Vec<NewRecord>,
     /// The newest packaged timestamp: what generated entries are dated with.
-    pub newest_mtime: u64,
+    pub(crate) newest_mtime: u64,
 }
 
 /// A writer that hashes and counts what passes through.
@@ -1439,7 +1442,10 @@ fn takeovers(
         let replaces = dpkgdb::control_field(&package.record.control, "Replaces")
             .map(|field| crate::relation::parse(&field))
             .transpose()
-            .map_err(|message| PatchError::Refused(format!("{} Replaces: {message}", facts.name)))?
+            .map_err(|source| PatchError::BadReplaces {
+                package: facts.name.clone(),
+                source,
+            })?
             .unwrap_or_default();
         for (info, lines) in &db.lists {
             let Some(owner) = owners.get(info) else {
@@ -1461,11 +1467,13 @@ fn takeovers(
                 .flatten()
                 .any(|r| r.name == owner.name && r.accepts(&owner.version));
             if !declared {
-                return Err(PatchError::Refused(format!(
-                    "{} {} ships {first}, which the installed {} {} owns, and does not declare \
-                     Replaces: {}; dpkg refuses to overwrite another package's file, and so does drydock",
-                    facts.name, facts.version, owner.name, owner.version, owner.name
-                )));
+                return Err(PatchError::Takeover {
+                    package: facts.name.clone(),
+                    version: facts.version.clone(),
+                    path: first.to_string(),
+                    owner: owner.name.clone(),
+                    owner_version: owner.version.clone(),
+                });
             }
             let kept: Vec<String> = current
                 .iter()

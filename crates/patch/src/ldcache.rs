@@ -24,19 +24,57 @@ const EXTENSION_MAGIC: u32 = 0xeaa4_2174;
 const EXTENSION_GENERATOR: u32 = 0;
 /// `flags` byte: little-endian.
 const LITTLE_ENDIAN: u8 = 2;
+/// Where the cache is, relative to the root.
 pub const PATH: &str = "etc/ld.so.cache";
 
+/// Why bytes are not a cache this module reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LdCacheError {
+    /// The bytes do not start with `glibc-ld.so.cache1.1`.
+    #[error("not a glibc-ld.so.cache1.1 file (older formats are not supported)")]
+    Format,
+    /// The cache was written for a big-endian machine.
+    #[error("only little-endian caches are supported")]
+    BigEndian,
+    /// The header counts more entries than the file could hold.
+    #[error("claims {0} entries, more than the file holds")]
+    TooManyEntries(usize),
+    /// An entry of the table runs past the end of the file.
+    #[error("entry {0} is truncated")]
+    TruncatedEntry(usize),
+    /// A header field runs past the end of the file (at this byte).
+    #[error("truncated at byte {0}")]
+    Truncated(usize),
+    /// A name's offset is past the end of the file.
+    #[error("string offset {0} is outside the file")]
+    StringOutside(usize),
+    /// A name has no terminating NUL.
+    #[error("unterminated string")]
+    UnterminatedString,
+    /// A name is not UTF-8.
+    #[error("a name is not UTF-8")]
+    NotUtf8,
+    /// The extension's generator text runs past the end of the file.
+    #[error("generator outside the file")]
+    GeneratorOutside,
+}
+
+/// One entry: a soname and the path the linker opens for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// ELF class and machine (and `ldconfig`'s type bits).
     pub flags: i32,
     /// The soname (`libssl.so.3`).
     pub key: String,
     /// The path the linker opens (`/lib/x86_64-linux-gnu/libssl.so.3`).
     pub value: String,
+    /// The minimum kernel version (0: any).
     pub os_version: u32,
+    /// The hardware capabilities the library needs (0: none).
     pub hwcap: u64,
 }
 
+/// A parsed `ld.so.cache`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cache {
     /// Sorted as the linker needs.
@@ -45,22 +83,22 @@ pub struct Cache {
     pub generator: Option<String>,
 }
 
-fn u32_at(bytes: &[u8], offset: usize) -> Result<u32, String> {
+fn u32_at(bytes: &[u8], offset: usize) -> Result<u32, LdCacheError> {
     bytes
         .get(offset..offset + 4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
-        .ok_or_else(|| format!("truncated at byte {offset}"))
+        .ok_or(LdCacheError::Truncated(offset))
 }
 
-fn string_at(bytes: &[u8], offset: usize) -> Result<String, String> {
+fn string_at(bytes: &[u8], offset: usize) -> Result<String, LdCacheError> {
     let rest = bytes
         .get(offset..)
-        .ok_or_else(|| format!("string offset {offset} is outside the file"))?;
+        .ok_or(LdCacheError::StringOutside(offset))?;
     let end = rest
         .iter()
         .position(|&b| b == 0)
-        .ok_or("unterminated string")?;
-    String::from_utf8(rest[..end].to_vec()).map_err(|_| "a name is not UTF-8".to_string())
+        .ok_or(LdCacheError::UnterminatedString)?;
+    String::from_utf8(rest[..end].to_vec()).map_err(|_| LdCacheError::NotUtf8)
 }
 
 /// glibc's `_dl_cache_libcmp`: runs of digits compare as numbers.
@@ -104,25 +142,24 @@ pub fn libcmp(a: &str, b: &str) -> Ordering {
 }
 
 impl Cache {
-    pub fn parse(bytes: &[u8]) -> Result<Cache, String> {
+    /// Reads a cache's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Cache, LdCacheError> {
         if !bytes.starts_with(MAGIC) {
-            return Err(
-                "not a glibc-ld.so.cache1.1 file (older formats are not supported)".to_string(),
-            );
+            return Err(LdCacheError::Format);
         }
         if bytes.get(28) != Some(&LITTLE_ENDIAN) {
-            return Err("only little-endian caches are supported".to_string());
+            return Err(LdCacheError::BigEndian);
         }
         let count = u32_at(bytes, 20)? as usize;
         if count > bytes.len() / ENTRY_LEN {
-            return Err(format!("claims {count} entries, more than the file holds"));
+            return Err(LdCacheError::TooManyEntries(count));
         }
         let mut entries = Vec::with_capacity(count);
         for index in 0..count {
             let at = HEADER_LEN + index * ENTRY_LEN;
             let entry = bytes
                 .get(at..at + ENTRY_LEN)
-                .ok_or_else(|| format!("entry {index} is truncated"))?;
+                .ok_or(LdCacheError::TruncatedEntry(index))?;
             let word =
                 |o: usize| u32::from_le_bytes(entry[o..o + 4].try_into().expect("four bytes"));
             entries.push(Entry {
@@ -146,7 +183,7 @@ impl Cache {
                     );
                     let text = bytes
                         .get(offset..offset + size)
-                        .ok_or("generator outside the file")?;
+                        .ok_or(LdCacheError::GeneratorOutside)?;
                     generator = Some(String::from_utf8_lossy(text).into_owned());
                 }
             }
@@ -154,6 +191,7 @@ impl Cache {
         Ok(Cache { entries, generator })
     }
 
+    /// The cache's bytes, as `ldconfig` writes them.
     pub fn write(&self) -> Vec<u8> {
         let strings_start = HEADER_LEN + self.entries.len() * ENTRY_LEN;
         let (strings, offsets) = string_table(
@@ -210,9 +248,6 @@ impl Cache {
         });
     }
 
-    /// Adds the libraries among `added` (absolute paths a layer writes) in
-    /// directories the cache covers and drops entries for `removed` paths;
-    /// returns whether anything changed.
     /// Drops the entries whose path is in `removed` and adds `(soname, path)`
     /// entries the cache lacks, each with the flags of the entries already
     /// in its directory (a directory the cache does not cover is not added:

@@ -19,7 +19,7 @@ use oci::manifest::{ContentRef, Manifest, media_type};
 use oci::{OciLayout, ParsedManifest};
 use pkgdb::inventory::{ImageFiles, read_image, read_manifest};
 use pkgdb::{Inventory, Rootfs, ScanLimits, Selection};
-use repo::{AptClient, Cache, DebFile, Keyring, Suite};
+use repo::{AptClient, Cache, DebFile, Keyring, Suite, distributions};
 use scan::scanner::DiskLayerCache;
 use serde_json::Value;
 
@@ -29,9 +29,12 @@ use crate::effects::{Handling, ScriptEffect};
 use crate::error::PatchError;
 use crate::image::{self, LayerRef};
 use crate::layer::{self, BuiltLayer, PackageInput};
-use crate::plan::{self, Plan, Request, Wants};
+use crate::plan::{self, Plan, Wants};
 use crate::preferences::Preferences;
 use crate::sources::{self, AptSource, Distribution, Mirror, SignedBy};
+use oci::error_chain;
+
+pub use crate::plan::Request;
 
 /// What a patch layer scan keeps: the inventory's files, the APT
 /// configuration, the dpkg database, file lists and statoverrides, apt's
@@ -80,18 +83,20 @@ static PATCH_SELECTION: LazyLock<Selection> = LazyLock::new(|| {
 /// whenever the selection changes, so no scan made for another one is read.
 const PATCH_SELECTION_CACHE: &str = "layers-5";
 
-const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// How many `.deb` files are downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 6;
 
+/// How a [`Patcher`] works: its cache, mirrors, keys and what it allows.
 pub struct PatcherOptions {
     /// `<dir>/apt` holds downloads, `<dir>/layers-N` per-layer scans, `<dir>/indexes.db` parsed indexes.
     pub cache_dir: PathBuf,
+    /// Rewrites of the suites' URLs, the first matching one applied.
     pub mirrors: Vec<Mirror>,
     /// Keyrings trusted for Debian suites (default: the system's Debian archive keyring).
     pub debian_keyrings: Vec<PathBuf>,
     /// Extra keyrings for Ubuntu suites (Ubuntu's archive key ships with drydock).
     pub ubuntu_keyrings: Vec<PathBuf>,
+    /// Patch releases past their end of life from what their suites still hold.
     pub allow_eol: bool,
     /// Accept suites whose signature is missing or does not verify (the
     /// image's `[trusted=yes]` entries are accepted without this).
@@ -101,6 +106,8 @@ pub struct PatcherOptions {
     /// A verified `InRelease` is reused for this long by the same patcher
     /// (a server patching many images); zero fetches it for every image.
     pub release_max_age: std::time::Duration,
+    /// The HTTP client every suite, index and package is fetched with.
+    pub http: reqwest::Client,
 }
 
 /// How the upgraded packages' maintainer scripts and triggers are handled.
@@ -110,28 +117,49 @@ pub enum ScriptMode {
     /// Their known effects reproduced natively, the rest reported as not run.
     #[default]
     Native,
-    /// The image's own apt and dpkg run them in a sandbox ([`crate::sandbox`]).
+    /// The image's own apt and dpkg run them in a sandbox (bubblewrap).
     Sandbox,
 }
 
 impl ScriptMode {
+    /// Whether this is the default, native mode.
     pub fn is_native(&self) -> bool {
         *self == ScriptMode::Native
     }
 }
 
-impl std::str::FromStr for ScriptMode {
-    type Err = String;
+/// A maintainer-script mode that is neither `native` nor `sandbox`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("maintainer scripts: {0:?} is neither \"native\" nor \"sandbox\"")]
+pub struct UnknownScriptMode(pub String);
 
-    fn from_str(text: &str) -> Result<ScriptMode, String> {
+impl std::str::FromStr for ScriptMode {
+    type Err = UnknownScriptMode;
+
+    fn from_str(text: &str) -> Result<ScriptMode, UnknownScriptMode> {
         match text.to_ascii_lowercase().as_str() {
             "native" => Ok(ScriptMode::Native),
             "sandbox" => Ok(ScriptMode::Sandbox),
-            _ => Err(format!(
-                "maintainer scripts: {text:?} is neither \"native\" nor \"sandbox\""
-            )),
+            _ => Err(UnknownScriptMode(text.to_string())),
         }
     }
+}
+
+/// A Trivy report that drydock cannot take its requests from.
+#[derive(Debug, thiserror::Error)]
+pub enum TrivyReportError {
+    /// The report is not JSON.
+    #[error("not JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// The JSON has no `Results` array, as every Trivy JSON report has.
+    #[error("no Results array; this is not a Trivy JSON report")]
+    NoResults,
+    /// A fixable vulnerability does not say which package it is in.
+    #[error("vulnerability {id} has no PkgName")]
+    NoPackageName {
+        /// The vulnerability's id.
+        id: String,
+    },
 }
 
 /// Where the packages to upgrade come from.
@@ -148,12 +176,15 @@ pub enum WantSource<'a> {
 pub struct PlatformOutcome {
     /// `linux/amd64`.
     pub platform: String,
+    /// What the patch installs (or would, in a dry run).
     pub plan: Plan,
+    /// The distribution's suites consulted, mirrors applied.
     pub sources: Vec<AptSource>,
     /// The image's third-party repositories and whether they were consulted.
     pub third_party: Vec<ThirdPartySuite>,
     /// Set when something was built.
     pub layer: Option<BuiltLayer>,
+    /// The patched platform's manifest, when something was built.
     pub manifest: Option<ContentRef>,
     /// The patched image's inventory (for the post-patch scan).
     pub inventory_after: Option<Inventory>,
@@ -164,35 +195,45 @@ pub struct PlatformOutcome {
 /// A third-party suite the image configures (`bookworm-pgdg`, a PPA).
 #[derive(Debug, Clone)]
 pub struct ThirdPartySuite {
+    /// The suite as the image configures it.
     pub source: AptSource,
     /// Why its indexes were not read (no key for it in the image, a bad
     /// signature, the repository unreachable); `None`: they were.
     pub skipped: Option<String>,
 }
 
+/// The result of patching one image.
 pub struct Outcome {
+    /// The image patched (a manifest or an index).
     pub original: ContentRef,
     /// The new manifest or index; `None` when nothing needed patching (or a dry run).
     pub patched: Option<ContentRef>,
+    /// Each platform patched (one for a single-platform image).
     pub platforms: Vec<PlatformOutcome>,
 }
 
+/// The native patcher: patches images of OCI layouts, keeping its caches
+/// (downloads, per-layer scans, parsed indexes, verified suites) across them.
 pub struct Patcher {
     options: PatcherOptions,
     /// Built on first use: a keyring costs milliseconds to parse, and an
     /// image needs only its own distribution's.
-    debian: std::sync::OnceLock<Result<AptClient, String>>,
-    ubuntu: std::sync::OnceLock<Result<AptClient, String>>,
+    debian: std::sync::OnceLock<AptClient>,
+    ubuntu: std::sync::OnceLock<AptClient>,
     layers: DiskLayerCache,
-    indexes: IndexCache,
+    /// Read and written on blocking threads only (SQLite, parsing indexes).
+    indexes: Arc<IndexCache>,
     /// Verified suites by (base URL, suite), with when they were fetched.
     releases: std::sync::Mutex<ReleaseMemo>,
 }
 
 type ReleaseMemo = BTreeMap<(String, String), (std::time::Instant, repo::VerifiedSuite)>;
 
-fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, String> {
-    let mut keyring = Keyring::from_files(paths).map_err(|e| e.to_string())?;
+/// Why a keyring cannot be used (its files, or a key built into drydock).
+type KeyringProblem = Box<dyn std::error::Error + Send + Sync>;
+
+fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, KeyringProblem> {
+    let mut keyring = Keyring::from_files(paths)?;
     if let Some(bytes) = builtin {
         keyring.add(bytes)?;
     }
@@ -200,41 +241,46 @@ fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> Result<Keyring, String>
 }
 
 impl Patcher {
+    /// A patcher with `options`; opens (or creates) its index cache.
     pub fn new(options: PatcherOptions) -> Result<Patcher, PatchError> {
         Ok(Patcher {
             debian: std::sync::OnceLock::new(),
             ubuntu: std::sync::OnceLock::new(),
             layers: DiskLayerCache::new(options.cache_dir.join(PATCH_SELECTION_CACHE)),
-            indexes: IndexCache::open(&options.cache_dir.join("indexes.db"))?,
+            indexes: Arc::new(IndexCache::open(&options.cache_dir.join("indexes.db"))?),
             releases: std::sync::Mutex::default(),
             options,
         })
     }
 
     fn apt(&self, distribution: Distribution) -> Result<&AptClient, PatchError> {
-        let build = || {
+        let cell = match distribution {
+            Distribution::Debian => &self.debian,
+            Distribution::Ubuntu => &self.ubuntu,
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let build = || -> Result<AptClient, KeyringProblem> {
             let cache = Cache::new(self.options.cache_dir.join("apt"));
             let keyring = match distribution {
                 Distribution::Debian if self.options.debian_keyrings.is_empty() => {
-                    keyring(&[PathBuf::from(DEBIAN_KEYRING)], None)
+                    keyring(&[PathBuf::from(distributions::DEBIAN_KEYRING)], None)
                 }
                 Distribution::Debian => keyring(&self.options.debian_keyrings, None),
                 Distribution::Ubuntu => keyring(
                     &self.options.ubuntu_keyrings,
-                    Some(advisory::feeds::security_repo::UBUNTU_ARCHIVE_KEY),
+                    Some(distributions::UBUNTU_ARCHIVE_KEY),
                 ),
-            };
-            keyring.and_then(|k| AptClient::new(cache, k).map_err(|e| e.to_string()))
+            }?;
+            Ok(AptClient::new(self.options.http.clone(), cache, keyring))
         };
-        let client = match distribution {
-            Distribution::Debian => self.debian.get_or_init(build),
-            Distribution::Ubuntu => self.ubuntu.get_or_init(build),
-        };
-        client.as_ref().map_err(|message| {
-            PatchError::Refused(format!(
-                "cannot verify {distribution:?} repositories: the keyring is unusable: {message}"
-            ))
-        })
+        let client = build().map_err(|source| PatchError::Keyring {
+            distribution,
+            source,
+        })?;
+        // Another image may have built it meanwhile: either one will do.
+        Ok(cell.get_or_init(|| client))
     }
 
     /// Patches the image `original` (a manifest or an index) of `layout`.
@@ -250,7 +296,10 @@ impl Patcher {
     ) -> Result<Outcome, PatchError> {
         let top = read_manifest(layout, original).await?;
         let original_json: Value = serde_json::from_slice(&layout.read_blob_bytes(original).await?)
-            .map_err(|e| image_error(name, format!("the manifest is not JSON: {e}")))?;
+            .map_err(|source| PatchError::ManifestNotJson {
+                image: name.to_string(),
+                source,
+            })?;
         let Manifest::Index(index) = &top.manifest else {
             let outcome = self
                 .patch_manifest(layout, original, &top, "", name, wants, scripts, dry_run)
@@ -296,11 +345,12 @@ impl Patcher {
             }
             let platform = platform.unwrap_or_default();
             let content = ContentRef {
-                digest: descriptor
-                    .digest()
-                    .as_ref()
-                    .parse()
-                    .map_err(|e| image_error(name, format!("index entry: {e}")))?,
+                digest: descriptor.digest().as_ref().parse().map_err(|source| {
+                    PatchError::IndexEntryDigest {
+                        image: name.to_string(),
+                        source,
+                    }
+                })?,
                 size: descriptor.size(),
                 media_type: descriptor.media_type().to_string(),
             };
@@ -320,10 +370,9 @@ impl Patcher {
             platforms.push(outcome);
         }
         if platforms.is_empty() {
-            return Err(image_error(
-                name,
-                "the index has no linux platform to patch (or none matches --platform)".to_string(),
-            ));
+            return Err(PatchError::NoPlatform {
+                image: name.to_string(),
+            });
         }
         let patched = if platforms.iter().any(|p| p.manifest.is_some()) {
             let packages = platforms
@@ -377,45 +426,33 @@ impl Patcher {
         let inventory = Inventory::from_rootfs(&files.rootfs)?;
         let windows = files.config.get("os").is_some_and(|os| os == "windows");
         if inventory.windows || windows {
-            return Err(PatchError::Refused(format!(
-                "{label} is a Windows image; drydock patches Linux images only"
-            )));
+            return Err(PatchError::Windows { image: label });
         }
         let Some(os) = inventory.os.clone() else {
-            return Err(PatchError::Refused(format!(
-                "{label}: no known operating system (no os-release); nothing to patch"
-            )));
+            return Err(PatchError::NoOs { image: label });
         };
         let Some(distribution) = Distribution::from_os_id(&os.id) else {
-            return Err(PatchError::Refused(format!(
-                "{label}: {} is not supported yet; drydock patches Debian and Ubuntu images",
-                os.pretty_name.as_deref().unwrap_or(&os.id)
-            )));
+            return Err(PatchError::UnsupportedOs {
+                image: label,
+                os: os.pretty_name.clone().unwrap_or(os.id),
+            });
         };
         let Some(codename) = os.codename.clone() else {
-            return Err(PatchError::Refused(format!(
-                "{label}: the release has no codename in os-release, so its suites are unknown"
-            )));
+            return Err(PatchError::NoCodename { image: label });
         };
         let (today, _) = scan::scanner::now_utc();
         if let Some(lifecycle) = inventory.lifecycle()
             && lifecycle.is_end_of_life(today)
             && !self.options.allow_eol
         {
-            return Err(PatchError::Refused(format!(
-                "{label}: {} reached its end of life{}; its suites get no more fixes. \
-                 Pass --allow-eol to patch from what they still hold.",
-                os.pretty_name.as_deref().unwrap_or(&codename),
-                lifecycle
-                    .end_of_service()
-                    .map(|d| format!(" on {d}"))
-                    .unwrap_or_default()
-            )));
+            return Err(PatchError::EndOfLife {
+                image: label,
+                release: os.pretty_name.clone().unwrap_or(codename),
+                ended: lifecycle.end_of_service().map(|d| d.to_string()),
+            });
         }
         let Some(db) = InstalledDb::read(&files.rootfs)? else {
-            return Err(PatchError::Refused(format!(
-                "{label} has no dpkg database (var/lib/dpkg/status or status.d); nothing can be patched"
-            )));
+            return Err(PatchError::NoDpkgDatabase { image: label });
         };
         let installed = db.installed();
         let native = installed
@@ -455,7 +492,8 @@ impl Patcher {
                     indexes.extend(found);
                     None
                 }
-                Err(reason) => {
+                Err(error) => {
+                    let reason = error_chain(&error);
                     tracing::warn!(
                         "{label}: third-party suite {} {} not consulted: {reason}",
                         source.uri,
@@ -478,8 +516,16 @@ impl Patcher {
             Some(requests) => Wants::Packages(requests),
             None => Wants::All,
         };
-        let names = installed.iter().map(|f| f.name.clone());
-        let mut available = self.indexes.closure(&indexes, names)?;
+        let names: Vec<String> = installed.iter().map(|f| f.name.clone()).collect();
+        let mut available = {
+            let (cache, indexes) = (Arc::clone(&self.indexes), indexes.clone());
+            tokio::task::spawn_blocking(move || cache.closure(&indexes, names))
+                .await
+                .map_err(|source| PatchError::Task {
+                    task: "candidates",
+                    source,
+                })??
+        };
         if preferences.matter(&available) {
             available = preferences.candidates(available, &installed, &native);
         }
@@ -501,7 +547,10 @@ impl Patcher {
         if scripts == ScriptMode::Sandbox
             && let Some(reason) = crate::sandbox::unavailable(&native, &files.rootfs)
         {
-            return Err(PatchError::Refused(format!("{label}: {reason}")));
+            return Err(PatchError::SandboxUnavailable {
+                image: label,
+                reason,
+            });
         }
         let debs = self.download(apt, &outcome.plan).await?;
         let deb_paths: Vec<PathBuf> = debs.iter().map(|d| d.path().to_path_buf()).collect();
@@ -519,7 +568,10 @@ impl Patcher {
                 (layer, rootfs_files)
             })
             .await
-            .map_err(|e| PatchError::Refused(format!("the layer task failed: {e}")))?
+            .map_err(|source| PatchError::Task {
+                task: "layer",
+                source,
+            })?
         };
         let mut layer = layer?;
         if scripts == ScriptMode::Sandbox {
@@ -574,7 +626,10 @@ impl Patcher {
         };
         let captured = tokio::task::spawn_blocking(move || crate::sandbox::run(&request))
             .await
-            .map_err(|e| PatchError::Sandbox(format!("the sandbox task failed: {e}")))??;
+            .map_err(|source| PatchError::Task {
+                task: "sandbox",
+                source,
+            })??;
         tracing::debug!("dpkg in the sandbox:\n{}", captured.log);
         // Whatever native mode found to reproduce or leave, dpkg ran it all.
         let mut script_effects: Vec<ScriptEffect> = Vec::new();
@@ -603,7 +658,8 @@ impl Patcher {
 
     /// A suite's verified `InRelease`: reused while younger than
     /// `release_max_age`; a bad or missing signature is refused unless the
-    /// user allowed it (`--allow-unsigned`, or `[trusted=yes]` in the image).
+    /// user allowed it ([`PatcherOptions::allow_unsigned`], or
+    /// `[trusted=yes]` in the image).
     async fn verified_suite<'s>(
         &self,
         apt: &AptClient,
@@ -624,14 +680,17 @@ impl Patcher {
         let verified = match apt.release(&suite).await {
             Ok(verified) => verified,
             Err(repo::Error::Keyring(e)) if self.options.allow_unsigned || source.trusted => {
-                tracing::warn!("{suite}: {e}; used without a valid signature, as allowed");
+                tracing::warn!(
+                    "{suite}: {}; used without a valid signature, as allowed",
+                    error_chain(&e)
+                );
                 apt.release_without_signature(&suite).await?
             }
-            Err(repo::Error::Keyring(e)) => {
-                return Err(PatchError::Refused(format!(
-                    "{e}. drydock refuses unsigned or badly signed suites; pass --allow-unsigned \
-                     (or mark the entry [trusted=yes] in the image) to use it anyway"
-                )));
+            Err(source @ repo::Error::Keyring(_)) => {
+                return Err(PatchError::Unsigned {
+                    suite: suite.to_string(),
+                    source,
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -668,12 +727,9 @@ impl Patcher {
         rootfs: &Rootfs,
         source: &AptSource,
         architectures: &[&str],
-    ) -> Result<Vec<IndexId>, String> {
+    ) -> Result<Vec<IndexId>, ThirdPartyError> {
         if source.suite.ends_with('/') {
-            return Err(
-                "a flat repository (its suite is a path); drydock reads dists/ suites only"
-                    .to_string(),
-            );
+            return Err(ThirdPartyError::FlatRepository);
         }
         let suite = Suite::new(&source.uri, &source.suite);
         let cache = Cache::new(self.options.cache_dir.join("apt"));
@@ -682,16 +738,15 @@ impl Patcher {
         } else {
             third_party_keyring(rootfs, source)?
         };
-        let apt = AptClient::new(cache, keyring).map_err(|e| with_causes(&e))?;
+        let apt = AptClient::new(self.options.http.clone(), cache, keyring);
         let verified = if source.trusted {
             apt.release_without_signature(&suite).await
         } else {
             apt.release(&suite).await
-        }
-        .map_err(|e| with_causes(&e))?;
-        self.cached_indexes(&apt, &[(source, verified)], architectures)
-            .await
-            .map_err(|e| with_causes(&e))
+        }?;
+        Ok(self
+            .cached_indexes(&apt, &[(source, verified)], architectures)
+            .await?)
     }
 
     /// Makes sure the indexes of `verified` suites for each of
@@ -703,9 +758,12 @@ impl Patcher {
         architectures: &[&str],
     ) -> Result<Vec<IndexId>, PatchError> {
         let mut indexes = Vec::new();
-        let wanted = architectures
+        // Collected, so no closure is held across the awaits below (the
+        // future would not be `Send` for every lifetime the callers need).
+        let wanted: Vec<(&str, &(&AptSource, repo::VerifiedSuite))> = architectures
             .iter()
-            .flat_map(|arch| verified.iter().map(move |v| (*arch, v)));
+            .flat_map(|arch| verified.iter().map(move |v| (*arch, v)))
+            .collect();
         for (arch, (source, verified)) in wanted {
             for component in &source.components {
                 let stem = format!("{component}/binary-{arch}/Packages");
@@ -722,10 +780,24 @@ impl Patcher {
                 else {
                     continue; // a component this suite does not carry for the architecture
                 };
-                if !self.indexes.has(&sha256) {
+                let cache = Arc::clone(&self.indexes);
+                let key = sha256.clone();
+                let cached = tokio::task::spawn_blocking(move || cache.has(&key))
+                    .await
+                    .map_err(|source| PatchError::Task {
+                        task: "index cache",
+                        source,
+                    })?;
+                if !cached {
                     let bytes = apt.index(verified, &stem).await?;
                     let file = format!("{} {stem}", verified.suite);
-                    self.indexes.insert(&sha256, &file, &bytes)?;
+                    let (cache, key) = (Arc::clone(&self.indexes), sha256.clone());
+                    tokio::task::spawn_blocking(move || cache.insert(&key, &file, &bytes))
+                        .await
+                        .map_err(|source| PatchError::Task {
+                            task: "index cache",
+                            source,
+                        })??;
                 }
                 let release = &verified.release;
                 indexes.push(IndexId {
@@ -751,20 +823,26 @@ impl Patcher {
     }
 
     async fn download(&self, apt: &AptClient, plan: &Plan) -> Result<Vec<DebFile>, PatchError> {
-        let downloads = futures_util::stream::iter(plan.steps.iter().map(|step| async move {
-            let package = &step.to.package;
-            apt.download(
-                &step.to.base_url,
-                &package.filename,
-                &package.sha256,
-                package.size,
-            )
-            .await
-            .map(DebFile::new)
-        }))
-        .buffered(PARALLEL_DOWNLOADS)
-        .try_collect::<Vec<_>>()
-        .await?;
+        // Collected first, as in `cached_indexes`: no closure across the await.
+        let downloads: Vec<_> = plan
+            .steps
+            .iter()
+            .map(|step| async move {
+                let package = &step.to.package;
+                apt.download(
+                    &step.to.base_url,
+                    &package.filename,
+                    &package.sha256,
+                    package.size,
+                )
+                .await
+                .map(DebFile::new)
+            })
+            .collect();
+        let downloads = futures_util::stream::iter(downloads)
+            .buffered(PARALLEL_DOWNLOADS)
+            .try_collect::<Vec<_>>()
+            .await?;
         Ok(downloads)
     }
 
@@ -792,7 +870,10 @@ impl Patcher {
             .write_blob_bytes(Bytes::from(config_bytes), media_type::OCI_CONFIG)
             .await?;
         let original_json: Value = serde_json::from_slice(&layout.read_blob_bytes(original).await?)
-            .map_err(|e| image_error(name, format!("the manifest is not JSON: {e}")))?;
+            .map_err(|source| PatchError::ManifestNotJson {
+                image: name.to_string(),
+                source,
+            })?;
         let rewritten = image::rewrite_manifest(
             &original_json,
             &original.digest,
@@ -820,23 +901,37 @@ impl Patcher {
     }
 }
 
-fn image_error(image: &str, message: String) -> PatchError {
-    PatchError::Image {
-        image: image.to_string(),
-        message,
-    }
+/// Why a third-party suite of the image is not consulted.
+#[derive(Debug, thiserror::Error)]
+enum ThirdPartyError {
+    /// The suite is a path (`deb URI ./`): a flat repository.
+    #[error("a flat repository (its suite is a path); drydock reads dists/ suites only")]
+    FlatRepository,
+    /// Its `signed-by` names fingerprints, which drydock cannot look up.
+    #[error(
+        "its signed-by names key fingerprints; drydock verifies third-party \
+         suites with keyring files or inline keys"
+    )]
+    Fingerprints,
+    /// Its `signed-by` holds an inline key that cannot be used.
+    #[error("its inline key")]
+    InlineKey(#[source] KeyringProblem),
+    /// None of the key files that could sign it holds a usable key; each
+    /// problem is said.
+    #[error("{}", .0.join("; "))]
+    NoUsableKey(Vec<String>),
+    /// Fetching or verifying the suite failed.
+    #[error(transparent)]
+    Repository(#[from] repo::Error),
+    /// Its indexes cannot be read.
+    #[error(transparent)]
+    Indexes(Box<PatchError>),
 }
 
-/// The image's own APT sources: `etc/apt/sources.list`, `sources.list.d/*.list` and `*.sources`.
-/// An error and its causes, `: `-separated, for a message that stands alone.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(&format!(": {next}"));
-        cause = next.source();
+impl From<PatchError> for ThirdPartyError {
+    fn from(error: PatchError) -> ThirdPartyError {
+        ThirdPartyError::Indexes(Box::new(error))
     }
-    text
 }
 
 /// Where drydock reads keyring files in an image (besides `/etc`).
@@ -849,19 +944,17 @@ const TRUSTED_KEYS_DIR: &str = "etc/apt/trusted.gpg.d";
 /// The keys apt accepts for a third-party `source` of the image: those its
 /// `signed-by` names (keyring files or an inline key), else apt's trusted
 /// keys (`/etc/apt/trusted.gpg`, `/etc/apt/trusted.gpg.d/*.{gpg,asc}`).
-fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, String> {
+fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, ThirdPartyError> {
     let mut keyring = Keyring::default();
     let files: Vec<String> = match &source.signed_by {
         Some(SignedBy::Inline(key)) => {
-            keyring.add(key.as_bytes())?;
+            keyring
+                .add(key.as_bytes())
+                .map_err(|e| ThirdPartyError::InlineKey(e.into()))?;
             return Ok(keyring);
         }
         Some(SignedBy::Fingerprints(_)) => {
-            return Err(
-                "its signed-by names key fingerprints; drydock verifies third-party \
-                        suites with keyring files or inline keys"
-                    .to_string(),
-            );
+            return Err(ThirdPartyError::Fingerprints);
         }
         Some(SignedBy::Files(paths)) => paths
             .iter()
@@ -889,7 +982,10 @@ fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, S
             )),
             Some(file) => match keyring.add(file.content) {
                 Ok(()) => usable += 1,
-                Err(e) => problems.push(format!("its key file /{path}: {e}")),
+                Err(e) => {
+                    let problem: KeyringProblem = e.into();
+                    problems.push(format!("its key file /{path}: {}", error_chain(&*problem)));
+                }
             },
         }
     }
@@ -900,7 +996,7 @@ fn third_party_keyring(rootfs: &Rootfs, source: &AptSource) -> Result<Keyring, S
                     .to_string(),
             );
         }
-        return Err(problems.join("; "));
+        return Err(ThirdPartyError::NoUsableKey(problems));
     }
     for problem in problems {
         tracing::warn!("{} {}: {problem}", source.uri, source.suite);
@@ -928,7 +1024,9 @@ fn preferences(rootfs: &Rootfs) -> Result<Preferences, PatchError> {
         .into_iter()
         .filter_map(|path| rootfs.text(&path).map(|text| (path, text)))
         .collect();
-    Preferences::parse(texts.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+    Ok(Preferences::parse(
+        texts.iter().map(|(p, t)| (p.as_str(), t.as_str())),
+    )?)
 }
 
 const PREFERENCES: &str = "etc/apt/preferences";
@@ -937,25 +1035,23 @@ const PREFERENCES_DIR: &str = "etc/apt/preferences.d";
 fn configured_sources(rootfs: &Rootfs) -> Result<Vec<AptSource>, PatchError> {
     let mut found = Vec::new();
     if let Some(list) = rootfs.text("etc/apt/sources.list") {
-        found.extend(
-            sources::parse_one_line("etc/apt/sources.list", &list).map_err(PatchError::Refused)?,
-        );
+        found.extend(sources::parse_one_line("etc/apt/sources.list", &list)?);
     }
     for path in rootfs.list_files("etc/apt/sources.list.d") {
         let Some(content) = rootfs.text(&path) else {
             continue;
         };
         if path.ends_with(".list") {
-            found.extend(sources::parse_one_line(&path, &content).map_err(PatchError::Refused)?);
+            found.extend(sources::parse_one_line(&path, &content)?);
         } else if path.ends_with(".sources") {
-            found.extend(sources::parse_deb822(&path, &content).map_err(PatchError::Refused)?);
+            found.extend(sources::parse_deb822(&path, &content)?);
         }
     }
     Ok(found)
 }
 
 /// One request per package with a fixable finding: the highest fixed version and every id.
-pub fn requests_from_report(report: &scan::Report) -> Vec<Request> {
+pub(crate) fn requests_from_report(report: &scan::Report) -> Vec<Request> {
     let mut by_package: BTreeMap<String, Request> = BTreeMap::new();
     for finding in report.results.iter().flat_map(|r| &r.findings) {
         let Some(fixed) = finding.fixed_version() else {
@@ -972,7 +1068,12 @@ pub fn requests_from_report(report: &scan::Report) -> Vec<Request> {
 }
 
 /// Adds one fixed finding to the requests, keeping the highest fixed version.
-pub fn merge_request(requests: &mut BTreeMap<String, Request>, name: &str, fixed: &str, id: &str) {
+pub(crate) fn merge_request(
+    requests: &mut BTreeMap<String, Request>,
+    name: &str,
+    fixed: &str,
+    id: &str,
+) {
     let request = requests.entry(name.to_string()).or_insert_with(|| Request {
         name: name.to_string(),
         fixed_source_version: None,
@@ -992,12 +1093,12 @@ pub fn merge_request(requests: &mut BTreeMap<String, Request>, name: &str, fixed
 
 /// Requests from a Trivy JSON report: `Class: os-pkgs` results,
 /// vulnerabilities with a `FixedVersion` (the highest when it lists several).
-pub fn requests_from_trivy(json: &[u8]) -> Result<Vec<Request>, String> {
-    let report: Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+pub fn requests_from_trivy(json: &[u8]) -> Result<Vec<Request>, TrivyReportError> {
+    let report: Value = serde_json::from_slice(json).map_err(TrivyReportError::NotJson)?;
     let results = report
         .get("Results")
         .and_then(Value::as_array)
-        .ok_or("no Results array; is this a Trivy JSON report (--format json)?")?;
+        .ok_or(TrivyReportError::NoResults)?;
     let mut by_package = BTreeMap::new();
     for result in results {
         if result.get("Class").and_then(Value::as_str) != Some("os-pkgs") {
@@ -1025,7 +1126,7 @@ pub fn requests_from_trivy(json: &[u8]) -> Result<Vec<Request>, String> {
                 continue;
             };
             if name.is_empty() {
-                return Err(format!("vulnerability {id} has no PkgName"));
+                return Err(TrivyReportError::NoPackageName { id: id.to_string() });
             }
             merge_request(&mut by_package, name, fixed, id);
         }
@@ -1036,6 +1137,20 @@ pub fn requests_from_trivy(json: &[u8]) -> Result<Vec<Request>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server spawns patches on its runtime: the future must be `Send`.
+    #[allow(dead_code)]
+    fn patching_is_send(patcher: &Patcher, layout: &OciLayout, original: &ContentRef) {
+        fn send<T: Send>(_: T) {}
+        send(patcher.patch(
+            layout,
+            original,
+            "image",
+            &WantSource::All,
+            ScriptMode::Native,
+            true,
+        ));
+    }
 
     #[test]
     fn reads_fixable_findings_from_a_trivy_report() {
@@ -1051,7 +1166,13 @@ mod tests {
         assert_eq!(requests[0].name, "libssl3");
         assert_eq!(requests[0].fixed_source_version.as_deref(), Some("3.0.3"));
         assert_eq!(requests[0].vulnerabilities, ["CVE-1", "CVE-2"]);
-        assert!(requests_from_trivy(b"{}").unwrap_err().contains("Results"));
-        assert!(requests_from_trivy(b"nope").is_err());
+        assert!(matches!(
+            requests_from_trivy(b"{}"),
+            Err(TrivyReportError::NoResults)
+        ));
+        assert!(matches!(
+            requests_from_trivy(b"nope"),
+            Err(TrivyReportError::NotJson(_))
+        ));
     }
 }

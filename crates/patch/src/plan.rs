@@ -18,31 +18,50 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use pkgdb::version::dpkg::compare;
 use repo::apt::packages::IndexPackage;
 
-use crate::relation::{self, Group, Relation};
+use crate::relation;
+
+pub use crate::candidates::{Candidate, IndexOrigin};
+pub use crate::relation::{Group, Op, Relation, RelationError};
 
 /// What a plan knows about a package, installed or offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
+    /// The binary package's name.
     pub name: String,
+    /// Its dpkg architecture (`amd64`, `all`).
     pub architecture: String,
+    /// Its version.
     pub version: String,
+    /// The source package it is built from.
     pub source_name: String,
+    /// The source package's version.
     pub source_version: String,
+    /// `Multi-Arch` (`same`, `foreign`, `allowed`), when declared.
     pub multi_arch: Option<String>,
+    /// `Pre-Depends`, as groups of alternatives.
     pub pre_depends: Vec<Group>,
+    /// `Depends`, as groups of alternatives.
     pub depends: Vec<Group>,
+    /// `Provides`: the virtual packages (with versions) it stands for.
     pub provides: Vec<Relation>,
+    /// `Breaks`, as groups of alternatives.
     pub breaks: Vec<Group>,
+    /// `Conflicts`, as groups of alternatives.
     pub conflicts: Vec<Group>,
 }
 
 /// The relationship fields of a package as written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fields<'a> {
+    /// `Pre-Depends`.
     pub pre_depends: Option<&'a str>,
+    /// `Depends`.
     pub depends: Option<&'a str>,
+    /// `Provides`.
     pub provides: Option<&'a str>,
+    /// `Breaks`.
     pub breaks: Option<&'a str>,
+    /// `Conflicts`.
     pub conflicts: Option<&'a str>,
 }
 
@@ -56,9 +75,9 @@ impl Facts {
     ) -> Result<Facts, PlanError> {
         let [name, architecture, version, source_name, source_version] = identity;
         let parse = |field: Option<&str>| {
-            relation::parse(field.unwrap_or("")).map_err(|message| PlanError::BadRelation {
+            relation::parse(field.unwrap_or("")).map_err(|source| PlanError::BadRelation {
                 package: format!("{name} {version}"),
-                message,
+                source,
             })
         };
         Ok(Facts {
@@ -76,6 +95,7 @@ impl Facts {
         })
     }
 
+    /// The facts of a package as an index (`Packages`) lists it.
     pub fn from_index(package: &IndexPackage) -> Result<Facts, PlanError> {
         Facts::new(
             [
@@ -97,25 +117,15 @@ impl Facts {
     }
 }
 
-/// A package a suite offers.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub package: IndexPackage,
-    /// The suite's name (`bookworm-security`).
-    pub suite: String,
-    /// The archive's base URL, to download from.
-    pub base_url: String,
-    /// Every index that offers this version (for apt's pins).
-    pub offered_by: Vec<std::sync::Arc<crate::candidates::IndexOrigin>>,
-}
-
 /// A package the user (or a scan) wants upgraded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The binary package, optionally `name:arch`.
     pub name: String,
     /// The source version that fixes it, when known (the scan and Trivy
     /// report fixed versions of the source package for Debian and Ubuntu).
     pub fixed_source_version: Option<String>,
+    /// The vulnerabilities the upgrade fixes.
     pub vulnerabilities: Vec<String>,
 }
 
@@ -139,17 +149,23 @@ pub enum Reason {
     KeepsWorking(String),
 }
 
+/// One package the plan installs: an upgrade, or a package new to the image.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The binary package.
     pub name: String,
+    /// Its architecture, as installed.
     pub architecture: String,
-    /// `None` when the package is new to the image.
+    /// The installed version; `None` when the package is new to the image.
     pub from: Option<String>,
+    /// The version installed, and where it comes from.
     pub to: Candidate,
+    /// Why the plan installs it.
     pub reason: Reason,
 }
 
 impl Step {
+    /// The version the step installs.
     pub fn to_version(&self) -> &str {
         &self.to.package.version
     }
@@ -158,18 +174,23 @@ impl Step {
 /// A requested package that the plan leaves as it is, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// The package as requested.
     pub name: String,
+    /// Why it is left, in words (already fixed, no newer version, held, ...).
     pub reason: String,
 }
 
+/// A patch plan: the packages to install, and the requested ones left as they are.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     /// Sorted by name, then architecture.
     pub steps: Vec<Step>,
+    /// Requested packages the plan leaves, with the reason.
     pub skipped: Vec<Skipped>,
 }
 
 impl Plan {
+    /// Whether the plan installs nothing.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
@@ -191,35 +212,60 @@ impl Plan {
     }
 }
 
+/// Why no plan can be made: each refusal names the package and relation.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
+    /// The plan would have to upgrade a package the image holds (dpkg's
+    /// `hold` selection, `apt-mark hold`).
     #[error(
         "the plan needs the held package {package} upgraded; apt keeps held packages back, and \
          so does drydock (apt-mark unhold {package} in the image to allow it)"
     )]
-    Held { package: String },
-    #[error("{package}: {message}")]
-    BadRelation { package: String, message: String },
+    Held {
+        /// The held package.
+        package: String,
+    },
+    /// A relationship field of an installed or offered package does not parse.
+    #[error("{package}: malformed relationship field")]
+    BadRelation {
+        /// `name version` of the package.
+        package: String,
+        /// What is wrong with the field.
+        #[source]
+        source: RelationError,
+    },
+    /// A dependency of a new version that no configured suite can satisfy.
     #[error(
         "{package} {version} needs {relation}, which no configured suite can provide; \
          the plan is refused rather than leaving a broken package"
     )]
     Unsatisfiable {
+        /// The package whose dependency it is.
         package: String,
+        /// Its version.
         version: String,
+        /// The dependency, as written.
         relation: String,
     },
+    /// An installed package the upgrades break and that no suite has a
+    /// working version of: only a removal would do.
     #[error(
         "upgrading {because} breaks the installed {package} {version} (it needs {relation}) and no \
          configured suite has a version of {package} that works with it: the only way out is \
          removing {package}, which drydock never does"
     )]
     NeedsRemoval {
+        /// The installed package that breaks.
         package: String,
+        /// Its installed version.
         version: String,
+        /// Its dependency the upgrades break, as written.
         relation: String,
+        /// The planned packages, comma-separated.
         because: String,
     },
+    /// A `Breaks` or `Conflicts` between packages of the result that no
+    /// other version resolves.
     #[error(
         "{package} declares {kind} {relation}, matched by {other}, and no configured suite has \
          another version of it that avoids this: resolving it needs a removal, which drydock never does"
@@ -227,7 +273,9 @@ pub enum PlanError {
     Conflict {
         /// `name version` of the declaring package.
         package: String,
+        /// `Breaks` or `Conflicts`.
         kind: &'static str,
+        /// The relation, as written.
         relation: String,
         /// `name version` of the package it matches.
         other: String,

@@ -21,9 +21,57 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::candidates::IndexOrigin;
-use crate::error::PatchError;
-use crate::plan::{Candidate, Facts};
+use crate::candidates::{Candidate, IndexOrigin};
+use crate::plan::Facts;
+
+/// A preference file apt would refuse; each variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PreferencesError {
+    /// A line of a record is neither `Field: value` nor a continuation.
+    #[error("{file}: not a field: {line:?}")]
+    NotAField {
+        /// The preference file.
+        file: String,
+        /// The line as written.
+        line: String,
+    },
+    /// A record has no `Package` field.
+    #[error("{file}: a record without Package")]
+    NoPackage {
+        /// The preference file.
+        file: String,
+    },
+    /// A record's `Pin-Priority` is missing, zero or not a number.
+    #[error("{file}: {packages}: no priority (or zero) for the pin")]
+    NoPriority {
+        /// The preference file.
+        file: String,
+        /// The record's `Package` field.
+        packages: String,
+    },
+    /// A `/regex/` of a `Package` or `Pin` does not compile.
+    #[error("{file}: bad regular expression {pattern}")]
+    Regex {
+        /// The preference file.
+        file: String,
+        /// The expression as written, slashes included.
+        pattern: String,
+        /// The regex compiler's error.
+        #[source]
+        source: regex::Error,
+    },
+    /// A glob of a `Package` or `Pin` is not valid.
+    #[error("{file}: bad pattern {pattern}")]
+    Glob {
+        /// The preference file.
+        file: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Why it is not a glob.
+        #[source]
+        source: glob::PatternError,
+    },
+}
 
 /// The priority of the installed version (dpkg's status file).
 const INSTALLED_PRIORITY: i32 = 100;
@@ -87,19 +135,28 @@ enum Pattern {
 }
 
 impl Pattern {
-    fn parse(text: &str) -> Result<Pattern, String> {
+    /// Parses a pattern of the preference file `file`.
+    fn parse(file: &str, text: &str) -> Result<Pattern, PreferencesError> {
         if text.len() > 1 && text.starts_with('/') && text.ends_with('/') {
             let inner = &text[1..text.len() - 1];
             return regex::RegexBuilder::new(inner)
                 .case_insensitive(true)
                 .build()
                 .map(Pattern::Regex)
-                .map_err(|e| format!("bad regular expression {text}: {e}"));
+                .map_err(|source| PreferencesError::Regex {
+                    file: file.to_string(),
+                    pattern: text.to_string(),
+                    source,
+                });
         }
         if text.contains(['*', '?', '[']) {
             return glob::Pattern::new(text)
                 .map(Pattern::Glob)
-                .map_err(|e| format!("bad pattern {text}: {e}"));
+                .map_err(|source| PreferencesError::Glob {
+                    file: file.to_string(),
+                    pattern: text.to_string(),
+                    source,
+                });
         }
         Ok(Pattern::Exact(text.to_string()))
     }
@@ -120,16 +177,18 @@ impl Pattern {
 }
 
 impl PackagePattern {
-    fn parse(word: &str) -> Result<PackagePattern, String> {
+    fn parse(file: &str, word: &str) -> Result<PackagePattern, PreferencesError> {
         if let Some(source) = word.strip_prefix("src:") {
-            return Pattern::parse(source).map(PackagePattern::Source);
+            return Pattern::parse(file, source).map(PackagePattern::Source);
         }
         let (name, architecture) = match word.rsplit_once(':') {
-            Some((name, arch)) if !word.starts_with('/') => (name, Some(Pattern::parse(arch)?)),
+            Some((name, arch)) if !word.starts_with('/') => {
+                (name, Some(Pattern::parse(file, arch)?))
+            }
             _ => (word, None),
         };
         Ok(PackagePattern::Binary {
-            name: Pattern::parse(name)?,
+            name: Pattern::parse(file, name)?,
             architecture,
         })
     }
@@ -182,10 +241,9 @@ impl Preferences {
     /// warning.
     pub fn parse<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Preferences, PatchError> {
+    ) -> Result<Preferences, PreferencesError> {
         let mut records = Vec::new();
         for (path, text) in files {
-            let bad = |why: String| PatchError::Refused(format!("{path}: {why}"));
             let skip =
                 |why: String| tracing::warn!("{path}: record skipped, as apt skips it: {why}");
             let text: String = text
@@ -205,9 +263,12 @@ impl Preferences {
                         }
                         continue;
                     }
-                    let (name, value) = line
-                        .split_once(':')
-                        .ok_or_else(|| bad(format!("not a field: {line:?}")))?;
+                    let (name, value) =
+                        line.split_once(':')
+                            .ok_or_else(|| PreferencesError::NotAField {
+                                file: path.to_string(),
+                                line: line.to_string(),
+                            })?;
                     let name = name.trim().to_ascii_lowercase();
                     fields.insert(name.clone(), value.trim().to_string());
                     last = Some(name);
@@ -218,8 +279,9 @@ impl Preferences {
                         .map(String::as_str)
                         .filter(|v| !v.is_empty())
                 };
-                let packages =
-                    field("package").ok_or_else(|| bad("a record without Package".to_string()))?;
+                let packages = field("package").ok_or_else(|| PreferencesError::NoPackage {
+                    file: path.to_string(),
+                })?;
                 let Some(pin) = field("pin") else {
                     skip(format!("{packages}: no Pin"));
                     continue;
@@ -230,9 +292,10 @@ impl Preferences {
                     None => 0,
                 };
                 if priority == 0 {
-                    return Err(bad(format!(
-                        "{packages}: no priority (or zero) for the pin"
-                    )));
+                    return Err(PreferencesError::NoPriority {
+                        file: path.to_string(),
+                        packages: packages.to_string(),
+                    });
                 }
                 let packages = if packages == "*" {
                     None
@@ -240,18 +303,13 @@ impl Preferences {
                     Some(
                         packages
                             .split_whitespace()
-                            .map(PackagePattern::parse)
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(bad)?,
+                            .map(|word| PackagePattern::parse(path, word))
+                            .collect::<Result<Vec<_>, _>>()?,
                     )
                 };
-                let pin = match parse_pin(pin) {
-                    Ok(Some(pin)) => pin,
-                    Ok(None) => {
-                        skip(format!("unknown pin type in {pin:?}"));
-                        continue;
-                    }
-                    Err(why) => return Err(bad(why)),
+                let Some(pin) = parse_pin(path, pin)? else {
+                    skip(format!("unknown pin type in {pin:?}"));
+                    continue;
                 };
                 if packages.is_none() && matches!(pin, Pin::Version(_) | Pin::SourceVersion(_)) {
                     skip("a version pin for Package: *".to_string());
@@ -392,14 +450,14 @@ fn default_priority(index: &IndexOrigin) -> i32 {
 }
 
 /// A `Pin:` value; `None` for a pin type apt does not know.
-fn parse_pin(pin: &str) -> Result<Option<Pin>, String> {
+fn parse_pin(file: &str, pin: &str) -> Result<Option<Pin>, PreferencesError> {
     let (kind, rest) = pin.split_once(char::is_whitespace).unwrap_or((pin, ""));
     let rest = rest.trim();
     let unquoted = rest.trim_matches('"');
     Ok(Some(match kind.to_ascii_lowercase().as_str() {
-        "version" => Pin::Version(Pattern::parse(unquoted)?),
-        "source-version" => Pin::SourceVersion(Pattern::parse(unquoted)?),
-        "origin" => Pin::Origin(Pattern::parse(unquoted)?),
+        "version" => Pin::Version(Pattern::parse(file, unquoted)?),
+        "source-version" => Pin::SourceVersion(Pattern::parse(file, unquoted)?),
+        "origin" => Pin::Origin(Pattern::parse(file, unquoted)?),
         "release" if unquoted == "*" => Pin::Release(Vec::new()),
         "release" if !rest.contains('=') => {
             let field = if unquoted.starts_with(|c: char| c.is_ascii_digit()) {
@@ -407,7 +465,7 @@ fn parse_pin(pin: &str) -> Result<Option<Pin>, String> {
             } else {
                 ReleaseField::ArchiveOrCodename
             };
-            Pin::Release(vec![(field, Pattern::parse(unquoted)?)])
+            Pin::Release(vec![(field, Pattern::parse(file, unquoted)?)])
         }
         "release" => {
             let mut terms = Vec::new();
@@ -425,7 +483,7 @@ fn parse_pin(pin: &str) -> Result<Option<Pin>, String> {
                     "b" | "architecture" => ReleaseField::Architecture,
                     _ => continue, // apt ignores fields it does not know
                 };
-                terms.push((field, Pattern::parse(value.trim().trim_matches('"'))?));
+                terms.push((field, Pattern::parse(file, value.trim().trim_matches('"'))?));
             }
             Pin::Release(terms)
         }

@@ -10,12 +10,18 @@ use std::cmp::Ordering;
 
 use pkgdb::version::dpkg::compare;
 
+/// A version constraint's operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `<<`: strictly earlier.
     Lt,
+    /// `<=` (or the obsolete `<`): earlier or equal.
     Le,
+    /// `=`: exactly.
     Eq,
+    /// `>=` (or the obsolete `>`): later or equal.
     Ge,
+    /// `>>`: strictly later.
     Gt,
 }
 
@@ -32,6 +38,7 @@ impl Op {
         })
     }
 
+    /// The operator as Debian writes it (`<<`, `<=`, `=`, `>=`, `>>`).
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Lt => "<<",
@@ -47,8 +54,11 @@ impl Op {
 /// (`:any`, `:native`, `:amd64`) and an optional version constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relation {
+    /// The package (or virtual package) named.
     pub name: String,
+    /// The architecture qualifier after `:`, when there is one.
     pub arch: Option<String>,
+    /// The operator and version in parentheses, when there are some.
     pub constraint: Option<(Op, String)>,
 }
 
@@ -85,8 +95,32 @@ impl std::fmt::Display for Relation {
 /// Alternatives: satisfied when any one is.
 pub type Group = Vec<Relation>;
 
+/// A relation of a relationship field that does not parse; each variant
+/// carries the relation as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelationError {
+    /// An `[arch list]` or `<profiles>` restriction has no closing bracket.
+    #[error("relation {0:?}: unclosed restriction")]
+    UnclosedRestriction(String),
+    /// A `(` version constraint has no closing `)`.
+    #[error("relation {0:?}: unclosed version constraint")]
+    UnclosedConstraint(String),
+    /// A version constraint holds an operator and no version.
+    #[error("relation {0:?}: constraint without a version")]
+    NoVersion(String),
+    /// A version constraint's operator is none of `<< <= = >= >>` (nor `<`, `>`).
+    #[error("relation {0:?}: unknown operator")]
+    UnknownOperator(String),
+    /// A version constraint's version is empty or holds white space.
+    #[error("relation {0:?}: malformed version")]
+    MalformedVersion(String),
+    /// The package name is empty or has characters Debian names do not have.
+    #[error("relation {0:?}: invalid package name")]
+    InvalidName(String),
+}
+
 /// Parses a relationship field into groups of alternatives.
-pub fn parse(field: &str) -> Result<Vec<Group>, String> {
+pub fn parse(field: &str) -> Result<Vec<Group>, RelationError> {
     field
         .split(',')
         .map(str::trim)
@@ -95,8 +129,8 @@ pub fn parse(field: &str) -> Result<Vec<Group>, String> {
         .collect()
 }
 
-fn parse_relation(text: &str) -> Result<Relation, String> {
-    let bad = |why: &str| format!("relation {text:?}: {why}");
+fn parse_relation(text: &str) -> Result<Relation, RelationError> {
+    let written = || text.to_string();
     let mut rest = text;
     // Drop `[arch list]` and `<profiles>` restrictions.
     for (open, close) in [('[', ']'), ('<', '>')] {
@@ -104,7 +138,7 @@ fn parse_relation(text: &str) -> Result<Relation, String> {
             && !rest[..start].contains('(')
         {
             if !rest[start..].contains(close) {
-                return Err(bad("unclosed restriction"));
+                return Err(RelationError::UnclosedRestriction(written()));
             }
             rest = rest[..start].trim_end();
         }
@@ -114,15 +148,16 @@ fn parse_relation(text: &str) -> Result<Relation, String> {
             let constraint = constraint
                 .trim()
                 .strip_suffix(')')
-                .ok_or_else(|| bad("unclosed version constraint"))?
+                .ok_or_else(|| RelationError::UnclosedConstraint(written()))?
                 .trim();
             let split = constraint
                 .find(|c: char| !matches!(c, '<' | '>' | '='))
-                .ok_or_else(|| bad("constraint without a version"))?;
-            let op = Op::parse(&constraint[..split]).ok_or_else(|| bad("unknown operator"))?;
+                .ok_or_else(|| RelationError::NoVersion(written()))?;
+            let op = Op::parse(&constraint[..split])
+                .ok_or_else(|| RelationError::UnknownOperator(written()))?;
             let version = constraint[split..].trim();
             if version.is_empty() || version.contains(char::is_whitespace) {
-                return Err(bad("malformed version"));
+                return Err(RelationError::MalformedVersion(written()));
             }
             (name.trim(), Some((op, version.to_string())))
         }
@@ -137,7 +172,7 @@ fn parse_relation(text: &str) -> Result<Relation, String> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
     {
-        return Err(bad("invalid package name"));
+        return Err(RelationError::InvalidName(written()));
     }
     Ok(Relation {
         name: name.to_string(),

@@ -719,15 +719,17 @@ struct IdentityNamespace(Child);
 impl IdentityNamespace {
     fn create() -> Result<IdentityNamespace, PatchError> {
         let sandbox = |message: String| PatchError::Sandbox(message);
-        let own = fs::read_link("/proc/self/ns/user")
-            .map_err(|e| sandbox(format!("cannot read this process's user namespace: {e}")))?;
+        let setup = |step: String| move |source| PatchError::SandboxSetup { step, source };
+        let own = fs::read_link("/proc/self/ns/user").map_err(setup(
+            "cannot read this process's user namespace".to_string(),
+        ))?;
         let child = Command::new("unshare")
             .args(["--user", "--", "sleep", "infinity"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| sandbox(format!("cannot start unshare (util-linux): {e}")))?;
+            .map_err(setup("cannot start unshare (util-linux)".to_string()))?;
         let mut holder = IdentityNamespace(child);
         let pid = holder.0.id();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -748,7 +750,7 @@ impl IdentityNamespace {
         }
         for map in ["uid_map", "gid_map"] {
             fs::write(format!("/proc/{pid}/{map}"), "0 0 4294967295\n")
-                .map_err(|e| sandbox(format!("cannot write the namespace's {map}: {e}")))?;
+                .map_err(setup(format!("cannot write the namespace's {map}")))?;
         }
         Ok(holder)
     }
@@ -1024,7 +1026,7 @@ fn run_dpkg(root: &Path, debs: &Path, script: &str) -> Result<String, PatchError
         .stderr(stderr)
         .spawn();
     let status = child
-        .map_err(|e| PatchError::Sandbox(format!("cannot start nsenter and bwrap: {e}")))
+        .map_err(RunFailure::Start)
         .and_then(wait_until_deadline);
     drop(namespace);
     for mount in made {
@@ -1044,15 +1046,30 @@ fn run_dpkg(root: &Path, debs: &Path, script: &str) -> Result<String, PatchError
             tail()
         ))),
         Err(e) => Err(PatchError::Sandbox(format!(
-            "{e}; nothing was written. dpkg's last words:\n{}",
+            "{}; nothing was written. dpkg's last words:\n{}",
+            oci::error_chain(&e),
             tail()
         ))),
     }
 }
 
+/// Why the sandbox's run did not finish.
+#[derive(Debug, thiserror::Error)]
+enum RunFailure {
+    /// nsenter (or bubblewrap under it) could not be started.
+    #[error("cannot start nsenter and bwrap")]
+    Start(#[source] io::Error),
+    /// Waiting for bubblewrap failed.
+    #[error("waiting for bwrap")]
+    Wait(#[source] io::Error),
+    /// The run went past [`SANDBOX_DEADLINE`] and was stopped.
+    #[error("the maintainer scripts ran longer than {0} minutes and were stopped")]
+    Deadline(u64),
+}
+
 /// Waits for the sandbox, killing it (bubblewrap dies with its parent, and
 /// the PID namespace with it) once [`SANDBOX_DEADLINE`] has passed.
-fn wait_until_deadline(mut child: Child) -> Result<std::process::ExitStatus, PatchError> {
+fn wait_until_deadline(mut child: Child) -> Result<std::process::ExitStatus, RunFailure> {
     let deadline = Instant::now() + SANDBOX_DEADLINE;
     loop {
         match child.try_wait() {
@@ -1061,12 +1078,9 @@ fn wait_until_deadline(mut child: Child) -> Result<std::process::ExitStatus, Pat
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(PatchError::Sandbox(format!(
-                    "the maintainer scripts ran longer than {} minutes and were stopped",
-                    SANDBOX_DEADLINE.as_secs() / 60
-                )));
+                return Err(RunFailure::Deadline(SANDBOX_DEADLINE.as_secs() / 60));
             }
-            Err(e) => return Err(PatchError::Sandbox(format!("waiting for bwrap: {e}"))),
+            Err(e) => return Err(RunFailure::Wait(e)),
         }
     }
 }

@@ -3,24 +3,90 @@
 //! Owns reading the image's own configuration (one-line `sources.list`
 //! entries and deb822 `.sources` files), the distribution defaults used when
 //! the image has none, the security and updates pockets a patch always
-//! consults, and `--mirror` rewrites. Pure: the caller hands in file
+//! consults, and mirror rewrites. Pure: the caller hands in file
 //! contents.
 
 use std::collections::BTreeSet;
+
+use repo::distributions::{DEBIAN_ARCHIVE, DEBIAN_SECURITY, ubuntu_archives};
+
+/// An APT source the image configures, or a mirror, that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    /// A one-line entry is a single word.
+    #[error("{file} line {line}: incomplete entry: {text:?}")]
+    Incomplete {
+        /// The sources file, relative to the root.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The entry as written (without its comment).
+        text: String,
+    },
+    /// A one-line entry starts with neither `deb` nor `deb-src`.
+    #[error("{file} line {line}: an entry must start with deb or deb-src: {text:?}")]
+    NotDeb {
+        /// The sources file, relative to the root.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The entry as written (without its comment).
+        text: String,
+    },
+    /// A one-line entry's `[options]` has no closing bracket.
+    #[error("{file} line {line}: unclosed [options]: {text:?}")]
+    UnclosedOptions {
+        /// The sources file, relative to the root.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The entry as written (without its comment).
+        text: String,
+    },
+    /// A one-line entry lacks its URI or its suite.
+    #[error("{file} line {line}: an entry needs a URI and a suite: {text:?}")]
+    NoUriOrSuite {
+        /// The sources file, relative to the root.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The entry as written (without its comment).
+        text: String,
+    },
+    /// A deb822 paragraph of `Types: deb` lacks `URIs` or `Suites`.
+    #[error("{file} line {line}: a deb paragraph needs URIs and Suites")]
+    Deb822Incomplete {
+        /// The `.sources` file, relative to the root.
+        file: String,
+        /// The 1-based line the paragraph starts on.
+        line: usize,
+    },
+    /// A deb822 `.sources` file is not in control-file syntax.
+    #[error(transparent)]
+    Deb822Syntax(pkgdb::Error),
+    /// A mirror is not an `http`, `https` or `file` URL.
+    #[error("mirror {url:?} is not an http(s) or file URL")]
+    Mirror {
+        /// The URL as given.
+        url: String,
+    },
+}
 
 /// One suite of one archive with the components to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AptSource {
     /// Base URL without a trailing slash (`http://deb.debian.org/debian`).
     pub uri: String,
+    /// The suite (`bookworm-security`), as under `dists/`.
     pub suite: String,
+    /// The components to read (`main`, `contrib`).
     pub components: Vec<String>,
     /// `[trusted=yes]` / `Trusted: yes`: the user vouches for an unsigned repository.
     pub trusted: bool,
     /// `signed-by`: the only keys that may sign the suite; `None`: apt's
     /// trusted keys (`/etc/apt/trusted.gpg`, `/etc/apt/trusted.gpg.d`).
     pub signed_by: Option<SignedBy>,
-    /// The URI the image configures, when `--mirror` replaced it (apt's
+    /// The URI the image configures, when a mirror replaced it (apt's
     /// `Pin: origin` still names this host).
     pub mirrored_from: Option<String>,
 }
@@ -71,11 +137,14 @@ impl SignedBy {
 /// The distribution families drydock patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distribution {
+    /// Debian (`deb.debian.org`).
     Debian,
+    /// Ubuntu (`archive.ubuntu.com`, `ports.ubuntu.com`).
     Ubuntu,
 }
 
 impl Distribution {
+    /// The family of an `os-release` `ID`; `None` for any other.
     pub fn from_os_id(id: &str) -> Option<Distribution> {
         match id {
             "debian" => Some(Distribution::Debian),
@@ -124,8 +193,8 @@ impl Distribution {
         };
         match self {
             Distribution::Debian => vec![
-                source(DEBIAN, codename.to_string(), &["main"]),
-                source(DEBIAN, format!("{codename}-updates"), &["main"]),
+                source(DEBIAN_ARCHIVE, codename.to_string(), &["main"]),
+                source(DEBIAN_ARCHIVE, format!("{codename}-updates"), &["main"]),
                 source(DEBIAN_SECURITY, format!("{codename}-security"), &["main"]),
             ],
             Distribution::Ubuntu => {
@@ -141,51 +210,36 @@ impl Distribution {
     }
 }
 
-const DEBIAN: &str = "http://deb.debian.org/debian";
-const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
-
-/// Ubuntu serves amd64 and i386 from the main archives, other
-/// architectures from `ports.ubuntu.com`.
-fn ubuntu_archives(architecture: &str) -> (&'static str, &'static str) {
-    match architecture {
-        "amd64" | "i386" => (
-            "http://archive.ubuntu.com/ubuntu",
-            "http://security.ubuntu.com/ubuntu",
-        ),
-        _ => (
-            "http://ports.ubuntu.com/ubuntu-ports",
-            "http://ports.ubuntu.com/ubuntu-ports",
-        ),
-    }
-}
-
 /// Parses one-line `sources.list` text: `deb [options] URI SUITE COMPONENT…`.
 /// `deb-src` lines and comments are skipped; a malformed line is an error
 /// naming it.
-pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
+pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, SourcesError> {
     let mut sources = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let bad = |why: &str| format!("{file} line {}: {why}: {line:?}", number + 1);
-        let (kind, rest) = line
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| bad("incomplete entry"))?;
+        let at = || (file.to_string(), number + 1, line.to_string());
+        let (kind, rest) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            let (file, line, text) = at();
+            SourcesError::Incomplete { file, line, text }
+        })?;
         if kind == "deb-src" {
             continue;
         }
         if kind != "deb" {
-            return Err(bad("an entry must start with deb or deb-src"));
+            let (file, line, text) = at();
+            return Err(SourcesError::NotDeb { file, line, text });
         }
         let mut rest = rest.trim_start();
         let mut trusted = false;
         let mut signed_by = None;
         if let Some(options) = rest.strip_prefix('[') {
-            let (options, after) = options
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed [options]"))?;
+            let (options, after) = options.split_once(']').ok_or_else(|| {
+                let (file, line, text) = at();
+                SourcesError::UnclosedOptions { file, line, text }
+            })?;
             for option in options.split_whitespace() {
                 let (name, value) = option.split_once('=').unwrap_or((option, ""));
                 if name.eq_ignore_ascii_case("trusted") {
@@ -198,7 +252,8 @@ pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> 
         }
         let mut words = rest.split_whitespace();
         let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
-            return Err(bad("an entry needs a URI and a suite"));
+            let (file, line, text) = at();
+            return Err(SourcesError::NoUriOrSuite { file, line, text });
         };
         sources.push(AptSource {
             uri: uri.trim_end_matches('/').to_string(),
@@ -214,12 +269,13 @@ pub fn parse_one_line(file: &str, text: &str) -> Result<Vec<AptSource>, String> 
 
 /// Parses a deb822 `.sources` file: paragraphs with `Types`, `URIs`,
 /// `Suites`, `Components`, optional `Enabled` and `Trusted`.
-pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
-    let paragraphs = pkgdb::dpkg::paragraphs(file, text.as_bytes()).map_err(|e| e.to_string())?;
+pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, SourcesError> {
+    let paragraphs =
+        pkgdb::dpkg::paragraphs(file, text.as_bytes()).map_err(SourcesError::Deb822Syntax)?;
     let mut sources = Vec::new();
     for paragraph in paragraphs {
-        let get = |name: &str| -> Result<Vec<String>, String> {
-            Ok(paragraph
+        let get = |name: &str| -> Vec<String> {
+            paragraph
                 .fields
                 .iter()
                 .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
@@ -229,32 +285,32 @@ pub fn parse_deb822(file: &str, text: &str) -> Result<Vec<AptSource>, String> {
                         .map(str::to_string)
                         .collect()
                 })
-                .unwrap_or_default())
+                .unwrap_or_default()
         };
         let yes = |values: Vec<String>| {
             values
                 .first()
                 .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
         };
-        let enabled = get("Enabled")?;
+        let enabled = get("Enabled");
         if enabled
             .first()
             .is_some_and(|v| v.eq_ignore_ascii_case("no"))
         {
             continue;
         }
-        if !get("Types")?.iter().any(|t| t == "deb") {
+        if !get("Types").iter().any(|t| t == "deb") {
             continue;
         }
-        let (uris, suites) = (get("URIs")?, get("Suites")?);
+        let (uris, suites) = (get("URIs"), get("Suites"));
         if uris.is_empty() || suites.is_empty() {
-            return Err(format!(
-                "{file} line {}: a deb paragraph needs URIs and Suites",
-                paragraph.line
-            ));
+            return Err(SourcesError::Deb822Incomplete {
+                file: file.to_string(),
+                line: paragraph.line,
+            });
         }
-        let components = get("Components")?;
-        let trusted = yes(get("Trusted")?);
+        let components = get("Components");
+        let trusted = yes(get("Trusted"));
         let signed_by = paragraph
             .fields
             .iter()
@@ -344,28 +400,37 @@ pub fn third_party(configured: &[AptSource], distribution: Distribution) -> Vec<
     found
 }
 
-/// A `--mirror` rewrite: `FROM=TO` replaces the base URL prefix FROM; a
+/// A mirror rewrite: `FROM=TO` replaces the base URL prefix FROM; a
 /// bare URL replaces the scheme and host of every source and keeps its path
 /// (`http://mirror.local` turns `http://deb.debian.org/debian-security`
 /// into `http://mirror.local/debian-security`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mirror {
-    Prefix { from: String, to: String },
+    /// `FROM=TO`: base URLs starting with `from` start with `to` instead.
+    Prefix {
+        /// The prefix replaced, without a trailing slash.
+        from: String,
+        /// Its replacement, without a trailing slash.
+        to: String,
+    },
+    /// A bare URL: every base URL's scheme and host become this one's.
     Host(String),
 }
 
 impl std::str::FromStr for Mirror {
-    type Err = String;
+    type Err = SourcesError;
 
-    fn from_str(text: &str) -> Result<Mirror, String> {
-        let check = |url: &str| -> Result<String, String> {
+    fn from_str(text: &str) -> Result<Mirror, SourcesError> {
+        let check = |url: &str| -> Result<String, SourcesError> {
             if url.starts_with("http://")
                 || url.starts_with("https://")
                 || url.starts_with("file:/")
             {
                 Ok(url.trim_end_matches('/').to_string())
             } else {
-                Err(format!("mirror {url:?} is not an http(s) or file URL"))
+                Err(SourcesError::Mirror {
+                    url: url.to_string(),
+                })
             }
         };
         match text.split_once('=') {
@@ -376,6 +441,18 @@ impl std::str::FromStr for Mirror {
             None => Ok(Mirror::Host(check(text)?)),
         }
     }
+}
+
+/// The URL `mirrors` make of the archive URL `official`; `None` when no
+/// mirror applies to it.
+pub fn mirrored(official: &str, mirrors: &[Mirror]) -> Option<String> {
+    let mut source = [AptSource {
+        uri: official.trim_end_matches('/').to_string(),
+        ..AptSource::default()
+    }];
+    apply_mirrors(&mut source, mirrors);
+    let [source] = source;
+    source.mirrored_from.map(|_| source.uri)
 }
 
 /// Applies the first mirror that matches each source.
@@ -424,10 +501,11 @@ deb [arch=amd64 trusted=yes] http://example.org/repo/ stable main # trailing\n";
         assert!(!sources[0].trusted);
         assert_eq!(sources[1].uri, "http://example.org/repo");
         assert!(sources[1].trusted);
-        assert!(
+        assert_eq!(
             parse_one_line("f", "deb http://x\n")
                 .unwrap_err()
-                .contains("line 1")
+                .to_string(),
+            "f line 1: an entry needs a URI and a suite: \"deb http://x\""
         );
         assert!(parse_one_line("f", "rpm http://x a b\n").is_err());
     }
@@ -509,9 +587,9 @@ deb https://packages.example.org/apt stable main\n",
         assert_eq!(
             suites,
             [
-                (DEBIAN, "bookworm"),
-                (DEBIAN, "bookworm-backports"),
-                (DEBIAN, "bookworm-updates"),
+                (DEBIAN_ARCHIVE, "bookworm"),
+                (DEBIAN_ARCHIVE, "bookworm-backports"),
+                (DEBIAN_ARCHIVE, "bookworm-updates"),
                 (DEBIAN_SECURITY, "bookworm-security")
             ]
         );
@@ -537,5 +615,10 @@ deb https://packages.example.org/apt stable main\n",
         assert_eq!(sources[2].uri, "http://local/sec");
         assert_eq!(sources[0].configured_host(), "deb.debian.org");
         assert!("ftp://x".parse::<Mirror>().is_err());
+        assert_eq!(
+            mirrored("http://deb.debian.org/debian-security", &mirrors).as_deref(),
+            Some("http://local/sec")
+        );
+        assert_eq!(mirrored("http://deb.debian.org/debian-security", &[]), None);
     }
 }

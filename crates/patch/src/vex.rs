@@ -17,7 +17,13 @@ use crate::effects::ScriptEffect;
 use crate::plan::{Plan, Reason};
 
 /// `pkg:deb/debian/libssl3@3.0.17-1~deb12u2?arch=amd64&distro=debian-12`.
-pub fn deb_purl(distro: &str, release: &str, name: &str, version: &str, arch: &str) -> String {
+pub(crate) fn deb_purl(
+    distro: &str,
+    release: &str,
+    name: &str,
+    version: &str,
+    arch: &str,
+) -> String {
     format!(
         "pkg:deb/{distro}/{name}@{}?arch={arch}&distro={distro}-{release}",
         version.replace('+', "%2B").replace(':', "%3A")
@@ -36,10 +42,13 @@ pub fn oci_purl(repository: &str, digest: &str) -> String {
 
 /// One patched platform's contribution.
 pub struct Patched<'a> {
+    /// The platform's plan.
     pub plan: &'a Plan,
     /// The product's purl.
     pub product: String,
+    /// The distribution's `os-release` `ID` (`debian`), for package purls.
     pub distro: &'a str,
+    /// Its release (`12`), for package purls.
     pub release: &'a str,
     /// What the upgraded packages' scripts do and how the patch handled it.
     pub effects: &'a [ScriptEffect],

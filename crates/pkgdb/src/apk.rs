@@ -8,8 +8,8 @@
 //! lines (file lists, checksums) are never decoded. Never reads files itself.
 
 use crate::dpkg::MAX_FIELD_LEN;
-use crate::error::{Error, Result};
-use crate::inventory::{Package, PackageKind};
+use crate::error::{EntryError, Error, Result};
+use crate::package::{Package, PackageKind};
 use crate::version::apk::Version;
 
 /// The installed packages of an apk `installed` file. `file` names it in errors.
@@ -99,12 +99,14 @@ impl Entry {
         let (version, _) = entry.version.ok_or_else(|| Error::Package {
             file: file.to_string(),
             package: name.clone(),
-            message: "has no V: (version) line".to_string(),
+            source: EntryError::NoVersion {
+                field: "V: (version) line",
+            },
         })?;
         Version::parse(&version).map_err(|e| Error::Package {
             file: file.to_string(),
             package: name.clone(),
-            message: e.to_string(),
+            source: EntryError::Version(Box::new(e)),
         })?;
         let source_name = entry.origin.map_or_else(|| name.clone(), |(o, _)| o);
         Ok(Some(Package {
@@ -167,7 +169,10 @@ mod tests {
         ];
         for (bytes, expected) in cases {
             let err = parse_installed("installed", bytes).unwrap_err();
-            assert!(err.to_string().contains(expected), "{expected}: {err}");
+            assert!(
+                crate::error::chain(&err).contains(expected),
+                "{expected}: {err}"
+            );
         }
         for end in 0..INSTALLED.len() {
             let _ = parse_installed("installed", &INSTALLED.as_bytes()[..end]);

@@ -22,8 +22,8 @@
 //! without `Status` counts as installed, as Google's distroless images write
 //! them; in `status` it is an error.
 
-use crate::error::{Error, Result};
-use crate::inventory::{Package, PackageKind};
+use crate::error::{EntryError, Error, Result};
+use crate::package::{Package, PackageKind};
 use crate::version::dpkg::Version;
 
 /// Longest value accepted for a field drydock reads.
@@ -53,8 +53,11 @@ pub fn parse_status(file: &str, bytes: &[u8], kind: StatusFile) -> Result<Vec<Pa
 /// continuation lines.
 #[derive(Debug)]
 pub struct Field<'a> {
+    /// The field's name as written (matched case-insensitively).
     pub name: &'a [u8],
+    /// The raw value, untrimmed, continuation lines included.
     pub value: &'a [u8],
+    /// The 1-based line the field starts on.
     pub line: usize,
     /// Offset of `value` in the file's bytes.
     start: usize,
@@ -63,7 +66,9 @@ pub struct Field<'a> {
 /// A paragraph and the line it starts on (1-based).
 #[derive(Debug)]
 pub struct Paragraph<'a> {
+    /// The 1-based line of its first field.
     pub line: usize,
+    /// Its fields in file order.
     pub fields: Vec<Field<'a>>,
 }
 
@@ -208,10 +213,10 @@ fn package(file: &str, paragraph: &Paragraph, kind: StatusFile) -> Result<Option
             format!("invalid package name {name:?}"),
         ));
     }
-    let package_error = |message: String| Error::Package {
+    let package_error = |source: EntryError| Error::Package {
         file: file.to_string(),
         package: name.to_string(),
-        message,
+        source,
     };
     match (paragraph.text(file, "Status")?, kind) {
         (Some(status), _) => {
@@ -221,15 +226,15 @@ fn package(file: &str, paragraph: &Paragraph, kind: StatusFile) -> Result<Option
         }
         (None, StatusFile::StatusD) => {}
         (None, StatusFile::Status) => {
-            return Err(package_error(
-                "has no Status field; the status file is corrupt".to_string(),
-            ));
+            return Err(package_error(EntryError::NoStatus));
         }
     }
-    let version = paragraph
-        .text(file, "Version")?
-        .ok_or_else(|| package_error("has no Version field".to_string()))?;
-    Version::parse(version).map_err(|e| package_error(e.to_string()))?;
+    let version = paragraph.text(file, "Version")?.ok_or_else(|| {
+        package_error(EntryError::NoVersion {
+            field: "Version field",
+        })
+    })?;
+    Version::parse(version).map_err(|e| package_error(EntryError::Version(Box::new(e))))?;
     let architecture = paragraph.text(file, "Architecture")?.unwrap_or("");
     let (source_name, source_version) = match paragraph.text(file, "Source")? {
         Some(source) => parse_source(source, version).map_err(package_error)?,
@@ -247,23 +252,21 @@ fn package(file: &str, paragraph: &Paragraph, kind: StatusFile) -> Result<Option
 }
 
 /// Whether a `Status: want flag status` value means the package's files are on disk.
-fn files_on_disk(status: &str) -> Result<bool, String> {
+fn files_on_disk(status: &str) -> Result<bool, EntryError> {
     let words: Vec<&str> = status.split_ascii_whitespace().collect();
     let [_want, _flag, state] = words[..] else {
-        return Err(format!(
-            "Status {status:?} does not have the three words \"want flag status\""
-        ));
+        return Err(EntryError::StatusWords(status.to_string()));
     };
     match state {
         "installed" | "half-installed" | "unpacked" | "half-configured" | "triggers-awaited"
         | "triggers-pending" => Ok(true),
         "config-files" | "not-installed" => Ok(false),
-        other => Err(format!("Status has unknown state {other:?}")),
+        other => Err(EntryError::UnknownState(other.to_string())),
     }
 }
 
 /// `Source: name` or `Source: name (version)`.
-fn parse_source<'a>(source: &'a str, version: &'a str) -> Result<(&'a str, &'a str), String> {
+fn parse_source<'a>(source: &'a str, version: &'a str) -> Result<(&'a str, &'a str), EntryError> {
     let (name, rest) = source
         .split_once(char::is_whitespace)
         .map_or((source, ""), |(n, r)| (n, r.trim()));
@@ -274,8 +277,8 @@ fn parse_source<'a>(source: &'a str, version: &'a str) -> Result<(&'a str, &'a s
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .map(str::trim)
-        .ok_or_else(|| format!("Source {source:?} is not \"name\" or \"name (version)\""))?;
-    Version::parse(source_version).map_err(|e| format!("Source: {e}"))?;
+        .ok_or_else(|| EntryError::SourceSyntax(source.to_string()))?;
+    Version::parse(source_version).map_err(|e| EntryError::SourceVersion(Box::new(e)))?;
     Ok((name, source_version))
 }
 
@@ -339,7 +342,10 @@ Package: tzdata\nStatus: install ok installed\nArchitecture: all\nSource: tzdata
         assert_eq!(packages[0].source_name, "glibc");
         assert_eq!(packages[0].source_version, "2.36-9+deb12u7");
         let err = parse_status("status", entry, StatusFile::Status).unwrap_err();
-        assert!(err.to_string().contains("libc6: has no Status"), "{err}");
+        assert!(
+            crate::error::chain(&err).contains("libc6: has no Status"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -354,8 +360,7 @@ Package: tzdata\nStatus: install ok installed\nArchitecture: all\nSource: tzdata
         let bad = b"Package: old\nStatus: install ok installed\nVersion: 1.0\xff\n";
         let err = parse_status("status", bad, StatusFile::Status).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("line 3: field Version is not valid UTF-8"),
+            crate::error::chain(&err).contains("line 3: field Version is not valid UTF-8"),
             "{err}"
         );
     }
@@ -404,7 +409,10 @@ Package: tzdata\nStatus: install ok installed\nArchitecture: all\nSource: tzdata
         ];
         for (bytes, expected) in cases {
             let err = parse_status("status", bytes, StatusFile::Status).unwrap_err();
-            assert!(err.to_string().contains(expected), "{expected}: {err}");
+            assert!(
+                crate::error::chain(&err).contains(expected),
+                "{expected}: {err}"
+            );
         }
         let huge = format!(
             "Package: a\nStatus: install ok installed\nVersion: 1{}\n",
@@ -412,7 +420,7 @@ Package: tzdata\nStatus: install ok installed\nArchitecture: all\nSource: tzdata
         );
         let err = parse_status("status", huge.as_bytes(), StatusFile::Status).unwrap_err();
         assert!(
-            err.to_string().contains("more than the 4096 allowed"),
+            crate::error::chain(&err).contains("more than the 4096 allowed"),
             "{err}"
         );
     }

@@ -63,8 +63,11 @@ pub const RHEL_FAMILY: &[(&str, &str, &str)] = &[
 /// A calendar date (no time zone: the tables have day precision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
+    /// The year (`2026`).
     pub year: u16,
+    /// The month, 1 to 12.
     pub month: u8,
+    /// The day of the month, 1 to 31.
     pub day: u8,
 }
 
@@ -94,10 +97,13 @@ impl fmt::Display for Date {
 /// The support dates of one release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifecycle {
+    /// The os-release `ID` it applies to (`debian`, `ubuntu`, `alpine`, `rhel`).
     pub distribution: String,
     /// `12`, `24.04`, `3.20`, `9`.
     pub version: String,
+    /// The release's codename (`bookworm`, `noble`), where it has one.
     pub codename: Option<String>,
+    /// When it was released, where the table says.
     pub released: Option<Date>,
     /// End of standard (free) security support.
     pub eol: Option<Date>,

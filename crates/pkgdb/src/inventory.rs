@@ -19,30 +19,11 @@ use futures_util::StreamExt;
 use oci::manifest::{ContentRef, Manifest};
 use oci::{Digest, OciLayout, ParsedManifest};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ImageError, Result};
 use crate::os::{self, OsFiles, OsInfo};
+use crate::package::Package;
 use crate::rootfs::{FileRef, LayerFiles, Rootfs, ScanLimits, Selection, scan_layer_selecting};
-use crate::version::VersionScheme;
 use crate::{apk, dpkg, eol, rpm};
-
-/// The package format a package came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PackageKind {
-    Deb,
-    Apk,
-    Rpm,
-}
-
-impl PackageKind {
-    /// The rules its versions are ordered by.
-    pub fn version_scheme(self) -> VersionScheme {
-        match self {
-            PackageKind::Deb => VersionScheme::Dpkg,
-            PackageKind::Apk => VersionScheme::Apk,
-            PackageKind::Rpm => VersionScheme::Rpm,
-        }
-    }
-}
 
 /// Which package database an inventory was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,34 +32,14 @@ pub enum PackageDbKind {
     Dpkg,
     /// Only `var/lib/dpkg/status.d/` (distroless).
     DpkgStatusD,
+    /// `lib/apk/db/installed` (Alpine, Wolfi, Chainguard).
     Apk,
+    /// `rpmdb.sqlite` (rpm ≥ 4.16).
     RpmSqlite,
 }
 
-/// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Package {
-    pub name: String,
-    pub version: String,
-    /// As the database records it (`amd64`, `all`, `x86_64`, `noarch`);
-    /// empty when it records none.
-    pub architecture: String,
-    /// The source package advisories are keyed by.
-    pub source_name: String,
-    /// The source package's version (differs from `version` for binNMUs and
-    /// for binaries built by another source version).
-    pub source_version: String,
-    pub kind: PackageKind,
-    /// The diff ID of the layer the package came from; `None` for a directory root.
-    pub layer: Option<Digest>,
-}
-
-impl Package {
-    fn identity(&self) -> (&str, &str, &str) {
-        (&self.name, &self.version, &self.architecture)
-    }
-}
-
+/// What an image (or an unpacked root filesystem) has installed, and who
+/// its operating system is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Inventory {
     /// `None` when the image has no identity files (unknown OS, `scratch`).
@@ -236,7 +197,9 @@ pub fn from_dir(root: &Path) -> Result<Inventory> {
 /// Where per-layer scan results are kept between scans, keyed by the
 /// layer's blob digest (the same layer shared by many tags is read once).
 pub trait LayerCache: Send + Sync {
+    /// The scan result kept for the layer blob `layer`, if any.
     fn get(&self, layer: &Digest) -> Option<LayerFiles>;
+    /// Keeps the scan result of the layer blob `layer`.
     fn put(&self, layer: &Digest, files: &LayerFiles);
 }
 
@@ -261,9 +224,9 @@ pub async fn from_layout(
     limits: ScanLimits,
 ) -> Result<Inventory> {
     let image = format!("oci:{}:{}", layout.root().display(), tag.unwrap_or(""));
-    let image_error = |message: String| Error::Image {
+    let image_error = |source: ImageError| Error::Image {
         image: image.clone(),
-        message,
+        source,
     };
     let mut content = layout.resolve(tag).await?;
     let tagged_digest = content.digest.clone();
@@ -275,7 +238,7 @@ pub async fn from_layout(
     let image = read_image(layout, &manifest, cache, limits, &INVENTORY_SELECTION)
         .await
         .map_err(|e| match e {
-            Error::Image { message, .. } => image_error(message),
+            Error::Image { source, .. } => image_error(source),
             other => other,
         })?;
     let inventory = Inventory::from_rootfs(&image.rootfs)?;
@@ -292,11 +255,13 @@ static INVENTORY_SELECTION: std::sync::LazyLock<Selection> =
 /// One image manifest of a layout with its configuration and the merged
 /// view of its layers at the paths a [`Selection`] names.
 pub struct ImageFiles {
+    /// The image configuration document.
     pub config: serde_json::Value,
     /// The layer blobs, lowest first.
     pub layers: Vec<ContentRef>,
     /// The layers' diff IDs, in the same order.
     pub diff_ids: Vec<Digest>,
+    /// The layers merged, at the paths the selection names.
     pub rootfs: Rootfs,
 }
 
@@ -310,27 +275,26 @@ pub async fn read_image(
     limits: ScanLimits,
     selection: &Selection,
 ) -> Result<ImageFiles> {
-    let image_error = |message: String| Error::Image {
+    let image_error = |source: ImageError| Error::Image {
         image: format!("oci:{}", layout.root().display()),
-        message,
+        source,
     };
     let Manifest::Image(_) = &manifest.manifest else {
-        return Err(image_error("the index points at another index".to_string()));
+        return Err(image_error(ImageError::NestedIndex));
     };
     let references = manifest.references().map_err(oci::Error::from)?;
     let Some((config, layers)) = references.split_first() else {
-        return Err(image_error("the manifest has no config".to_string()));
+        return Err(image_error(ImageError::NoConfig));
     };
     let config_bytes = layout.read_blob_bytes(config).await?;
     let image_config: serde_json::Value = serde_json::from_slice(&config_bytes)
-        .map_err(|e| image_error(format!("the config is not JSON: {e}")))?;
+        .map_err(|e| image_error(ImageError::ConfigNotJson(e)))?;
     let diff_ids = diff_ids(&image_config).map_err(image_error)?;
     if diff_ids.len() != layers.len() {
-        return Err(image_error(format!(
-            "the manifest has {} layers but the config lists {} diff IDs",
-            layers.len(),
-            diff_ids.len()
-        )));
+        return Err(image_error(ImageError::LayerCount {
+            layers: layers.len(),
+            diff_ids: diff_ids.len(),
+        }));
     }
     let mut merged = Vec::with_capacity(layers.len());
     for (layer, diff_id) in layers.iter().zip(&diff_ids) {
@@ -358,7 +322,7 @@ pub async fn read_manifest(layout: &OciLayout, content: &ContentRef) -> Result<P
     Ok(ParsedManifest::parse(&bytes, Some(&content.media_type)).map_err(oci::Error::from)?)
 }
 
-fn pick_platform(index: &oci_spec::image::ImageIndex) -> Result<ContentRef, String> {
+fn pick_platform(index: &oci_spec::image::ImageIndex) -> Result<ContentRef, ImageError> {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -369,29 +333,31 @@ fn pick_platform(index: &oci_spec::image::ImageIndex) -> Result<ContentRef, Stri
             .as_ref()
             .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == arch)
     });
-    let descriptor = chosen.ok_or_else(|| format!("the index has no linux/{arch} image"))?;
+    let descriptor = chosen.ok_or_else(|| ImageError::NoPlatform {
+        platform: format!("linux/{arch}"),
+    })?;
     Ok(ContentRef {
         digest: descriptor
             .digest()
             .as_ref()
             .parse()
-            .map_err(|e| format!("index entry digest: {e}"))?,
+            .map_err(ImageError::IndexDigest)?,
         size: descriptor.size(),
         media_type: descriptor.media_type().to_string(),
     })
 }
 
-fn diff_ids(config: &serde_json::Value) -> Result<Vec<Digest>, String> {
+fn diff_ids(config: &serde_json::Value) -> Result<Vec<Digest>, ImageError> {
     let list = config
         .pointer("/rootfs/diff_ids")
         .and_then(|v| v.as_array())
-        .ok_or("the config has no rootfs.diff_ids")?;
+        .ok_or(ImageError::NoDiffIds)?;
     list.iter()
         .map(|v| {
             v.as_str()
-                .ok_or("a diff ID is not a string".to_string())?
+                .ok_or(ImageError::DiffIdNotString)?
                 .parse()
-                .map_err(|e| format!("diff ID: {e}"))
+                .map_err(ImageError::DiffId)
         })
         .collect()
 }
@@ -412,22 +378,25 @@ async fn scan_blob(
     let name = layer.digest.to_string();
     tokio::task::spawn_blocking(move || {
         let files = scan_layer_selecting(&name, &mut reader, &limits, &selection)?;
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::Layer {
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|source| Error::LayerRead {
             layer: name.clone(),
-            message: format!("cannot be read to its end: {e}"),
+            what: "cannot be read to its end",
+            source,
         })?;
         Ok(files)
     })
     .await
-    .map_err(|e| Error::Layer {
+    .map_err(|e| Error::LayerRead {
         layer: layer.digest.to_string(),
-        message: format!("the scanning task failed: {e}"),
+        what: "the scanning task failed",
+        source: std::io::Error::other(e),
     })?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::PackageKind;
     use crate::rootfs::EntryKind;
     use crate::rootfs::tests::tar;
 
@@ -512,7 +481,7 @@ mod tests {
         )]);
         let err = Inventory::from_rootfs(&Rootfs::from_layers([(Digest::sha256_of(b"1"), legacy)]))
             .unwrap_err();
-        assert!(err.to_string().contains("BerkeleyDB"), "{err}");
+        assert!(crate::error::chain(&err).contains("BerkeleyDB"), "{err}");
         let corrupt = layer(&[(
             "var/lib/dpkg/status",
             EntryKind::File(b"Package: a\ngarbage\n".to_vec()),

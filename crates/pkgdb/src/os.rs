@@ -4,7 +4,7 @@
 //!
 //! Owns parsing those files and combining them into one [`OsInfo`]. Pure: it
 //! is handed the files' bytes (see [`OsFiles`]); it never reads disk and
-//! never decides end-of-life (that is [`crate::eol`]).
+//! never decides end-of-life (the `eol` module does, from an [`OsInfo`]).
 
 use crate::error::{Error, Result};
 
@@ -13,8 +13,11 @@ use crate::error::{Error, Result};
 pub struct OsFiles<'a> {
     /// `etc/os-release`, else `usr/lib/os-release`.
     pub os_release: Option<&'a [u8]>,
+    /// `etc/debian_version` (a point release, or a codename on derivatives).
     pub debian_version: Option<&'a [u8]>,
+    /// `etc/alpine-release`.
     pub alpine_release: Option<&'a [u8]>,
+    /// `etc/redhat-release`, for RHEL-family images without os-release.
     pub redhat_release: Option<&'a [u8]>,
 }
 
@@ -32,6 +35,7 @@ pub struct OsInfo {
     pub release: Option<String>,
     /// `VERSION_CODENAME` (or `UBUNTU_CODENAME`), e.g. `bookworm`, `noble`.
     pub codename: Option<String>,
+    /// os-release `PRETTY_NAME` (`Debian GNU/Linux 12 (bookworm)`).
     pub pretty_name: Option<String>,
 }
 

@@ -84,23 +84,31 @@ pub struct LayerFiles {
     pub windows: bool,
 }
 
+/// One path a layer holds, and what is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerEntry {
     /// Clean, relative, `/`-separated; for a whiteout the path it deletes,
     /// for an opaque marker the directory it makes opaque.
     pub path: String,
+    /// What the layer puts at the path.
     pub kind: EntryKind,
 }
 
+/// What a layer puts at a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file, with its content when the selection keeps it.
     File(Vec<u8>),
+    /// A symbolic link and its target as written.
     Symlink(String),
+    /// A directory.
     Dir,
     /// Anything else that occupies the path (device, fifo, a file at a
     /// directory's path, a hard link to a file not kept).
     Other,
+    /// A whiteout (`.wh.NAME`): the path is deleted from lower layers.
     Whiteout,
+    /// An opaque marker (`.wh..wh..opq`): the directory hides lower layers' contents.
     Opaque,
 }
 
@@ -120,9 +128,13 @@ enum Relevance {
 /// which directories exist and what is in them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
+    /// Files kept whole, relative to the root.
     pub files: Vec<String>,
+    /// Directories whose direct children are kept.
     pub dirs: Vec<String>,
+    /// Directories under which every file is kept.
     pub trees: Vec<String>,
+    /// Whether every other path is kept too, without content.
     pub all_paths: bool,
 }
 
@@ -209,7 +221,11 @@ pub fn scan_layer_selecting(
     };
     let bounded = decompressed(layer, reader, limits.max_layer_bytes)?;
     let mut archive = tar::Archive::new(bounded);
-    let tar_error = |e: io::Error| layer_error(format!("is not a readable tar archive: {e}"));
+    let tar_error = |source: io::Error| Error::LayerRead {
+        layer: layer.to_string(),
+        what: "is not a readable tar archive",
+        source,
+    };
     let mut files = LayerFiles::default();
     let mut kept: u64 = 0;
     for entry in archive.entries().map_err(tar_error)? {
@@ -328,14 +344,24 @@ pub fn decompressed<'r>(
             Ok(0) => break,
             Ok(n) => have += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(layer_error(format!("cannot be read: {e}"))),
+            Err(source) => {
+                return Err(Error::LayerRead {
+                    layer: layer.to_string(),
+                    what: "cannot be read",
+                    source,
+                });
+            }
         }
     }
     let head = io::Cursor::new(magic[..have].to_vec()).chain(reader);
     let decoded: Box<dyn Read + 'r> = match &magic[..have] {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(head)),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => {
-            Box::new(zstd::Decoder::new(head).map_err(|e| layer_error(format!("zstd: {e}")))?)
+            Box::new(zstd::Decoder::new(head).map_err(|source| Error::LayerRead {
+                layer: layer.to_string(),
+                what: "is not a readable zstd stream",
+                source,
+            })?)
         }
         [0xfd, b'7', b'z', b'X', b'Z', 0] | [b'B', b'Z', b'h', ..] => {
             return Err(layer_error(
@@ -550,6 +576,7 @@ impl<'a> Cursor<'a> {
 /// One version of a file in the merged view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileRef<'a> {
+    /// The file's bytes.
     pub content: &'a [u8],
     /// The layer the file came from; `None` for a directory root.
     pub layer: Option<&'a Digest>,
@@ -1015,7 +1042,7 @@ pub(crate) mod tests {
         };
         let err = scan_layer("test", &mut &layer[..], &tiny).unwrap_err();
         assert!(
-            err.to_string().contains("larger than the 1024-byte limit"),
+            crate::error::chain(&err).contains("larger than the 1024-byte limit"),
             "{err}"
         );
         assert!(scan(&[]).unwrap().entries.is_empty());

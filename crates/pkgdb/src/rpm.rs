@@ -15,8 +15,8 @@
 
 use std::io::Read;
 
-use crate::error::{Error, Result};
-use crate::inventory::{Package, PackageKind};
+use crate::error::{Error, HeaderError, Result, RpmError};
+use crate::package::{Package, PackageKind};
 
 const TAG_NAME: u32 = 1000;
 const TAG_VERSION: u32 = 1001;
@@ -38,38 +38,42 @@ const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 /// The fields of one header drydock uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
+    /// `NAME` (`openssl-libs`).
     pub name: String,
+    /// `EPOCH`, when the package has one.
     pub epoch: Option<u32>,
+    /// `VERSION` (`3.0.7`).
     pub version: String,
+    /// `RELEASE` (`24.el9`).
     pub release: String,
+    /// `ARCH` (`x86_64`, `noarch`).
     pub arch: Option<String>,
+    /// `SOURCERPM` (`openssl-3.0.7-24.el9.src.rpm`).
     pub source_rpm: Option<String>,
 }
 
 /// Parses an rpm header blob as stored in the database (no lead, no magic):
 /// index length, data length, index entries, data store.
-pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
-    let be32 = |at: usize| -> Result<u32, String> {
+pub fn parse_header(blob: &[u8]) -> Result<Header, HeaderError> {
+    let be32 = |at: usize| -> Result<u32, HeaderError> {
         blob.get(at..at + 4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| format!("header is truncated at byte {at} of {}", blob.len()))
+            .ok_or(HeaderError::Truncated {
+                at,
+                len: blob.len(),
+            })
     };
     let tags = be32(0)?;
     let data_len = be32(4)?;
     if tags == 0 || tags > MAX_TAGS || data_len > MAX_DATA {
-        return Err(format!(
-            "header claims {tags} tags and {data_len} data bytes, beyond rpm's limits"
-        ));
+        return Err(HeaderError::BeyondLimits { tags, data_len });
     }
     let index_end = 8 + tags as usize * 16;
     let data = blob
         .get(index_end..index_end + data_len as usize)
-        .ok_or_else(|| {
-            format!(
-                "header claims {} bytes but the blob has {}",
-                index_end + data_len as usize,
-                blob.len()
-            )
+        .ok_or(HeaderError::Short {
+            claimed: index_end + data_len as usize,
+            len: blob.len(),
         })?;
     let mut header = Header::default();
     for entry in 0..tags as usize {
@@ -79,17 +83,16 @@ pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
         let value = data
             .get(offset..)
             .filter(|_| count > 0)
-            .ok_or_else(|| format!("tag {tag} points outside the data store ({offset})"))?;
-        let string = || -> Result<String, String> {
+            .ok_or(HeaderError::OutsideData { tag, offset })?;
+        let string = || -> Result<String, HeaderError> {
             if kind != TYPE_STRING && kind != TYPE_I18NSTRING {
-                return Err(format!("tag {tag} has type {kind}, expected a string"));
+                return Err(HeaderError::NotString { tag, kind });
             }
             let end = value
                 .iter()
                 .position(|&b| b == 0)
-                .ok_or_else(|| format!("tag {tag} is a string without its terminating NUL"))?;
-            String::from_utf8(value[..end].to_vec())
-                .map_err(|_| format!("tag {tag} is not valid UTF-8"))
+                .ok_or(HeaderError::Unterminated { tag })?;
+            String::from_utf8(value[..end].to_vec()).map_err(|_| HeaderError::NotUtf8 { tag })
         };
         match tag {
             TAG_NAME => header.name = string()?,
@@ -99,7 +102,7 @@ pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
             TAG_SOURCERPM => header.source_rpm = Some(string()?),
             TAG_EPOCH => {
                 if kind != TYPE_INT32 || value.len() < 4 {
-                    return Err(format!("tag {tag} (epoch) is not a 32-bit integer"));
+                    return Err(HeaderError::Epoch { tag });
                 }
                 header.epoch = Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
             }
@@ -107,7 +110,7 @@ pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
         }
     }
     if header.name.is_empty() || header.version.is_empty() {
-        return Err("header has no name or no version".to_string());
+        return Err(HeaderError::NoNameOrVersion);
     }
     Ok(header)
 }
@@ -151,21 +154,17 @@ impl Header {
 /// The installed packages of an `rpmdb.sqlite`. `file` names it in errors.
 /// `gpg-pubkey` pseudo-packages (imported signing keys) are left out.
 pub fn parse_sqlite(file: &str, bytes: &[u8]) -> Result<Vec<Package>> {
-    let err = |message: String| Error::Rpm {
+    let err = |source: RpmError| Error::Rpm {
         file: file.to_string(),
-        message,
+        source: Box::new(source),
     };
     if bytes.len() < 100 || !bytes.starts_with(SQLITE_MAGIC) {
-        return Err(err("is not a SQLite database".to_string()));
+        return Err(err(RpmError::NotSqlite));
     }
     // Bytes 18 and 19 say "WAL mode" (2) in a database rpm left in WAL
     // mode; an in-memory database must be read in rollback mode (1).
     let reader = (&bytes[..18]).chain(&[1u8, 1][..]).chain(&bytes[20..]);
-    let sql = |e: rusqlite::Error| {
-        err(format!(
-            "{e}; the database is corrupt or not an rpm database"
-        ))
-    };
+    let sql = |e: rusqlite::Error| err(RpmError::Sqlite(e));
     let mut db = rusqlite::Connection::open_in_memory().map_err(sql)?;
     db.deserialize_read_exact(rusqlite::MAIN_DB, reader, bytes.len(), true)
         .map_err(sql)?;
@@ -177,7 +176,8 @@ pub fn parse_sqlite(file: &str, bytes: &[u8]) -> Result<Vec<Package>> {
     while let Some(row) = rows.next().map_err(sql)? {
         let hnum: i64 = row.get(0).map_err(sql)?;
         let blob: Vec<u8> = row.get(1).map_err(sql)?;
-        let header = parse_header(&blob).map_err(|m| err(format!("row {hnum}: {m}")))?;
+        let header =
+            parse_header(&blob).map_err(|source| err(RpmError::Header { row: hnum, source }))?;
         if header.name == "gpg-pubkey" {
             continue;
         }
@@ -199,9 +199,7 @@ pub fn parse_sqlite(file: &str, bytes: &[u8]) -> Result<Vec<Package>> {
 pub fn unsupported_format(file: &str) -> Error {
     Error::Rpm {
         file: file.to_string(),
-        message: "is a BerkeleyDB or NDB rpm database (RHEL/CentOS ≤ 8, Amazon Linux 2, SUSE), \
-                  which drydock does not read yet; only rpmdb.sqlite (rpm ≥ 4.16) is supported"
-            .to_string(),
+        source: Box::new(RpmError::UnsupportedFormat),
     }
 }
 
@@ -272,20 +270,21 @@ pub(crate) mod tests {
         }
         let mut bad_offset = blob.clone();
         bad_offset[16..20].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
-        assert!(
-            parse_header(&bad_offset)
-                .unwrap_err()
-                .contains("outside the data store")
-        );
+        assert!(matches!(
+            parse_header(&bad_offset),
+            Err(HeaderError::OutsideData { .. })
+        ));
         let mut huge = blob.clone();
         huge[..4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(
-            parse_header(&huge)
-                .unwrap_err()
-                .contains("beyond rpm's limits")
-        );
+        assert!(matches!(
+            parse_header(&huge),
+            Err(HeaderError::BeyondLimits { .. })
+        ));
         let unterminated = header_blob(&[(TAG_NAME, TYPE_STRING, b"abc".to_vec())]);
-        assert!(parse_header(&unterminated).unwrap_err().contains("NUL"));
+        assert_eq!(
+            parse_header(&unterminated),
+            Err(HeaderError::Unterminated { tag: TAG_NAME })
+        );
         for flip in 0..blob.len() {
             let mut corrupt = blob.clone();
             corrupt[flip] ^= 0xff;
@@ -316,9 +315,7 @@ pub(crate) mod tests {
         assert_eq!(packages[0].name, "openssl-libs");
         assert_eq!(packages[0].source_name, "openssl");
         assert!(
-            parse_sqlite("rpmdb.sqlite", b"not a database")
-                .unwrap_err()
-                .to_string()
+            crate::error::chain(&parse_sqlite("rpmdb.sqlite", b"not a database").unwrap_err())
                 .contains("not a SQLite")
         );
         let mut truncated = bytes[..bytes.len() / 2].to_vec();

@@ -4,7 +4,8 @@
 //! and deciding whether a request may proceed without them (anonymous pull).
 //! Never stores or logs passwords: verified credentials are remembered only as
 //! a sha256 of `user:password`, so bcrypt's deliberate slowness is paid once
-//! per user rather than once per request.
+//! per user rather than once per request. Depends on no other module of the
+//! crate: it answers yes or no, the routes turn no into the spec's error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,35 +15,48 @@ use axum::http::{HeaderMap, Method, header};
 use base64::Engine as _;
 use oci::Digest;
 
-use crate::error::Error;
-
 /// Why an htpasswd file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HtpasswdError {
-    #[error("cannot read htpasswd file {path}")]
+    /// The file cannot be read.
+    #[error("cannot read htpasswd file {}", path.display())]
     Read {
+        /// The htpasswd file.
         path: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// A user's hash is not bcrypt (htpasswd's default is MD5).
     #[error(
         "htpasswd line {line}: user {user:?} does not have a bcrypt hash; only bcrypt is supported, regenerate it with `htpasswd -B`"
     )]
-    NotBcrypt { line: usize, user: String },
+    NotBcrypt {
+        /// The line number, from 1.
+        line: usize,
+        /// The user it names.
+        user: String,
+    },
+    /// A line is not `user:hash`.
     #[error("htpasswd line {line} is not of the form user:hash")]
-    Malformed { line: usize },
+    Malformed {
+        /// The line number, from 1.
+        line: usize,
+    },
+    /// The file names no user, so nobody could ever log in.
     #[error("htpasswd file has no users; add one with `htpasswd -B FILE USER`")]
     Empty,
 }
 
 /// `user → bcrypt hash`, as read from an htpasswd file.
 #[derive(Debug)]
-pub struct Htpasswd {
+pub(crate) struct Htpasswd {
     users: HashMap<String, String>,
 }
 
 impl Htpasswd {
-    pub fn parse(text: &str) -> Result<Htpasswd, HtpasswdError> {
+    /// Reads an htpasswd file's text; blank lines and `#` comments are skipped.
+    pub(crate) fn parse(text: &str) -> Result<Htpasswd, HtpasswdError> {
         let mut users = HashMap::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -86,14 +100,15 @@ impl Htpasswd {
 }
 
 /// Decides whether a request may proceed.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     htpasswd: std::sync::Arc<Htpasswd>,
     anonymous_pull: bool,
     verified: Mutex<HashMap<String, Digest>>,
 }
 
 impl Authenticator {
-    pub fn load(path: &Path, anonymous_pull: bool) -> Result<Authenticator, HtpasswdError> {
+    /// Reads the htpasswd file at `path`. Blocking.
+    pub(crate) fn load(path: &Path, anonymous_pull: bool) -> Result<Authenticator, HtpasswdError> {
         let text = std::fs::read_to_string(path).map_err(|source| HtpasswdError::Read {
             path: path.to_path_buf(),
             source,
@@ -105,16 +120,17 @@ impl Authenticator {
         })
     }
 
-    /// `Ok` when the request carries valid credentials, or carries none and
-    /// only reads while anonymous pull is on.
-    pub async fn authorize(&self, method: &Method, headers: &HeaderMap) -> Result<(), Error> {
+    /// Whether the request may proceed: it carries valid credentials, or
+    /// carries none and only reads while anonymous pull is on. Fails only
+    /// when the blocking password check could not finish.
+    pub(crate) async fn authorize(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<bool, tokio::task::JoinError> {
         let Some((user, password)) = basic_credentials(headers) else {
             let reads = method == Method::GET || method == Method::HEAD;
-            return if reads && self.anonymous_pull {
-                Ok(())
-            } else {
-                Err(Error::Unauthorized)
-            };
+            return Ok(reads && self.anonymous_pull);
         };
         let fingerprint = Digest::sha256_of(format!("{user}:{password}").as_bytes());
         let known = self
@@ -124,20 +140,19 @@ impl Authenticator {
             .get(&user)
             == Some(&fingerprint);
         if known {
-            return Ok(());
+            return Ok(true);
         }
         let htpasswd = self.htpasswd.clone();
         let checked_user = user.clone();
         let valid =
             tokio::task::spawn_blocking(move || htpasswd.verify(&checked_user, &password)).await?;
-        if !valid {
-            return Err(Error::Unauthorized);
+        if valid {
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(user, fingerprint);
         }
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(user, fingerprint);
-        Ok(())
+        Ok(valid)
     }
 }
 

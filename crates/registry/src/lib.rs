@@ -6,6 +6,13 @@
 //! files plus an SQLite reference graph). Never listens on a socket itself:
 //! callers get an [`axum::Router`] from [`Registry::router`] and serve it
 //! wherever they like, so other routes can share the listener.
+//!
+//! Modules depend on each other in one direction only. The crate root
+//! assembles `routes` (thin handlers, the trace and auth layers) →
+//! `service` (structs owning their storage handles) → `storage` (files,
+//! SQLite, the lock). `error` holds the start-up error and the per-request
+//! error with its one mapping to the spec's codes; it uses only `auth`'s and
+//! `storage`'s error types, and `auth` and `storage` use no other module.
 
 mod auth;
 mod error;
@@ -18,11 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::HtpasswdError;
-pub use error::Error;
+pub use error::OpenError;
 pub use service::gc::GcReport;
+pub use storage::StorageError;
 
 use auth::Authenticator;
-use service::uploads::Uploads;
+use service::{Services, Settings};
 use storage::{BlobStore, DataLock, Metadata};
 
 /// The largest manifest accepted by default (inclusive), as the spec's
@@ -72,45 +80,62 @@ pub struct Registry {
 
 struct Inner {
     config: Config,
-    blobs: BlobStore,
-    metadata: Metadata,
-    uploads: Uploads,
-    lock: DataLock,
-    authenticator: Option<Authenticator>,
+    services: Arc<Services>,
+    authenticator: Option<Arc<Authenticator>>,
 }
 
 impl Registry {
     /// Opens (creating when needed) the data directory and its metadata store,
-    /// and loads the htpasswd file when one is configured.
-    pub fn open(config: Config) -> Result<Registry, Error> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let blobs = BlobStore::open(&config.data_dir)?;
-        let metadata = Metadata::open(&config.data_dir.join("registry.db"))?;
-        let uploads = Uploads::new(blobs.uploads_dir());
-        let lock = DataLock::new(config.data_dir.join("gc.lock"));
+    /// and loads the htpasswd file when one is configured. The files and the
+    /// database are opened on the blocking thread pool.
+    pub async fn open(config: Config) -> Result<Registry, OpenError> {
+        tokio::task::spawn_blocking(move || Registry::open_blocking(config)).await?
+    }
+
+    fn open_blocking(config: Config) -> Result<Registry, OpenError> {
+        let data_dir = &config.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let blobs = BlobStore::open(data_dir).map_err(OpenError::Blobs)?;
+        let database = data_dir.join("registry.db");
+        let metadata = Metadata::open(&database).map_err(|source| OpenError::Metadata {
+            path: database,
+            source,
+        })?;
+        let lock = DataLock::new(data_dir.join("gc.lock"));
         let authenticator = match &config.htpasswd {
-            Some(path) => Some(Authenticator::load(path, config.anonymous_pull)?),
+            Some(path) => Some(Arc::new(Authenticator::load(path, config.anonymous_pull)?)),
             None => None,
+        };
+        let settings = Settings {
+            max_manifest_bytes: config.max_manifest_bytes,
+            gc_grace: config.gc_grace,
+            upload_expiry: config.upload_expiry,
         };
         Ok(Registry {
             inner: Arc::new(Inner {
-                config,
-                blobs,
-                metadata,
-                uploads,
-                lock,
+                services: Arc::new(Services::new(blobs, metadata, lock, settings)),
                 authenticator,
+                config,
             }),
         })
     }
 
+    /// The configuration it was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
-    /// The distribution API (`/v2/…`), with authentication applied.
+    /// The distribution API (`/v2/…`), with authentication applied and every
+    /// request traced (a span with method and path, an INFO event with status
+    /// and latency).
     pub fn router(&self) -> axum::Router {
-        routes::router(self.clone())
+        routes::router(
+            self.inner.services.clone(),
+            self.inner.authenticator.clone(),
+        )
     }
 
     /// Puts `router` (other routes served on the registry's listener, such
@@ -119,16 +144,13 @@ impl Registry {
     /// credentials unless anonymous pulls are allowed, everything else
     /// always does; without one, every request passes.
     pub fn protect(&self, router: axum::Router) -> axum::Router {
-        router.layer(axum::middleware::from_fn_with_state(
-            self.clone(),
-            routes::authenticate,
-        ))
+        routes::protect(router, self.inner.authenticator.clone())
     }
 
     /// Collects garbage once: unreferenced blobs older than the grace period,
     /// orphaned blob files and expired uploads. `dry_run` only reports.
-    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, Error> {
-        service::gc::collect(self, dry_run).await
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, StorageError> {
+        self.inner.services.gc.collect(dry_run).await
     }
 
     /// Runs [`Registry::gc`] every `gc_interval` in the background, logging
@@ -144,7 +166,7 @@ impl Registry {
                 ticker.tick().await;
                 match registry.gc(false).await {
                     Ok(report) => tracing::info!("garbage collection: {report}"),
-                    Err(e) => tracing::error!("garbage collection failed: {e}"),
+                    Err(e) => tracing::error!("garbage collection failed: {}", error::chain(&e)),
                 }
             }
         }))

@@ -14,16 +14,19 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, Result};
 
+/// A download cache directory: files stored by their SHA256, verified before they enter.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
 }
 
 impl Cache {
+    /// The cache under `dir` (created on the first download).
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
         Cache { dir: dir.into() }
     }
 
+    /// The directory it keeps its files under.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

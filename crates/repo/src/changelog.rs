@@ -13,17 +13,24 @@ use crate::deb::{DebError, DebFile};
 /// A changelog larger than this, decompressed, is refused.
 pub const MAX_CHANGELOG_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Changelog text that does not follow the format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("changelog line {line}: {message}")]
 pub struct ChangelogError {
+    /// The 1-based line.
     pub line: usize,
+    /// What is wrong with it.
     pub message: String,
 }
 
+/// One entry of a Debian changelog: one upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangelogEntry {
+    /// The source package it was uploaded as.
     pub source: String,
+    /// The version uploaded.
     pub version: String,
+    /// The distributions it was uploaded to (`bookworm-security`).
     pub distributions: Vec<String>,
     /// `urgency=` as written (`high`, `medium`, `low`, `emergency`, `critical`), lowercased.
     pub urgency: Option<String>,
@@ -158,6 +165,7 @@ pub enum ChangelogLocation {
     /// itself is a symlink into it (`changelog.Debian.gz ->
     /// ../libpython3-stdlib/changelog.Debian.gz` gives `libpython3-stdlib`).
     Elsewhere(String),
+    /// The package has no changelog.
     Missing,
 }
 
@@ -175,9 +183,10 @@ pub fn read_from_deb(deb: &DebFile, binary: &str) -> Result<ChangelogLocation, D
         flate2::read::GzDecoder::new(entry)
             .take(MAX_CHANGELOG_BYTES + 1)
             .read_to_string(&mut text)
-            .map_err(|e| DebError::Format {
+            .map_err(|source| DebError::Read {
                 path: deb.path().to_path_buf(),
-                message: format!("{path}: {e}"),
+                what: path.to_string(),
+                source,
             })?;
         if text.len() as u64 > MAX_CHANGELOG_BYTES {
             return Err(DebError::Format {

@@ -20,13 +20,35 @@ pub const MAX_DATA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// The largest single file read into memory from a data archive.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why a `.deb` cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DebError {
+    /// A package file that is not the `.deb` format, or whose content breaks a rule.
     #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The package file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A member or entry of the package that cannot be read to its end
+    /// (corrupt compression, a truncated archive, past its size bound).
+    #[error("{}: {what}", path.display())]
+    Read {
+        /// The package file.
+        path: PathBuf,
+        /// What was being read (`data archive`, an entry's path).
+        what: String,
+        /// The reader's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The package file cannot be opened.
     #[error("{}", path.display())]
     Io {
+        /// The package file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -38,12 +60,17 @@ pub type ControlFiles = BTreeMap<String, Vec<u8>>;
 /// One entry of a data archive as read into memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataEntry {
+    /// A regular file and its content.
     File(Vec<u8>),
+    /// A symbolic link and its target as written.
     Symlink(String),
+    /// A directory.
     Directory,
+    /// Anything else (hard link, device, fifo).
     Other,
 }
 
+/// A `.deb` package file on disk (already verified against its index).
 #[derive(Debug, Clone)]
 pub struct DebFile {
     path: PathBuf,
@@ -69,19 +96,23 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-fn decompressor<'a>(name: &str, reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, String> {
+/// The decompressing reader for member `name` (`data.tar.xz`); `None` for
+/// a compression a `.deb` may not use.
+fn decompressor<'a>(
+    name: &str,
+    reader: impl Read + 'a,
+) -> Option<std::io::Result<Box<dyn Read + 'a>>> {
     let compression = name.rsplit_once(".tar").map(|(_, ext)| ext).unwrap_or("?");
-    Ok(match compression {
+    Some(Ok(match compression {
         "" => Box::new(reader),
         ".gz" => Box::new(flate2::read::GzDecoder::new(reader)),
         ".xz" => Box::new(liblzma::read::XzDecoder::new(reader)),
-        ".zst" => Box::new(zstd::stream::read::Decoder::new(reader).map_err(|e| e.to_string())?),
-        other => {
-            return Err(format!(
-                "member {name} uses an unsupported compression ({other})"
-            ));
-        }
-    })
+        ".zst" => match zstd::stream::read::Decoder::new(reader) {
+            Ok(decoder) => Box::new(decoder),
+            Err(e) => return Some(Err(e)),
+        },
+        _ => return None,
+    }))
 }
 
 /// `./usr/bin/x` and `/usr/bin/x` → `usr/bin/x`; `.` and `./` → empty.
@@ -93,10 +124,12 @@ pub fn normalize_path(raw: &str) -> String {
 }
 
 impl DebFile {
+    /// The package file at `path` (nothing is read yet).
     pub fn new(path: impl Into<PathBuf>) -> DebFile {
         DebFile { path: path.into() }
     }
 
+    /// Where the package file is.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -106,6 +139,11 @@ impl DebFile {
             path: self.path.clone(),
             message: message.into(),
         }
+    }
+
+    fn read_error(&self, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DebError {
+        let (path, what) = (self.path.clone(), what.into());
+        move |source| DebError::Read { path, what, source }
     }
 
     /// Runs `f` on the decompressed member whose name starts with `prefix`
@@ -124,8 +162,7 @@ impl DebFile {
         let mut archive = ar::Archive::new(BufReader::new(file));
         let mut saw_version = false;
         while let Some(entry) = archive.next_entry() {
-            let mut entry =
-                entry.map_err(|e| self.format_error(format!("not a valid ar archive: {e}")))?;
+            let mut entry = entry.map_err(self.read_error("not a valid ar archive"))?;
             let name = String::from_utf8_lossy(entry.header().identifier())
                 .trim_end_matches('/')
                 .to_string();
@@ -134,7 +171,7 @@ impl DebFile {
                 (&mut entry)
                     .take(16)
                     .read_to_string(&mut version)
-                    .map_err(|e| self.format_error(format!("unreadable debian-binary: {e}")))?;
+                    .map_err(self.read_error("unreadable debian-binary"))?;
                 if !version.starts_with("2.") {
                     return Err(self.format_error(format!(
                         "unsupported .deb format version {:?}",
@@ -150,7 +187,11 @@ impl DebFile {
             if !saw_version {
                 return Err(self.format_error("not a .deb: debian-binary is not the first member"));
             }
-            let decompressed = decompressor(&name, entry).map_err(|m| self.format_error(m))?;
+            let decompressed = decompressor(&name, entry)
+                .ok_or_else(|| {
+                    self.format_error(format!("member {name} uses an unsupported compression"))
+                })?
+                .map_err(self.read_error(format!("member {name}")))?;
             let mut bounded = Bounded {
                 inner: decompressed,
                 remaining: limit,
@@ -172,18 +213,17 @@ impl DebFile {
                 let mut archive = tar::Archive::new(reader);
                 let entries = archive
                     .entries()
-                    .map_err(|e| self.format_error(format!("control archive: {e}")))?;
+                    .map_err(self.read_error("control archive"))?;
                 for entry in entries {
-                    let mut entry =
-                        entry.map_err(|e| self.format_error(format!("control archive: {e}")))?;
+                    let mut entry = entry.map_err(self.read_error("control archive"))?;
                     if !entry.header().entry_type().is_file() {
                         continue;
                     }
                     let name = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
                     let mut content = Vec::new();
-                    entry.read_to_end(&mut content).map_err(|e| {
-                        self.format_error(format!("control archive entry {name}: {e}"))
-                    })?;
+                    entry
+                        .read_to_end(&mut content)
+                        .map_err(self.read_error(format!("control archive entry {name}")))?;
                     files.insert(name, content);
                 }
                 if !files.contains_key("control") {
@@ -202,12 +242,9 @@ impl DebFile {
     ) -> Result<(), DebError> {
         self.with_member("data.tar", MAX_DATA_BYTES, "the data archive", |reader| {
             let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(|e| self.format_error(format!("data archive: {e}")))?;
+            let entries = archive.entries().map_err(self.read_error("data archive"))?;
             for entry in entries {
-                let mut entry =
-                    entry.map_err(|e| self.format_error(format!("data archive: {e}")))?;
+                let mut entry = entry.map_err(self.read_error("data archive"))?;
                 let path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
                 if !visit(&path, &mut entry)? {
                     break;
@@ -235,7 +272,7 @@ impl DebFile {
                 let mut content = Vec::new();
                 entry
                     .read_to_end(&mut content)
-                    .map_err(|e| self.format_error(format!("{path}: {e}")))?;
+                    .map_err(self.read_error(path))?;
                 DataEntry::File(content)
             } else if kind.is_symlink() {
                 let target = entry
@@ -272,7 +309,7 @@ mod tests {
         std::fs::write(&garbage, b"not an ar archive at all").unwrap();
         assert!(matches!(
             DebFile::new(&garbage).control_files(),
-            Err(DebError::Format { .. })
+            Err(DebError::Read { .. })
         ));
         assert!(matches!(
             DebFile::new(dir.path().join("missing.deb")).control_files(),

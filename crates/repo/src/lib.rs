@@ -8,11 +8,14 @@ pub mod apt;
 pub mod cache;
 pub mod changelog;
 pub mod deb;
+pub mod distributions;
 pub mod error;
+mod keyring;
+mod release;
 
-pub use apt::keyring::{Keyring, KeyringError};
-pub use apt::release::{IndexFile, Release, ReleaseError};
 pub use apt::{AptClient, Suite, VerifiedSuite};
 pub use cache::Cache;
 pub use deb::{DataEntry, DebError, DebFile};
 pub use error::{Error, Result};
+pub use keyring::{KeyError, Keyring, KeyringError};
+pub use release::{IndexFile, Release, ReleaseError};

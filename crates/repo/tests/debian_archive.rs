@@ -9,13 +9,14 @@ use repo::{AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, S
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
 const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
-const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+use repo::distributions::DEBIAN_KEYRING;
 const REMOVED_KEYS: &str = "/usr/share/keyrings/debian-archive-removed-keys.gpg";
 
 fn client(cache: &std::path::Path, keyring: &str) -> AptClient {
     let keyring = Keyring::from_files(&[keyring])
         .unwrap_or_else(|e| panic!("{e} (the debian-archive-keyring package provides it)"));
-    AptClient::new(Cache::new(cache), keyring).unwrap()
+    let http = oci::client::http_client_builder().build().unwrap();
+    AptClient::new(http, Cache::new(cache), keyring)
 }
 
 async fn raw_in_release(suite: &Suite) -> String {
@@ -196,7 +197,7 @@ async fn fetches_verified_indexes_and_debs_through_the_cache() {
         .download(DEBIAN_SECURITY, "../../etc/passwd", &sha256, size)
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::NotListed { .. }), "{error}");
+    assert!(matches!(error, Error::InvalidEntry { .. }), "{error}");
 }
 
 fn dpkg_deb(args: &[&str], deb: &std::path::Path) -> String {

@@ -109,6 +109,7 @@ fn tracker_url(family: OsFamily, id: &str) -> Option<String> {
     })
 }
 
+/// An installed package as the reports list it.
 pub fn entry(package: &Package) -> PackageEntry {
     PackageEntry {
         name: package.name.clone(),

@@ -8,22 +8,23 @@
 use advisory::{Severity, Status};
 
 /// The package ecosystem of a target, as Trivy names it in `Results[].Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum OsFamily {
+    /// Debian and its derivatives that keep Debian's advisories.
     Debian,
+    /// Ubuntu.
     Ubuntu,
+    /// Alpine Linux.
     Alpine,
+    /// Red Hat Enterprise Linux and the rpm-based distributions Trivy files under it.
     Redhat,
 }
 
 impl OsFamily {
+    /// Trivy's name for the family (`debian`, `ubuntu`, `alpine`, `redhat`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            OsFamily::Debian => "debian",
-            OsFamily::Ubuntu => "ubuntu",
-            OsFamily::Alpine => "alpine",
-            OsFamily::Redhat => "redhat",
-        }
+        self.into()
     }
 
     fn purl_type(self) -> &'static str {
@@ -38,6 +39,7 @@ impl OsFamily {
 /// The operating system of the scanned image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsSummary {
+    /// The distribution family.
     pub family: OsFamily,
     /// The release as users name it: `12.5`, `24.04`, `3.20.3`.
     pub name: String,
@@ -48,10 +50,15 @@ pub struct OsSummary {
 /// One installed package, as the reports list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageEntry {
+    /// The binary package's name.
     pub name: String,
+    /// The installed version (with epoch, as the package manager spells it).
     pub version: String,
+    /// The package's architecture (`amd64`, `all`, `x86_64`, `noarch`).
     pub architecture: String,
+    /// The source package it was built from (advisories are filed under it).
     pub source_name: String,
+    /// The source package's version.
     pub source_version: String,
     /// The diff id of the layer the package came from, when known.
     pub layer_diff_id: Option<String>,
@@ -60,17 +67,24 @@ pub struct PackageEntry {
 /// One vulnerability affecting one installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// `CVE-…`, `DSA-…`, `USN-…`, as the advisory names it.
     pub vulnerability_id: String,
+    /// The affected installed package.
     pub package: PackageEntry,
+    /// Fixed (in which version), or why not.
     pub status: Status,
+    /// The rating the report shows.
     pub severity: Severity,
     /// Whose rating `severity` is (`debian`, `ubuntu`, `nvd`, …).
     pub severity_source: String,
+    /// Where to read about the vulnerability.
     pub primary_url: Option<String>,
+    /// A one-line description, when the advisory has one.
     pub title: Option<String>,
 }
 
 impl Finding {
+    /// The version that fixes it, when one is published.
     pub fn fixed_version(&self) -> Option<&str> {
         self.status.fixed_version()
     }
@@ -81,8 +95,11 @@ impl Finding {
 pub struct TargetResult {
     /// `nginx:1.25 (debian 12.5)`.
     pub target: String,
+    /// The target's package ecosystem.
     pub family: OsFamily,
+    /// Every installed package of the target.
     pub packages: Vec<PackageEntry>,
+    /// The vulnerabilities found that the filters kept.
     pub findings: Vec<Finding>,
 }
 
@@ -108,15 +125,18 @@ impl TargetResult {
     }
 }
 
+/// What one scan of one image found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The image as the user named it.
     pub artifact_name: String,
     /// The image's manifest digest, when it came from a registry or layout.
     pub artifact_digest: Option<String>,
+    /// The image's operating system, when known.
     pub os: Option<OsSummary>,
     /// The image configuration document, as stored.
     pub image_config: serde_json::Value,
+    /// One result per target (today, the OS packages).
     pub results: Vec<TargetResult>,
     /// RFC 3339 time of the scan.
     pub created_at: String,

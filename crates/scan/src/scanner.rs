@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use advisory::{
     AdvisoryView, Distro, Family, FeedAdvisory, FeedStatus, InstalledSource, PackedAdvisories,
@@ -24,37 +23,75 @@ use pkgdb::{Date, Inventory, LayerFiles, ScanLimits};
 use crate::matching::{self, Filters};
 use crate::report::{OsSummary, Report, TargetResult};
 
+/// Why an image could not be scanned.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The text names no image drydock can read.
     #[error("{0:?} is not an image reference, oci:DIR[:TAG], docker-archive:FILE or dir:ROOTFS")]
     BadImage(String),
+    /// Reading the image from its registry, layout or archive failed.
     #[error(transparent)]
     Image(#[from] oci::Error),
+    /// Reading the image's package databases failed.
     #[error(transparent)]
     Inventory(#[from] pkgdb::Error),
+    /// Reading the advisory database or the security repositories failed.
     #[error(transparent)]
-    Advisory(#[from] advisory::Error),
+    Advisory(Box<advisory::Error>),
+    /// A Windows image: it has no OS packages drydock knows.
     #[error("{image} is a Windows image; drydock scans the OS packages of Linux images only")]
-    Windows { image: String },
+    Windows {
+        /// The image.
+        image: String,
+    },
+    /// Neither an OS release file nor a package database.
     #[error(
         "{image} has no known operating system and no package database, so there is nothing drydock can judge"
     )]
-    NoOs { image: String },
+    NoOs {
+        /// The image.
+        image: String,
+    },
+    /// A known OS whose package database is absent (distroless without one, a stripped image).
     #[error("{image} runs {os}, which has no package database drydock can read (dpkg, apk or rpm)")]
-    NoPackageDatabase { image: String, os: String },
+    NoPackageDatabase {
+        /// The image.
+        image: String,
+        /// The OS as its release file names it.
+        os: String,
+    },
+    /// An OS whose advisories drydock does not match yet.
     #[error("{image} runs {os}; drydock matches advisories for Debian, Ubuntu and Alpine so far")]
-    UnsupportedOs { image: String, os: String },
-    #[error("{}: {source}", path.display())]
+    UnsupportedOs {
+        /// The image.
+        image: String,
+        /// The OS as its release file names it.
+        os: String,
+    },
+    /// Reading an unpacked root filesystem failed.
+    #[error("reading {}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A blocking part of the scan (reading a directory, the advisory database) did not finish.
+    #[error("a blocking task of the scan failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<advisory::Error> for ScanError {
+    fn from(error: advisory::Error) -> ScanError {
+        ScanError::Advisory(Box::new(error))
+    }
 }
 
 /// Where an image to scan is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
+    /// A registry reference or an OCI layout.
     Location(ImageLocation),
     /// An unpacked root filesystem.
     Dir(PathBuf),
@@ -63,6 +100,8 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
+    /// Reads `dir:ROOTFS`, `docker-archive:FILE` (or an existing file's
+    /// path), `oci:DIR[:TAG]` or a registry reference.
     pub fn parse(text: &str) -> Result<ImageSource, ScanError> {
         if let Some(dir) = text.strip_prefix("dir:") {
             if dir.is_empty() {
@@ -88,6 +127,7 @@ pub struct DiskLayerCache {
 }
 
 impl DiskLayerCache {
+    /// The cache kept under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> DiskLayerCache {
         DiskLayerCache { dir: dir.into() }
     }
@@ -104,61 +144,43 @@ impl LayerCache for DiskLayerCache {
     }
 
     fn put(&self, layer: &Digest, files: &LayerFiles) {
-        let path = self.path(layer);
-        let Some(dir) = path.parent() else { return };
-        let temp = dir.join(format!(".tmp-{}-{}", std::process::id(), layer.hex()));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&temp, files.encode()))
-            .and_then(|()| std::fs::rename(&temp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
+        if let Err(e) = oci::atomic::write_atomic(
+            &self.path(layer),
+            &files.encode(),
+            oci::atomic::Durability::Cache,
+        ) {
             tracing::warn!("cannot cache the scan of layer {layer}: {e}");
         }
     }
 }
 
-/// Today's date and the current time in RFC 3339, in UTC.
+/// Today's date and the current time in RFC 3339 (whole seconds), in UTC.
 pub fn now_utc() -> (Date, String) {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    use chrono::Datelike as _;
+    let now = chrono::Utc::now();
     let date = Date {
-        year: year as u16,
-        month: month as u8,
-        day: day as u8,
+        year: u16::try_from(now.year()).unwrap_or(u16::MAX),
+        month: now.month() as u8,
+        day: now.day() as u8,
     };
-    let stamp = format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        (of_day % 3600) / 60,
-        of_day % 60
-    );
-    (date, stamp)
+    (date, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// What the scanner reads and where it keeps its caches.
 pub struct ScannerOptions {
     /// `<dir>/layers` holds per-layer scans, `<dir>/images` the layout registry images are pulled into.
     pub cache_dir: PathBuf,
+    /// How registries are reached.
     pub registry: ClientOptions,
+    /// Which findings the reports keep.
     pub filters: Filters,
 }
 
+/// Scans images: reads their package databases (layer by layer, cached)
+/// and matches them against the advisory store and the security repositories.
 pub struct Scanner {
-    store: Option<Store>,
+    /// Read on blocking threads only (SQLite stays off the async runtime).
+    store: Option<Arc<Mutex<Store>>>,
     /// The distro's own security pocket, most trusted for Debian and Ubuntu.
     security: Option<SecurityRepo>,
     layers: DiskLayerCache,
@@ -167,7 +189,7 @@ pub struct Scanner {
     client: std::sync::OnceLock<RegistryClient>,
     registry_options: ClientOptions,
     filters: Filters,
-    memo: Mutex<AdvisoryMemo>,
+    memo: Arc<Mutex<AdvisoryMemo>>,
 }
 
 /// Advisories already read from the store, per distro and source package,
@@ -210,58 +232,15 @@ impl Scanner {
         options: ScannerOptions,
     ) -> Result<Scanner, ScanError> {
         Ok(Scanner {
-            store,
+            store: store.map(|store| Arc::new(Mutex::new(store))),
             security,
             layers: DiskLayerCache::new(options.cache_dir.join("layers")),
             pulled: options.cache_dir.join("images"),
             client: std::sync::OnceLock::new(),
             registry_options: options.registry,
             filters: options.filters,
-            memo: Mutex::default(),
+            memo: Arc::default(),
         })
-    }
-
-    /// [`Store::packed_advisories_for_many`], through the memo; sources
-    /// without advisories are absent.
-    fn advisories_for(
-        &self,
-        store: &Store,
-        distro: &Distro,
-        sources: &[&str],
-    ) -> Result<BTreeMap<String, Advisories>, ScanError> {
-        let feeds = store.feeds()?;
-        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
-        if memo.feeds != feeds || memo.bytes > MEMO_MAX_BYTES {
-            *memo = AdvisoryMemo {
-                feeds,
-                ..AdvisoryMemo::default()
-            };
-        }
-        let memo = &mut *memo;
-        let by_package = memo.by_distro.entry(distro.clone()).or_default();
-        let missing: Vec<&str> = sources
-            .iter()
-            .copied()
-            .filter(|source| !by_package.contains_key(*source))
-            .collect();
-        if !missing.is_empty() {
-            let mut found = store.packed_advisories_for_many(distro, &missing)?;
-            for source in missing {
-                let advisories = found.remove(source).unwrap_or_default();
-                memo.bytes += advisories
-                    .iter()
-                    .map(PackedAdvisories::packed_len)
-                    .sum::<usize>();
-                by_package.insert(source.to_string(), Arc::new(advisories));
-            }
-        }
-        Ok(sources
-            .iter()
-            .filter_map(|source| {
-                let advisories = by_package.get(*source)?;
-                (!advisories.is_empty()).then(|| (source.to_string(), Arc::clone(advisories)))
-            })
-            .collect())
     }
 
     /// The inventory of an image and, when it has one, its manifest digest.
@@ -273,12 +252,7 @@ impl Scanner {
         match source {
             ImageSource::Dir(root) => {
                 let root = root.clone();
-                let inventory = tokio::task::spawn_blocking(move || from_dir(&root))
-                    .await
-                    .map_err(|e| ScanError::Io {
-                        path: PathBuf::new(),
-                        source: std::io::Error::other(e),
-                    })??;
+                let inventory = tokio::task::spawn_blocking(move || from_dir(&root)).await??;
                 Ok((inventory, None))
             }
             ImageSource::Location(ImageLocation::Layout { path, tag }) => {
@@ -386,7 +360,18 @@ impl Scanner {
         sources.sort_unstable();
         sources.dedup();
         let stored = match &self.store {
-            Some(store) => self.advisories_for(store, &distro, &sources)?,
+            Some(store) => {
+                let (store, memo) = (Arc::clone(store), Arc::clone(&self.memo));
+                let (distro, sources) = (
+                    distro.clone(),
+                    sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                    advisories_for(&store, &memo, &distro, &sources)
+                })
+                .await??
+            }
             None => BTreeMap::new(),
         };
         let security = match self.security_advisories(&distro, inventory).await {
@@ -422,6 +407,49 @@ impl Scanner {
             created_at,
         })
     }
+}
+
+/// The stored advisories of `sources` for `distro`, from the memo or, for
+/// those not yet in it, from the store. Blocking (SQLite).
+fn advisories_for(
+    store: &Store,
+    memo: &Mutex<AdvisoryMemo>,
+    distro: &Distro,
+    sources: &[String],
+) -> Result<BTreeMap<String, Advisories>, ScanError> {
+    let feeds = store.feeds()?;
+    let mut memo = memo.lock().unwrap_or_else(PoisonError::into_inner);
+    if memo.feeds != feeds || memo.bytes > MEMO_MAX_BYTES {
+        *memo = AdvisoryMemo {
+            feeds,
+            ..AdvisoryMemo::default()
+        };
+    }
+    let memo = &mut *memo;
+    let by_package = memo.by_distro.entry(distro.clone()).or_default();
+    let missing: Vec<&str> = sources
+        .iter()
+        .map(String::as_str)
+        .filter(|source| !by_package.contains_key(*source))
+        .collect();
+    if !missing.is_empty() {
+        let mut found = store.packed_advisories_for_many(distro, &missing)?;
+        for source in missing {
+            let advisories = found.remove(source).unwrap_or_default();
+            memo.bytes += advisories
+                .iter()
+                .map(PackedAdvisories::packed_len)
+                .sum::<usize>();
+            by_package.insert(source.to_string(), Arc::new(advisories));
+        }
+    }
+    Ok(sources
+        .iter()
+        .filter_map(|source| {
+            let advisories = by_package.get(source)?;
+            (!advisories.is_empty()).then(|| (source.clone(), Arc::clone(advisories)))
+        })
+        .collect())
 }
 
 /// Each source's advisories in trust order, as matching reads them: the

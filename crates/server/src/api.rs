@@ -24,9 +24,13 @@
 //! Validation follows ACR's `az acr supply-chain workflow` in order and
 //! words (Azure/azure-cli-extensions `src/acrcssc/azext_acrcssc/`:
 //! `_validators.py`, `helper/_constants.py`): the schedule, the config, then
-//! `--dry-run` against `--run-immediately`; the dry run is always computed
+//! `dry_run` against `run_immediately`; the dry run is always computed
 //! and a config matching more than 100 images is refused; "already exists"
-//! and "does not exist" say which command to use instead.
+//! and "does not exist" say which command to use instead. Messages name
+//! the request's fields, never the CLI's options (the CLI words its own).
+//!
+//! Handlers never block the runtime: the store runs its queries on the
+//! blocking thread pool.
 
 use std::sync::Arc;
 
@@ -40,7 +44,9 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use patch::patcher::ScriptMode;
 use serde::{Deserialize, Serialize};
-use workflow::{Config, DryRun, RunStatus, Schedule, TaskKind};
+use workflow::{
+    Config, ConfigError, DryRun, RunStatus, Schedule, ScheduleError, TaskKind, UnknownName,
+};
 
 use crate::runner::{Runner, RunnerError};
 use crate::scheduler;
@@ -53,35 +59,64 @@ pub const DEFAULT_WORKFLOW: &str = "continuouspatch";
 /// Runs listed when `limit` is not given.
 pub const DEFAULT_RUN_LIMIT: usize = 100;
 
-/// Why a request failed; the response is its status and `{"error": message}`.
+/// Why a request failed; the response is its status and `{"error": message}`,
+/// the message followed by its causes.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request is malformed or holds an invalid value (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The schedule is not `Nd` with 1 ≤ N ≤ 30 (400).
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The config was refused (400).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A run status or task in the query is not one of its spellings (400).
+    #[error(transparent)]
+    UnknownName(#[from] UnknownName),
+    /// The workflow, run or route does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// A workflow of that name exists already (409).
     #[error("{0}")]
     Conflict(String),
+    /// The runner could not list, match or trigger: 400 for the config or
+    /// a repository name, 404 for a missing workflow, 502 when the registry
+    /// cannot be listed, else 500.
     #[error(transparent)]
-    Runner(#[from] RunnerError),
+    Runner(Box<RunnerError>),
+    /// The workflow database failed (500).
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<RunnerError> for ApiError {
+    fn from(error: RunnerError) -> ApiError {
+        ApiError::Runner(Box::new(error))
+    }
 }
 
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_)
+            | ApiError::Schedule(_)
+            | ApiError::Config(_)
+            | ApiError::UnknownName(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Runner(RunnerError::Config(_) | RunnerError::TooManyImages(_)) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Runner(RunnerError::NoWorkflow(_)) => StatusCode::NOT_FOUND,
-            ApiError::Runner(RunnerError::Registry { .. }) => StatusCode::BAD_GATEWAY,
-            ApiError::Runner(RunnerError::Store(_)) | ApiError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Runner(error) => match **error {
+                RunnerError::Config(_)
+                | RunnerError::TooManyImages(_)
+                | RunnerError::Repository { .. } => StatusCode::BAD_REQUEST,
+                RunnerError::NoWorkflow(_) => StatusCode::NOT_FOUND,
+                RunnerError::Registry { .. } => StatusCode::BAD_GATEWAY,
+                RunnerError::Store(_) | RunnerError::Environment(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -89,22 +124,20 @@ impl ApiError {
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong, then its causes, separated by `: `.
     pub error: String,
 }
+
+pub(crate) use oci::error_chain;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let error = error_chain(&self);
         if status.is_server_error() {
-            tracing::error!("API request failed: {self}");
+            tracing::error!("API request failed: {error}");
         }
-        (
-            status,
-            Json(ErrorBody {
-                error: self.to_string(),
-            }),
-        )
-            .into_response()
+        (status, Json(ErrorBody { error })).into_response()
     }
 }
 
@@ -117,6 +150,7 @@ fn default_name() -> String {
 /// `POST /api/v1/workflows`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateWorkflow {
+    /// The workflow's name; `continuouspatch` when absent.
     #[serde(default = "default_name")]
     pub name: String,
     /// The config file's text (`continuouspatching.json`).
@@ -152,8 +186,10 @@ pub struct CreateWorkflow {
 /// `PATCH /api/v1/workflows/{name}`: at least one of `config` and `schedule`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateWorkflow {
+    /// A new config file's text.
     #[serde(default)]
     pub config: Option<String>,
+    /// A new schedule, `Nd`.
     #[serde(default)]
     pub schedule: Option<String>,
     /// Replaces the severity threshold (`NONE` removes it).
@@ -165,8 +201,10 @@ pub struct UpdateWorkflow {
     /// Replaces how maintainer scripts are handled (`native`, `sandbox`).
     #[serde(default)]
     pub maintainer_scripts: Option<String>,
+    /// Only compute and return the dry run of the change; change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Trigger a run now, then follow the schedule.
     #[serde(default)]
     pub run_immediately: bool,
 }
@@ -174,6 +212,7 @@ pub struct UpdateWorkflow {
 /// The answer to a create or an update.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkflowChange {
+    /// The workflow's name.
     pub workflow: String,
     /// The dry run, exactly as [`workflow::render_dry_run`] writes it.
     pub dry_run: String,
@@ -183,6 +222,7 @@ pub struct WorkflowChange {
     pub saved: bool,
     /// The trigger run queued by `run_immediately`.
     pub run_id: Option<String>,
+    /// The workflow's schedule (the new one after an update).
     pub schedule: Schedule,
     /// When the schedule runs the workflow next (none for a dry run).
     pub next_run: Option<DateTime<Utc>>,
@@ -191,30 +231,39 @@ pub struct WorkflowChange {
 /// One of a workflow's three tasks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskView {
+    /// The task.
     pub name: TaskKind,
+    /// What it does.
     pub description: String,
 }
 
 /// A workflow as `show` presents it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkflowView {
+    /// The workflow's name.
     pub name: String,
     /// `host[:port]` of the registry holding its images.
     pub registry: String,
+    /// The registry is reached over plain HTTP.
     pub plain_http: bool,
     /// The config file's text.
     pub config: String,
+    /// How often it runs (`Nd`).
     pub schedule: Schedule,
     /// The schedule as ACR's cron expression (`M H */N * *`, UTC).
     pub cron: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When its config, schedule or policy last changed.
     pub updated_at: DateTime<Utc>,
+    /// When a trigger last ran.
     pub last_trigger_at: Option<DateTime<Utc>>,
     /// drydock's additions to when a scan leads to a patch.
     #[serde(default)]
     pub policy: ScanPolicy,
     /// When the scheduler triggers it next.
     pub next_run: DateTime<Utc>,
+    /// Its three tasks, in order.
     pub tasks: Vec<TaskView>,
 }
 
@@ -224,8 +273,8 @@ impl WorkflowView {
             next_run: scheduler::next_run(&record, now),
             cron: record.schedule.cron(record.created_at),
             tasks: TaskKind::ALL
-                .into_iter()
-                .map(|kind| TaskView {
+                .iter()
+                .map(|&kind| TaskView {
                     name: kind,
                     description: kind.description().to_string(),
                 })
@@ -246,14 +295,19 @@ impl WorkflowView {
 /// A task run as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunView {
+    /// The run's id (`dd1`, …).
     pub id: String,
+    /// The workflow it belongs to.
     pub workflow: String,
+    /// Trigger, scan or patch.
     pub kind: TaskKind,
+    /// Where it stands.
     pub status: RunStatus,
     /// The trigger run that queued it (none for a trigger).
     pub parent: Option<String>,
     /// The image scanned or patched (`registry/repository:tag`).
     pub image: Option<String>,
+    /// The repository the run is about.
     pub repository: Option<String>,
     /// The original tag the run is about.
     pub tag: Option<String>,
@@ -261,8 +315,11 @@ pub struct RunView {
     pub patched_image: Option<String>,
     /// Why it was skipped or failed, or what it did.
     pub reason: Option<String>,
+    /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// When it started running.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -289,7 +346,9 @@ impl From<Run> for RunView {
 /// The answer to a cancel or a delete: the runs that were canceled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanceledRuns {
+    /// The workflow's name.
     pub workflow: String,
+    /// The ids of the runs canceled, newest first.
     pub canceled: Vec<String>,
 }
 
@@ -305,9 +364,10 @@ impl ApiState {
         self.runner.store()
     }
 
-    fn workflow(&self, name: &str) -> ApiResult<WorkflowRecord> {
+    async fn workflow(&self, name: &str) -> ApiResult<WorkflowRecord> {
         self.store()
-            .workflow(name)?
+            .workflow(name)
+            .await?
             .ok_or_else(|| missing_workflow(name))
     }
 }
@@ -362,19 +422,18 @@ fn check_name(name: &str) -> ApiResult<()> {
 }
 
 fn parse_schedule(text: &str) -> ApiResult<Schedule> {
-    Schedule::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+    Ok(Schedule::parse(text)?)
 }
 
 fn check_config(text: &str) -> ApiResult<()> {
-    Config::parse(text.as_bytes())
-        .map(drop)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    Config::parse(text.as_bytes())?;
+    Ok(())
 }
 
 fn check_run_type(dry_run: bool, run_immediately: bool) -> ApiResult<()> {
     if dry_run && run_immediately {
         return Err(ApiError::BadRequest(
-            "The --dry-run and --run-immediately options cannot be used together. Use one or the other."
+            "dry_run and run_immediately cannot be used together. Use one or the other."
                 .to_string(),
         ));
     }
@@ -390,13 +449,13 @@ async fn dry_run(state: &ApiState, record: &WorkflowRecord) -> ApiResult<DryRun>
 
 /// The answer to a create or update that stored `name`: its next run read
 /// back after any immediate trigger.
-fn change(
+async fn change(
     state: &ApiState,
     name: &str,
     dry_run: &DryRun,
     run_id: Option<String>,
 ) -> ApiResult<WorkflowChange> {
-    let record = state.workflow(name)?;
+    let record = state.workflow(name).await?;
     Ok(WorkflowChange {
         workflow: record.name.clone(),
         dry_run: workflow::render_dry_run(dry_run),
@@ -461,18 +520,18 @@ async fn create(
             Json(unsaved(&record.name, schedule, &dry_run)),
         ));
     }
-    if !state.store().create_workflow(&record)? {
+    if !state.store().create_workflow(&record).await? {
         return Err(ApiError::Conflict(format!(
             "{} workflow already exists. Use 'drydock workflow update' command to perform updates.",
             record.name
         )));
     }
     let run_id = if request.run_immediately {
-        Some(state.runner.trigger(&record.name)?.id)
+        Some(state.runner.trigger(&record.name).await?.id)
     } else {
         None
     };
-    let change = change(&state, &record.name, &dry_run, run_id)?;
+    let change = change(&state, &record.name, &dry_run, run_id).await?;
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -489,7 +548,8 @@ async fn update(
         && request.maintainer_scripts.is_none()
     {
         return Err(ApiError::BadRequest(
-            "Provide at least one parameter to update: --schedule or --config".to_string(),
+            "Provide at least one parameter to update: schedule, config, min_severity, ignore or maintainer_scripts"
+                .to_string(),
         ));
     }
     let schedule = request
@@ -501,7 +561,7 @@ async fn update(
         check_config(config)?;
     }
     check_run_type(request.dry_run, request.run_immediately)?;
-    let current = state.workflow(&name)?;
+    let current = state.workflow(&name).await?;
     let policy = ScanPolicy {
         min_severity: match request.min_severity.as_deref() {
             Some(text) => parse_min_severity(Some(text))?,
@@ -522,15 +582,15 @@ async fn update(
     if request.dry_run {
         return Ok(Json(unsaved(&name, record.schedule, &dry_run)));
     }
-    if !state.store().update_workflow(&record)? {
+    if !state.store().update_workflow(&record).await? {
         return Err(missing_workflow(&name));
     }
     let run_id = if request.run_immediately {
-        Some(state.runner.trigger(&name)?.id)
+        Some(state.runner.trigger(&name).await?.id)
     } else {
         None
     };
-    Ok(Json(change(&state, &name, &dry_run, run_id)?))
+    Ok(Json(change(&state, &name, &dry_run, run_id).await?))
 }
 
 /// `HIGH` → a threshold; `NONE` (or nothing) → none.
@@ -539,22 +599,28 @@ fn parse_min_severity(text: Option<&str>) -> ApiResult<Option<advisory::Severity
         None => Ok(None),
         Some(text) if text.eq_ignore_ascii_case("none") => Ok(None),
         Some(text) => text
-            .parse()
+            .parse::<advisory::Severity>()
             .map(Some)
-            .map_err(|e: String| ApiError::BadRequest(format!("min_severity {text:?}: {e}"))),
+            .map_err(|e| ApiError::BadRequest(format!("min_severity {text:?}: {e}"))),
     }
 }
 
 fn parse_script_mode(text: Option<&str>) -> ApiResult<Option<ScriptMode>> {
-    text.map(|text| text.parse().map_err(ApiError::BadRequest))
-        .transpose()
+    text.map(|text| {
+        text.parse::<ScriptMode>()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    })
+    .transpose()
 }
 
 async fn show(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<WorkflowView>> {
-    Ok(Json(WorkflowView::new(state.workflow(&name)?, Utc::now())))
+    Ok(Json(WorkflowView::new(
+        state.workflow(&name).await?,
+        Utc::now(),
+    )))
 }
 
 async fn list_workflows(State(state): State<ApiState>) -> ApiResult<Json<Vec<WorkflowView>>> {
@@ -562,7 +628,8 @@ async fn list_workflows(State(state): State<ApiState>) -> ApiResult<Json<Vec<Wor
     Ok(Json(
         state
             .store()
-            .workflows()?
+            .workflows()
+            .await?
             .into_iter()
             .map(|record| WorkflowView::new(record, now))
             .collect(),
@@ -573,10 +640,10 @@ async fn delete(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<CanceledRuns>> {
-    state.workflow(&name)?;
+    state.workflow(&name).await?;
     // Removed first, so no new trigger can start; then what is active stops.
-    state.store().delete_workflow(&name)?;
-    let canceled = state.runner.cancel(&name)?;
+    state.store().delete_workflow(&name).await?;
+    let canceled = state.runner.cancel(&name).await?;
     Ok(Json(CanceledRuns {
         workflow: name,
         canceled,
@@ -587,8 +654,8 @@ async fn cancel(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<CanceledRuns>> {
-    state.workflow(&name)?;
-    let canceled = state.runner.cancel(&name)?;
+    state.workflow(&name).await?;
+    let canceled = state.runner.cancel(&name).await?;
     Ok(Json(CanceledRuns {
         workflow: name,
         canceled,
@@ -606,14 +673,11 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))
 }
 
-fn parse<T: std::str::FromStr>(text: Option<&str>) -> ApiResult<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    text.filter(|text| !text.is_empty())
+fn parse<T: std::str::FromStr<Err = UnknownName>>(text: Option<&str>) -> ApiResult<Option<T>> {
+    Ok(text
+        .filter(|text| !text.is_empty())
         .map(str::parse)
-        .transpose()
-        .map_err(|e: T::Err| ApiError::BadRequest(e.to_string()))
+        .transpose()?)
 }
 
 async fn images(
@@ -623,12 +687,10 @@ async fn images(
 ) -> ApiResult<Json<Vec<ImageStatus>>> {
     let request = query(request)?;
     let run_status = parse::<RunStatus>(request.run_status.as_deref())?;
-    let record = state.workflow(&name)?;
-    Ok(Json(status::image_statuses(
-        state.store(),
-        &record,
-        run_status,
-    )?))
+    let record = state.workflow(&name).await?;
+    Ok(Json(
+        status::image_statuses(state.store(), &record, run_status).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -654,7 +716,8 @@ async fn runs(
     Ok(Json(
         state
             .store()
-            .runs(&filter)?
+            .runs(&filter)
+            .await?
             .into_iter()
             .map(RunView::from)
             .collect(),
@@ -668,11 +731,15 @@ fn no_run(id: &str) -> ApiError {
 }
 
 async fn run(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
-    let run = state.store().run(&id)?.ok_or_else(|| no_run(&id))?;
+    let run = state.store().run(&id).await?.ok_or_else(|| no_run(&id))?;
     Ok(Json(run.into()))
 }
 
 async fn run_log(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let log = state.store().run_log(&id)?.ok_or_else(|| no_run(&id))?;
+    let log = state
+        .store()
+        .run_log(&id)
+        .await?
+        .ok_or_else(|| no_run(&id))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }

@@ -4,30 +4,33 @@
 //! Owns presenting workflows (schedule, last and next run), the per-image
 //! status of each ([`crate::status`]) and the recent runs with links to
 //! their logs (`/api/v1/runs/{id}/log`). Read-only: no forms, no scripts.
-//! Every value that comes from a user, a registry or a run is HTML-escaped
-//! ([`escape`]) before it is written into the page.
+//! The page is the askama template `templates/dashboard.html`; this module
+//! gathers plain values into it and askama HTML-escapes every one of them
+//! (so nothing here escapes, and nothing is escaped twice).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
+use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use workflow::RunStatus;
+use workflow::{RunStatus, TaskKind};
 
+use crate::api::error_chain;
 use crate::runner::Runner;
 use crate::scheduler;
-use crate::status::image_statuses;
-use crate::store::{Result, RunFilter, Store};
+use crate::status::{ImageStatus, image_statuses};
+use crate::store::{Run, RunFilter, Store, StoreError, WorkflowRecord};
 
 /// Runs listed under "Recent runs".
 const RECENT_RUNS: usize = 50;
 
-/// The page refreshes itself after this many seconds.
-const REFRESH_SECONDS: u32 = 10;
+/// The page refreshes itself this often.
+const REFRESH: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct DashboardState {
@@ -47,203 +50,215 @@ pub fn router(runner: Arc<Runner>, registry: String) -> Router {
         })
 }
 
+/// Why the page could not be shown.
+#[derive(Debug, thiserror::Error)]
+enum DashboardError {
+    /// The workflow database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The template failed to render.
+    #[error("rendering the dashboard")]
+    Render(#[from] askama::Error),
+}
+
+/// The page shown instead when the dashboard fails.
+#[derive(Template)]
+#[template(
+    source = "<!doctype html><title>drydock</title><p>The dashboard cannot be shown: {{ error }}</p>",
+    ext = "html"
+)]
+struct ErrorPage {
+    error: String,
+}
+
 async fn page(State(state): State<DashboardState>) -> Response {
-    match render(state.runner.store(), &state.registry, Utc::now()) {
+    match render(state.runner.store(), &state.registry, Utc::now()).await {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            tracing::error!("dashboard: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html(format!(
-                    "<!doctype html><title>drydock</title><p>The dashboard cannot be shown: {}</p>",
-                    escape(&e.to_string())
-                )),
-            )
-                .into_response()
+            let error = error_chain(&e);
+            tracing::error!("dashboard: {error}");
+            let html = ErrorPage { error }
+                .render()
+                .unwrap_or_else(|_| "The dashboard cannot be shown.".to_string());
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
         }
     }
 }
 
-/// `text` safe inside HTML elements and quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// The whole page.
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Page<'a> {
+    registry: &'a str,
+    now: String,
+    refresh_seconds: u64,
+    refresh: String,
+    workflows: Vec<WorkflowRow>,
+    images: Vec<WorkflowImages>,
+    runs: Vec<RunRow>,
+}
+
+/// A run status as the page shows it: its name, styled by its class.
+#[derive(Clone, Copy)]
+struct Status(RunStatus);
+
+impl Status {
+    fn name(&self) -> &'static str {
+        self.0.as_str()
     }
-    out
+
+    fn class(&self) -> String {
+        self.0.as_str().to_ascii_lowercase()
+    }
+}
+
+struct WorkflowRow {
+    name: String,
+    registry: String,
+    schedule: String,
+    cron: String,
+    created: String,
+    last_trigger: String,
+    next_run: String,
+}
+
+struct WorkflowImages {
+    name: String,
+    rows: Vec<ImageRow>,
+}
+
+struct ImageRow {
+    repository: String,
+    tag: String,
+    status: Option<Status>,
+    scan_status: Option<Status>,
+    scanned: String,
+    scan_run: String,
+    patch_status: Option<Status>,
+    patched: Option<String>,
+    patch_run: Option<String>,
+    last_patched_image: Option<String>,
+    reason: Option<String>,
+}
+
+struct RunRow {
+    id: String,
+    kind: TaskKind,
+    workflow: String,
+    status: Option<Status>,
+    image: Option<String>,
+    queued: String,
+    duration: String,
+    reason: Option<String>,
 }
 
 fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn optional(text: Option<&str>) -> String {
-    text.map_or_else(|| "—".to_string(), escape)
-}
-
-fn status(status: Option<RunStatus>) -> String {
-    match status {
-        Some(status) => format!(
-            "<span class=\"status {}\">{}</span>",
-            status.as_str().to_ascii_lowercase(),
-            status
-        ),
-        None => "—".to_string(),
-    }
-}
-
-fn log_link(id: &str) -> String {
-    let id = escape(id);
-    format!("<a href=\"/api/v1/runs/{id}/log\">{id}</a>")
-}
-
+/// How long a run took, to a tenth of a second.
 fn duration(started: Option<DateTime<Utc>>, finished: Option<DateTime<Utc>>) -> String {
     match (started, finished) {
         (Some(started), Some(finished)) => {
-            format!(
-                "{:.1} s",
-                (finished - started).num_milliseconds() as f64 / 1000.0
-            )
+            let tenths = (finished - started).num_milliseconds().max(0) / 100;
+            let took = Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(0));
+            humantime::format_duration(took).to_string()
         }
         (Some(_), None) => "running".to_string(),
         _ => "—".to_string(),
     }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse;margin-bottom:2em}\
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}pre{margin:0}.muted{color:#777}\
-.status{font-weight:600}.succeeded{color:#17692b}.failed{color:#b00020}\
-.skipped{color:#6b5b00}.canceled{color:#777}.running,.queued{color:#0b57d0}";
+fn workflow_row(record: &WorkflowRecord, now: DateTime<Utc>) -> WorkflowRow {
+    WorkflowRow {
+        name: record.name.clone(),
+        registry: record.registry.clone(),
+        schedule: record.schedule.to_string(),
+        cron: record.schedule.cron(record.created_at),
+        created: time(record.created_at),
+        last_trigger: record
+            .last_trigger_at
+            .map_or_else(|| "never".to_string(), time),
+        next_run: time(scheduler::next_run(record, now)),
+    }
+}
+
+fn image_row(row: ImageStatus) -> ImageRow {
+    ImageRow {
+        repository: row.repository,
+        tag: row.tag,
+        status: Some(Status(row.status)),
+        scan_status: Some(Status(row.scan_status)),
+        scanned: time(row.scan_date),
+        scan_run: row.scan_run_id,
+        patch_status: row.patch_status.map(Status),
+        patched: row.patch_date.map(time),
+        patch_run: row.patch_run_id,
+        last_patched_image: row.last_patched_image,
+        reason: row.reason,
+    }
+}
+
+fn run_row(run: Run) -> RunRow {
+    RunRow {
+        duration: duration(run.started_at, run.finished_at),
+        id: run.id,
+        kind: run.kind,
+        workflow: run.workflow,
+        status: Some(Status(run.status)),
+        image: run.patched_image.or(run.image),
+        queued: time(run.queued_at),
+        reason: run.reason,
+    }
+}
 
 /// The whole page as of `now`.
-fn render(store: &Store, registry: &str, now: DateTime<Utc>) -> Result<String> {
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\
-         <title>drydock</title><style>{STYLE}</style></head><body>\n\
-         <h1>drydock</h1>\n<p class=\"muted\">Registry {} · as of {} · refreshes every {REFRESH_SECONDS} s · \
-         <a href=\"/api/v1/workflows\">API</a></p>\n",
-        escape(registry),
-        time(now),
-    );
-
-    let workflows = store.workflows()?;
-    html.push_str("<h2>Workflows</h2>\n");
-    if workflows.is_empty() {
-        html.push_str(
-            "<p>No workflows yet. Create one with <code>drydock workflow create --config FILE --schedule 7d</code>.</p>\n",
-        );
-    } else {
-        html.push_str(
-            "<table><tr><th>Workflow</th><th>Registry</th><th>Schedule</th><th>Created</th>\
-             <th>Last trigger</th><th>Next run</th></tr>\n",
-        );
-        for record in &workflows {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{} (<code>{}</code>)</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&record.name),
-                escape(&record.registry),
-                escape(&record.schedule.to_string()),
-                escape(&record.schedule.cron(record.created_at)),
-                time(record.created_at),
-                record
-                    .last_trigger_at
-                    .map_or_else(|| "never".to_string(), time),
-                time(scheduler::next_run(record, now)),
-            );
-        }
-        html.push_str("</table>\n");
-    }
-
+async fn render(
+    store: &Store,
+    registry: &str,
+    now: DateTime<Utc>,
+) -> Result<String, DashboardError> {
+    let workflows = store.workflows().await?;
+    let mut images = Vec::with_capacity(workflows.len());
     for record in &workflows {
-        let _ = writeln!(html, "<h2>Images of {}</h2>", escape(&record.name));
-        let rows = image_statuses(store, record, None)?;
-        if rows.is_empty() {
-            html.push_str("<p class=\"muted\">No image scanned yet.</p>\n");
-            continue;
-        }
-        html.push_str(
-            "<table><tr><th>Image</th><th>Status</th><th>Scan</th><th>Scanned</th><th>Scan run</th>\
-             <th>Patch</th><th>Patched</th><th>Patch run</th><th>Last patched image</th><th>Reason</th></tr>\n",
-        );
-        for row in rows {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}:{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&row.repository),
-                escape(&row.tag),
-                status(Some(row.status)),
-                status(Some(row.scan_status)),
-                time(row.scan_date),
-                log_link(&row.scan_run_id),
-                status(row.patch_status),
-                row.patch_date.map_or_else(|| "—".to_string(), time),
-                row.patch_run_id
-                    .as_deref()
-                    .map_or_else(|| "—".to_string(), log_link),
-                optional(row.last_patched_image.as_deref()),
-                optional(row.reason.as_deref()),
-            );
-        }
-        html.push_str("</table>\n");
+        images.push(WorkflowImages {
+            name: record.name.clone(),
+            rows: image_statuses(store, record, None)
+                .await?
+                .into_iter()
+                .map(image_row)
+                .collect(),
+        });
     }
-
-    let runs = store.runs(&RunFilter {
-        limit: Some(RECENT_RUNS),
-        ..RunFilter::default()
-    })?;
-    html.push_str("<h2>Recent runs</h2>\n");
-    if runs.is_empty() {
-        html.push_str("<p class=\"muted\">No runs yet.</p>\n");
-    } else {
-        html.push_str(
-            "<table><tr><th>Run (log)</th><th>Task</th><th>Workflow</th><th>Status</th><th>Image</th>\
-             <th>Queued</th><th>Duration</th><th>Result</th></tr>\n",
-        );
-        for run in runs {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                log_link(&run.id),
-                run.kind,
-                escape(&run.workflow),
-                status(Some(run.status)),
-                optional(run.patched_image.as_deref().or(run.image.as_deref())),
-                time(run.queued_at),
-                duration(run.started_at, run.finished_at),
-                optional(run.reason.as_deref()),
-            );
-        }
-        html.push_str("</table>\n");
-    }
-    html.push_str("</body></html>\n");
-    Ok(html)
+    let runs = store
+        .runs(&RunFilter {
+            limit: Some(RECENT_RUNS),
+            ..RunFilter::default()
+        })
+        .await?;
+    let page = Page {
+        registry,
+        now: time(now),
+        refresh_seconds: REFRESH.as_secs(),
+        refresh: humantime::format_duration(REFRESH).to_string(),
+        workflows: workflows
+            .iter()
+            .map(|record| workflow_row(record, now))
+            .collect(),
+        images,
+        runs: runs.into_iter().map(run_row).collect(),
+    };
+    Ok(page.render()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewRun, WorkflowRecord};
-    use workflow::{Schedule, TaskKind};
+    use crate::store::NewRun;
+    use workflow::Schedule;
 
-    #[test]
-    fn escapes_everything_it_shows() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+    #[tokio::test]
+    async fn escapes_everything_it_shows_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("w.db")).unwrap();
         let now = Utc::now() - chrono::Duration::seconds(1);
@@ -259,6 +274,7 @@ mod tests {
                 last_trigger_at: None,
                 policy: Default::default(),
             })
+            .await
             .unwrap();
         let scan = store
             .queue_run(
@@ -271,20 +287,67 @@ mod tests {
                     tag: Some("<b>"),
                 },
             )
+            .await
             .unwrap();
+        store.start_run(&scan.id).await.unwrap();
         store
             .finish_run(
                 &scan.id,
                 RunStatus::Failed,
-                Some("<img src=x onerror=alert(1)>"),
+                Some("<img src=x onerror=alert(1)> & 'more'"),
             )
+            .await
             .unwrap();
-        let html = render(&store, "<i>me</i>", Utc::now()).unwrap();
+        let html = render(&store, "<i>me</i>", Utc::now()).await.unwrap();
+        assert!(html.starts_with("<!doctype html>\n"), "{html}");
         assert!(html.contains("http-equiv=\"refresh\" content=\"10\""));
-        assert!(html.contains(&format!("href=\"/api/v1/runs/{}/log\"", scan.id)));
+        assert!(html.contains("refreshes every 10s"));
+        assert!(html.contains(&format!(
+            "<a href=\"/api/v1/runs/{0}/log\">{0}</a>",
+            scan.id
+        )));
+        assert!(html.contains("<span class=\"status failed\">Failed</span>"));
+        assert!(html.contains("<h2>Images of w</h2>"));
+        assert!(html.contains("<td>app:&#60;b&#62;</td>"), "{html}");
         for raw in ["<script>", "<b>", "<img", "<i>"] {
             assert!(!html.contains(raw), "{raw} reached the page unescaped");
         }
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(html.contains("&#60;img src=x onerror=alert(1)&#62; &#38; &#39;more&#39;"));
+        assert!(html.contains("Registry &#60;i&#62;me&#60;/i&#62;"));
+        assert!(!html.contains("&#38;#"), "escaped twice");
+    }
+
+    #[tokio::test]
+    async fn says_when_there_is_nothing_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let html = render(&store, "127.0.0.1:5000", Utc::now()).await.unwrap();
+        assert!(html.contains("<p>No workflows yet."));
+        assert!(html.contains("<p class=\"muted\">No runs yet.</p>"));
+        assert!(html.ends_with("</body></html>\n") || html.ends_with("</body></html>"));
+    }
+
+    #[test]
+    fn durations_to_a_tenth_of_a_second() {
+        let start = Utc::now();
+        let after = |ms| Some(start + chrono::Duration::milliseconds(ms));
+        assert_eq!(duration(Some(start), after(1_234)), "1s 200ms");
+        assert_eq!(duration(Some(start), after(61_000)), "1m 1s");
+        assert_eq!(duration(Some(start), after(40)), "0s");
+        assert_eq!(duration(Some(start), None), "running");
+        assert_eq!(duration(None, None), "—");
+    }
+
+    #[test]
+    fn the_error_page_escapes_the_error() {
+        let html = ErrorPage {
+            error: "<b>broken</b>".to_string(),
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.ends_with("cannot be shown: &#60;b&#62;broken&#60;/b&#62;</p>"),
+            "{html}"
+        );
     }
 }

@@ -12,9 +12,15 @@
 //! Nothing here listens on a socket: the API and the dashboard are
 //! [`axum::Router`]s the binary serves beside the embedded registry.
 
+/// The HTTP API under `/api/v1` and its wire types.
 pub mod api;
+/// The HTML dashboard at `/`.
 pub mod dashboard;
+/// Executing runs: trigger → scan → patch.
 pub mod runner;
+/// When workflows are due, and the loop that triggers them.
 pub mod scheduler;
+/// The per-image status of a workflow, from its runs.
 pub mod status;
+/// The SQLite store of workflows and runs.
 pub mod store;

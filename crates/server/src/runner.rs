@@ -14,16 +14,16 @@
 //! registry, so an interrupted run leaves no partial tag.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use advisory::{SecurityRepo, SecurityRepoOptions};
 use chrono::Utc;
-use oci::{ClientOptions, ImageReference, RegistryClient};
-use patch::patcher::{Patcher, PatcherOptions, WantSource};
-use patch::publish::{self, Output};
-use scan::matching::Filters;
-use scan::{ScanError, Scanner, ScannerOptions};
+use environment::{
+    Environment, EnvironmentError, Observer, PatchPolicy, PatchRequest, PatchResult,
+    RegistryPolicy, TagChoice, Wants,
+};
+use oci::{ImageReference, RegistryClient};
+use patch::patcher::Patcher;
+use scan::{ScanError, Scanner};
 use tokio::sync::Semaphore;
 use workflow::{
     Config, DryRun, MatchedImage, PatchTagError, RepositoryTags, RunStatus, SkipReason, TaskKind,
@@ -31,37 +31,66 @@ use workflow::{
 
 use crate::store::{NewRun, Run, ScanPolicy, Store, StoreError, WorkflowRecord};
 
+/// Why a workflow could not be listed, triggered or canceled.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
+    /// The workflow database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The workflow's configuration does not parse.
     #[error(transparent)]
     Config(#[from] workflow::ConfigError),
+    /// The configuration matches more images than a run may take.
     #[error(transparent)]
     TooManyImages(#[from] workflow::TooManyImages),
-    #[error("the registry {registry}: {message}")]
-    Registry { registry: String, message: String },
+    /// A configured repository's name is not a valid reference on the registry.
+    #[error("{registry}/{repository} is not a repository name")]
+    Repository {
+        /// The workflow's registry.
+        registry: String,
+        /// The configured repository (or repository and tag).
+        repository: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<oci::reference::ReferenceError>,
+    },
+    /// Listing a workflow's registry failed.
+    #[error("listing {repository} on {registry}")]
+    Registry {
+        /// The workflow's registry.
+        registry: String,
+        /// The repository listed.
+        repository: String,
+        /// The registry client's error.
+        #[source]
+        source: Box<oci::Error>,
+    },
+    /// The environment could not provide a registry client.
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
+    /// No workflow has this name.
     #[error("no workflow named {0:?}")]
     NoWorkflow(String),
 }
 
+/// How the runner works, beside what the environment provides.
 pub struct RunnerOptions {
-    /// drydock's data directory: advisory database, scan and patch caches.
-    pub data_dir: PathBuf,
     /// Images worked on at once.
     pub parallelism: usize,
-    /// Use only cached advisory data (no network for the security
-    /// repository, no refresh of the advisory database).
-    pub offline: bool,
     /// Before a trigger, online feeds of the advisory database older than
     /// this are fetched again.
     pub advisory_max_age: std::time::Duration,
 }
 
+/// Executes workflow runs: trigger → scan → patch, per image.
 pub struct Runner {
     store: Arc<Store>,
+    /// Where the scanner, the patcher and the publish sequence come from.
+    environment: Arc<Environment>,
     options: RunnerOptions,
     patcher: Patcher,
+    /// Runs canceled while working: their patch stops before writing.
+    canceled: Mutex<HashSet<String>>,
     permits: Semaphore,
     /// `registry/repository:tag` of originals with an active scan or patch.
     in_flight: Mutex<HashSet<String>>,
@@ -76,43 +105,44 @@ enum ScanVerdict {
 }
 
 impl Runner {
+    /// A runner over `store`, scanning and patching with `environment`'s pieces.
     pub fn new(
         store: Arc<Store>,
+        environment: Arc<Environment>,
         options: RunnerOptions,
-    ) -> Result<Arc<Runner>, patch::PatchError> {
-        let patcher = Patcher::new(PatcherOptions {
-            cache_dir: options.data_dir.join("patch-cache"),
-            mirrors: Vec::new(),
-            debian_keyrings: Vec::new(),
-            ubuntu_keyrings: Vec::new(),
-            allow_eol: false,
-            allow_unsigned: false,
-            release_max_age: std::time::Duration::from_secs(300),
-            platforms: Vec::new(),
-        })?;
+    ) -> Result<Arc<Runner>, EnvironmentError> {
+        let patcher = environment.patcher(PatchPolicy::default())?;
         Ok(Arc::new(Runner {
             store,
+            environment,
             permits: Semaphore::new(options.parallelism.max(1)),
             options,
             patcher,
+            canceled: Mutex::default(),
             in_flight: Mutex::default(),
             tasks: Mutex::default(),
         }))
     }
 
+    /// The workflow and run store.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    fn client(record: &WorkflowRecord) -> Result<RegistryClient, RunnerError> {
-        RegistryClient::new(ClientOptions {
-            plain_http: record.plain_http,
-            ..ClientOptions::default()
-        })
-        .map_err(|e| RunnerError::Registry {
-            registry: record.registry.clone(),
-            message: e.to_string(),
-        })
+    /// How `record`'s registry is reached: as the workflow says, HTTPS
+    /// unless it asks for plain HTTP (or the environment does for all).
+    fn registry_policy(&self, record: &WorkflowRecord) -> RegistryPolicy {
+        let policy = &self.environment.config().registry;
+        RegistryPolicy {
+            plain_http: policy.plain_http || record.plain_http,
+            ..policy.clone()
+        }
+    }
+
+    fn client(&self, record: &WorkflowRecord) -> Result<RegistryClient, RunnerError> {
+        Ok(self
+            .environment
+            .registry_client(&self.registry_policy(record))?)
     }
 
     /// The registry's view of the configured repositories: their tags, and
@@ -122,26 +152,35 @@ impl Runner {
         record: &WorkflowRecord,
         config: &Config,
     ) -> Result<BTreeMap<String, RepositoryTags>, RunnerError> {
-        let client = Self::client(record)?;
-        let registry_error = |message: String| RunnerError::Registry {
-            registry: record.registry.clone(),
-            message,
+        let client = self.client(record)?;
+        let invalid = |repository: String| {
+            move |source| RunnerError::Repository {
+                registry: record.registry.clone(),
+                repository,
+                source: Box::new(source),
+            }
         };
         let mut listing = BTreeMap::new();
         for filter in config.enabled_repositories() {
             let repository = filter.repository();
             let reference = ImageReference::new(&record.registry, repository, None, None)
-                .map_err(|e| registry_error(e.to_string()))?;
+                .map_err(invalid(repository.to_string()))?;
             let tags = match client.list_tags(&reference).await {
                 Ok(tags) => tags,
                 Err(oci::Error::NotFound(_)) => continue,
-                Err(e) => return Err(registry_error(format!("listing {repository}: {e}"))),
+                Err(source) => {
+                    return Err(RunnerError::Registry {
+                        registry: record.registry.clone(),
+                        repository: repository.to_string(),
+                        source: Box::new(source),
+                    });
+                }
             };
             let mut patch_origins = BTreeMap::new();
             for tag in &tags {
                 let image = reference
                     .with_tag(tag)
-                    .map_err(|e| registry_error(e.to_string()))?;
+                    .map_err(invalid(format!("{repository}:{tag}")))?;
                 let Ok(manifest) = client.get_manifest(&image).await else {
                     continue;
                 };
@@ -165,15 +204,17 @@ impl Runner {
     }
 
     /// Queues a trigger run of `workflow` and starts it.
-    pub fn trigger(self: &Arc<Self>, workflow: &str) -> Result<Run, RunnerError> {
+    pub async fn trigger(self: &Arc<Self>, workflow: &str) -> Result<Run, RunnerError> {
         let record = self
             .store
-            .workflow(workflow)?
+            .workflow(workflow)
+            .await?
             .ok_or_else(|| RunnerError::NoWorkflow(workflow.to_string()))?;
-        self.store.set_last_trigger(workflow, Utc::now())?;
+        self.store.set_last_trigger(workflow, Utc::now()).await?;
         let run = self
             .store
-            .queue_run(workflow, TaskKind::Trigger, NewRun::default())?;
+            .queue_run(workflow, TaskKind::Trigger, NewRun::default())
+            .await?;
         let runner = self.clone();
         let id = run.id.clone();
         self.spawn(&run.id, async move {
@@ -195,56 +236,69 @@ impl Runner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
+        self.canceled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
     }
 
     /// Cancels a workflow's queued and running runs; the schedule continues.
-    pub fn cancel(&self, workflow: &str) -> Result<Vec<String>, RunnerError> {
-        let canceled = self.store.cancel_active(workflow)?;
+    pub async fn cancel(&self, workflow: &str) -> Result<Vec<String>, RunnerError> {
+        let canceled = self.store.cancel_active(workflow).await?;
         let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stopping = self.canceled.lock().unwrap_or_else(PoisonError::into_inner);
         for id in &canceled {
             if let Some(task) = tasks.get(id) {
+                stopping.insert(id.clone());
                 task.abort();
             }
         }
         Ok(canceled)
     }
 
-    fn log(&self, id: &str, line: &str) {
-        if let Err(e) = self.store.log(id, line) {
+    async fn log(&self, id: &str, line: &str) {
+        if let Err(e) = self.store.log(id, line).await {
             tracing::warn!("run {id}: cannot write its log: {e}");
         }
     }
 
-    fn finish(&self, id: &str, status: RunStatus, reason: Option<&str>) {
+    async fn finish(&self, id: &str, status: RunStatus, reason: Option<&str>) {
         if let Some(reason) = reason {
-            self.log(id, &format!("{status}: {reason}"));
+            self.log(id, &format!("{status}: {reason}")).await;
         } else {
-            self.log(id, &status.to_string());
+            self.log(id, &status.to_string()).await;
         }
-        if let Err(e) = self.store.finish_run(id, status, reason) {
+        if let Err(e) = self.store.finish_run(id, status, reason).await {
             tracing::warn!("run {id}: cannot record its end: {e}");
         }
         self.done(id);
     }
 
     async fn run_trigger(self: Arc<Self>, id: &str, record: WorkflowRecord) {
-        if !self.store.start_run(id).unwrap_or(false) {
+        if !self.store.start_run(id).await.unwrap_or(false) {
             return self.done(id);
         }
         self.refresh_advisories(id).await;
         self.log(
             id,
             &format!("listing {} for workflow {}", record.registry, record.name),
-        );
+        )
+        .await;
         let dry_run = match self.dry_run(&record).await {
             Ok(dry_run) => dry_run,
-            Err(e) => return self.finish(id, RunStatus::Failed, Some(&e.to_string())),
+            Err(e) => {
+                return self
+                    .finish(id, RunStatus::Failed, Some(&error_chain(&e)))
+                    .await;
+            }
         };
         for line in workflow::render_dry_run(&dry_run).lines() {
-            self.log(id, line);
+            self.log(id, line).await;
         }
         if let Err(e) = dry_run.check_image_limit() {
-            return self.finish(id, RunStatus::Failed, Some(&e.to_string()));
+            return self
+                .finish(id, RunStatus::Failed, Some(&e.to_string()))
+                .await;
         }
         let mut queued = 0;
         for image in dry_run.matched {
@@ -258,7 +312,8 @@ impl Runner {
                 self.log(
                     id,
                     &format!("{original}: a run for this image is still active; not queued again"),
-                );
+                )
+                .await;
                 continue;
             }
             let target = format!(
@@ -267,47 +322,40 @@ impl Runner {
                 image.repository,
                 image.scan_target()
             );
-            let scan = match self.store.queue_run(
-                &record.name,
-                TaskKind::Scan,
-                NewRun {
-                    parent: Some(id),
-                    image: Some(&target),
-                    repository: Some(&image.repository),
-                    tag: Some(&image.tag),
-                },
-            ) {
+            let scan = match self
+                .store
+                .queue_run(
+                    &record.name,
+                    TaskKind::Scan,
+                    NewRun {
+                        parent: Some(id),
+                        image: Some(&target),
+                        repository: Some(&image.repository),
+                        tag: Some(&image.tag),
+                    },
+                )
+                .await
+            {
                 Ok(scan) => scan,
                 Err(e) => {
                     self.release(&original);
-                    return self.finish(id, RunStatus::Failed, Some(&e.to_string()));
+                    return self
+                        .finish(id, RunStatus::Failed, Some(&e.to_string()))
+                        .await;
                 }
             };
-            self.log(id, &format!("queued scan {} of {target}", scan.id));
+            self.log(id, &format!("queued scan {} of {target}", scan.id))
+                .await;
             queued += 1;
             let runner = self.clone();
             let (record, trigger) = (record.clone(), id.to_string());
             let scan_id = scan.id.clone();
             self.spawn(&scan.id, async move {
                 let _permit = runner.permits.acquire().await;
-                // The scanner holds a database connection that cannot move
-                // between threads: each image is worked on by one thread.
-                let worker = runner.clone();
-                let worked = tokio::task::spawn_blocking(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    runtime
-                        .block_on(worker.run_image(&scan_id, &trigger, &record, &image, &target));
-                    drop(runtime);
-                    release_freed_memory();
-                    Ok::<(), String>(())
-                })
-                .await;
-                if let Err(e) | Ok(Err(e)) = worked.map_err(|e| e.to_string()) {
-                    tracing::error!("a scan task failed: {e}");
-                }
+                runner
+                    .run_image(&scan_id, &trigger, &record, &image, &target)
+                    .await;
+                release_freed_memory();
                 runner.release(&original);
             });
         }
@@ -315,7 +363,8 @@ impl Runner {
             id,
             RunStatus::Succeeded,
             Some(&format!("{queued} image(s) queued for scanning")),
-        );
+        )
+        .await;
     }
 
     /// Fetches again the advisory database's online feeds that are older
@@ -323,22 +372,40 @@ impl Runner {
     /// stored copy (and the log says so); feeds imported from files are left
     /// alone, as is everything in offline mode.
     async fn refresh_advisories(&self, id: &str) {
-        let path = self.options.data_dir.join("advisories.db");
+        let path = self.environment.advisory_db();
         if !path.exists() {
             return;
         }
-        if self.options.offline {
-            return self.log(id, "offline: scanning with the advisory database as stored");
+        if self.environment.config().offline {
+            return self
+                .log(id, "offline: scanning with the advisory database as stored")
+                .await;
         }
-        let mut store = match advisory::Store::open(&path) {
-            Ok(store) => store,
-            Err(e) => return self.log(id, &format!("the advisory database cannot be opened: {e}")),
+        let opened = tokio::task::spawn_blocking({
+            let environment = self.environment.clone();
+            move || {
+                let store = environment.advisory_store_for_update()?;
+                let feeds = store.feeds().unwrap_or_default();
+                Ok::<_, EnvironmentError>((store, feeds))
+            }
+        })
+        .await;
+        let (store, feeds) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => {
+                return self
+                    .log(id, &format!("the advisory database cannot be opened: {e}"))
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .log(id, &format!("the advisory database cannot be opened: {e}"))
+                    .await;
+            }
         };
         let now = Utc::now().timestamp();
         let max_age = self.options.advisory_max_age.as_secs() as i64;
-        let stale: std::collections::BTreeSet<advisory::Source> = store
-            .feeds()
-            .unwrap_or_default()
+        let stale: std::collections::BTreeSet<advisory::Source> = feeds
             .into_iter()
             .filter(|f| {
                 f.source.location.starts_with("http") && now - f.source.fetched_at > max_age
@@ -348,35 +415,54 @@ impl Runner {
         if stale.is_empty() {
             return;
         }
-        let fetcher = match advisory::Fetcher::new(
+        let fetcher = self.environment.advisory_fetcher(
             BTreeMap::new(),
             advisory::feeds::fetch::DEFAULT_ALPINE_RELEASES
                 .map(str::to_string)
                 .to_vec(),
-            &self.options.data_dir,
-        ) {
-            Ok(fetcher) => fetcher,
-            Err(e) => return self.log(id, &format!("cannot refresh advisories: {e}")),
-        };
+        );
+        let store = Arc::new(Mutex::new(store));
         for source in stale {
             self.log(
                 id,
                 &format!(
-                    "advisory feed {} is older than {}s; fetching it again",
+                    "advisory feed {} is older than {}; fetching it again",
                     source.name(),
-                    max_age
+                    humantime::format_duration(self.options.advisory_max_age)
                 ),
-            );
-            let fetched = fetcher.fetch(source, &|_, _, _| {}).await;
-            match fetched.and_then(|loaded| store.replace_feeds(&loaded)) {
-                Ok(_) => self.log(id, &format!("advisory feed {} refreshed", source.name())),
-                Err(e) => self.log(
-                    id,
-                    &format!(
-                        "advisory feed {} could not be refreshed ({e}); using the stored copy",
-                        source.name()
-                    ),
-                ),
+            )
+            .await;
+            let stored = match fetcher.fetch(source, &|_, _, _| {}).await {
+                Ok(loaded) => {
+                    let store = store.clone();
+                    tokio::task::spawn_blocking(move || {
+                        store
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .replace_feeds(&loaded)
+                            .map(drop)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(advisory::Error::Task(e)))
+                }
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(()) => {
+                    self.log(id, &format!("advisory feed {} refreshed", source.name()))
+                        .await
+                }
+                Err(e) => {
+                    self.log(
+                        id,
+                        &format!(
+                            "advisory feed {} could not be refreshed ({}); using the stored copy",
+                            source.name(),
+                            error_chain(&e)
+                        ),
+                    )
+                    .await
+                }
             }
         }
     }
@@ -390,37 +476,9 @@ impl Runner {
 
     /// The scanner of one workflow's images, reaching its registry as the
     /// workflow says (plain HTTP or HTTPS), as listing and patching do.
-    fn scanner(&self, plain_http: bool) -> Result<Scanner, String> {
-        let db = self.options.data_dir.join("advisories.db");
-        let store = if db.exists() {
-            Some(advisory::Store::open_existing(&db).map_err(|e| e.to_string())?)
-        } else {
-            None
-        };
-        let cache = scan::scanner::cache_dir(&self.options.data_dir);
-        let security = SecurityRepo::new(SecurityRepoOptions {
-            offline: self.options.offline,
-            // One fetch of the pocket's InRelease serves every image of a run.
-            max_age: Some(std::time::Duration::from_secs(300)),
-            ..SecurityRepoOptions::new(cache.clone())
-        })
-        .map_err(|e| e.to_string())?;
-        Scanner::new(
-            store,
-            Some(security),
-            ScannerOptions {
-                cache_dir: cache,
-                registry: ClientOptions {
-                    plain_http,
-                    ..ClientOptions::default()
-                },
-                filters: Filters {
-                    ignore_unfixed: true,
-                    severities: Vec::new(),
-                },
-            },
-        )
-        .map_err(|e| e.to_string())
+    fn scanner(&self, record: &WorkflowRecord) -> Result<Scanner, EnvironmentError> {
+        self.environment
+            .patch_scanner(&self.registry_policy(record))
     }
 
     async fn scan(
@@ -429,11 +487,12 @@ impl Runner {
         target: &str,
         scanner: &Scanner,
         policy: &ScanPolicy,
-    ) -> Result<ScanVerdict, String> {
+    ) -> Result<ScanVerdict, ScanError> {
         self.log(
             id,
             &format!("scanning {target} for fixable OS-package vulnerabilities"),
-        );
+        )
+        .await;
         let report = match scanner.scan(target).await {
             Ok(report) => report,
             Err(ScanError::Windows { .. }) => {
@@ -445,13 +504,14 @@ impl Runner {
             Err(e @ (ScanError::NoOs { .. } | ScanError::UnsupportedOs { .. })) => {
                 return Ok(ScanVerdict::Skip(e.to_string()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
         if report.os.as_ref().is_some_and(|os| os.eosl) {
             return Ok(ScanVerdict::Skip(SkipReason::EndOfLife.to_string()));
         }
         for result in &report.results {
-            self.log(id, &format!("{}: {}", result.target, result.total_line()));
+            self.log(id, &format!("{}: {}", result.target, result.total_line()))
+                .await;
         }
         let fixable: usize = report
             .results
@@ -469,7 +529,7 @@ impl Runner {
             self.log(
                 id,
                 &format!("{set_aside} fixable finding(s) below the workflow's severity threshold or on its ignore list"),
-            );
+            ).await;
         }
         Ok(if fixable == 0 {
             ScanVerdict::Skip(SkipReason::NothingFixable.to_string())
@@ -487,44 +547,68 @@ impl Runner {
         image: &MatchedImage,
         target: &str,
     ) {
-        if !self.store.start_run(scan_id).unwrap_or(false) {
+        if !self.store.start_run(scan_id).await.unwrap_or(false) {
             return self.done(scan_id);
         }
-        let scanner = match self.scanner(record.plain_http) {
+        let scanner = match self.scanner(record) {
             Ok(scanner) => scanner,
-            Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e)),
+            Err(e) => {
+                return self
+                    .finish(scan_id, RunStatus::Failed, Some(&error_chain(&e)))
+                    .await;
+            }
         };
         let fixable = match self.scan(scan_id, target, &scanner, &record.policy).await {
             Ok(ScanVerdict::Patch(count)) => count,
             Ok(ScanVerdict::Skip(reason)) => {
-                return self.finish(scan_id, RunStatus::Skipped, Some(&reason));
+                return self
+                    .finish(scan_id, RunStatus::Skipped, Some(&reason))
+                    .await;
             }
-            Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e)),
+            Err(e) => {
+                return self
+                    .finish(scan_id, RunStatus::Failed, Some(&error_chain(&e)))
+                    .await;
+            }
         };
         let original = format!("{}/{}:{}", record.registry, image.repository, image.tag);
         let next = match &image.next_patch {
             Ok(next) => next.name(),
             Err(PatchTagError::LimitReached { .. }) => {
-                return self.finish(
-                    scan_id,
-                    RunStatus::Skipped,
-                    Some(&SkipReason::TagLimitReached.to_string()),
-                );
+                return self
+                    .finish(
+                        scan_id,
+                        RunStatus::Skipped,
+                        Some(&SkipReason::TagLimitReached.to_string()),
+                    )
+                    .await;
             }
-            Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e.to_string())),
+            Err(e) => {
+                return self
+                    .finish(scan_id, RunStatus::Failed, Some(&e.to_string()))
+                    .await;
+            }
         };
-        let patch = match self.store.queue_run(
-            &record.name,
-            TaskKind::Patch,
-            NewRun {
-                parent: Some(trigger),
-                image: Some(&original),
-                repository: Some(&image.repository),
-                tag: Some(&image.tag),
-            },
-        ) {
+        let patch = match self
+            .store
+            .queue_run(
+                &record.name,
+                TaskKind::Patch,
+                NewRun {
+                    parent: Some(trigger),
+                    image: Some(&original),
+                    repository: Some(&image.repository),
+                    tag: Some(&image.tag),
+                },
+            )
+            .await
+        {
             Ok(patch) => patch,
-            Err(e) => return self.finish(scan_id, RunStatus::Failed, Some(&e.to_string())),
+            Err(e) => {
+                return self
+                    .finish(scan_id, RunStatus::Failed, Some(&e.to_string()))
+                    .await;
+            }
         };
         self.finish(
             scan_id,
@@ -533,9 +617,10 @@ impl Runner {
                 "{fixable} fixable OS-package vulnerabilities; queued patch {}",
                 patch.id
             )),
-        );
+        )
+        .await;
         // The patch runs in this task: the image's slot is held until it ends.
-        if !self.store.start_run(&patch.id).unwrap_or(false) {
+        if !self.store.start_run(&patch.id).await.unwrap_or(false) {
             return self.done(&patch.id);
         }
         match self
@@ -543,19 +628,19 @@ impl Runner {
             .await
         {
             Ok(Some(patched)) => {
-                let _ = self.store.set_patched_image(&patch.id, &patched);
+                let _ = self.store.set_patched_image(&patch.id, &patched).await;
                 self.finish(
                     &patch.id,
                     RunStatus::Succeeded,
                     Some(&format!("patched image pushed to {patched}")),
-                );
+                ).await;
             }
             Ok(None) => self.finish(
                 &patch.id,
                 RunStatus::Skipped,
                 Some("the configured suites have no fixed version yet for the vulnerable packages"),
-            ),
-            Err(e) => self.finish(&patch.id, RunStatus::Failed, Some(&e)),
+            ).await,
+            Err(e) => self.finish(&patch.id, RunStatus::Failed, Some(&error_chain(&e))).await,
         }
     }
 
@@ -566,29 +651,24 @@ impl Runner {
         original: &str,
         next: &str,
         scanner: &Scanner,
-    ) -> Result<Option<String>, String> {
-        self.log(id, &format!("patching {original} into tag {next}"));
-        let cache = self.options.data_dir.join("patch-cache");
-        let registry = ClientOptions {
-            plain_http: record.plain_http,
-            ..ClientOptions::default()
+    ) -> Result<Option<String>, EnvironmentError> {
+        self.log(id, &format!("patching {original} into tag {next}"))
+            .await;
+        let request = PatchRequest {
+            image: original.to_string(),
+            wants: Wants::Scan,
+            tag: TagChoice::Named(next.to_string()),
+            output: None,
+            scripts: record.policy.maintainer_scripts,
+            dry_run: false,
+            registry: self.registry_policy(record),
         };
-        let source = publish::open(original, registry, &cache)
-            .await
-            .map_err(|e| e.to_string())?;
-        let outcome = self
-            .patcher
-            .patch(
-                &source.work,
-                &source.content,
-                &source.base_name,
-                &WantSource::Scan(scanner),
-                record.policy.maintainer_scripts,
-                false,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        for platform in &outcome.platforms {
+        let observer = PatchObserver { runner: self, id };
+        let result = self
+            .environment
+            .patch_and_publish(&self.patcher, scanner, &request, &observer)
+            .await?;
+        for platform in &result.outcome().platforms {
             for step in &platform.plan.steps {
                 self.log(
                     id,
@@ -598,41 +678,42 @@ impl Runner {
                         step.from.as_deref().unwrap_or("(new)"),
                         step.to_version()
                     ),
-                );
+                )
+                .await;
             }
             for effect in platform.layer.iter().flat_map(|l| &l.script_effects) {
                 self.log(
                     id,
                     &format!("{}: {}: {}", effect.handling, effect.package, effect.effect),
-                );
+                )
+                .await;
             }
         }
-        let Some(patched) = outcome.patched.clone() else {
-            return Ok(None);
-        };
-        if self
-            .store
-            .run(id)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.status == RunStatus::Canceled)
-        {
-            return Err(
-                "canceled before the patched image was pushed; nothing was written".to_string(),
-            );
-        }
-        let written = publish::write(&source, &patched, Output::Beside(next.to_string()))
-            .await
-            .map_err(|e| e.to_string())?;
-        let evidence = publish::evidence(&outcome, &patched, &written, scanner)
-            .await
-            .map_err(|e| e.to_string())?;
-        publish::attach(&written, &patched, &evidence)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Some(written.name))
+        Ok(match result {
+            PatchResult::Planned { .. } | PatchResult::NothingToPatch { .. } => None,
+            PatchResult::AlreadyPublished { written, .. }
+            | PatchResult::Published { written, .. } => Some(written.name),
+        })
     }
 }
+
+/// A patch run as the runner follows it: stopped before writing once canceled.
+struct PatchObserver<'a> {
+    runner: &'a Runner,
+    id: &'a str,
+}
+
+impl Observer for PatchObserver<'_> {
+    fn canceled(&self) -> bool {
+        self.runner
+            .canceled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(self.id)
+    }
+}
+
+use oci::error_chain;
 
 /// Returns the memory an image's work freed to the system (also called by
 /// the scheduler's loop, so an idle server gives back what its API and
@@ -640,6 +721,7 @@ impl Runner {
 /// decompresses packages and builds a layer in memory on a pool thread;
 /// glibc keeps such freed memory in that thread's arena, so a long-lived
 /// server that patched many images would otherwise stay at its peak.
+#[allow(unsafe_code)] // glibc's malloc_trim has no safe wrapper
 pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory of malloc's own arenas to the OS.
@@ -652,6 +734,7 @@ pub fn release_freed_memory() {
 /// every thread that ever patched an image keeps an arena of its own, and
 /// with it the peak of that work, long after (hundreds of MiB after a large
 /// run, where two arenas and [`release_freed_memory`] go back to ~30 MiB).
+#[allow(unsafe_code)] // glibc's mallopt has no safe wrapper
 pub fn configure_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes malloc's tuning; called once at start-up.

@@ -53,8 +53,8 @@ pub fn next_run(record: &WorkflowRecord, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Fails the runs a stop interrupted, then spawns the loop: at once and
 /// every [`TICK`], every due workflow is triggered. Returns the loop's task.
-pub fn start(runner: Arc<Runner>) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let failed = runner.store().fail_interrupted(INTERRUPTED)?;
+pub async fn start(runner: Arc<Runner>) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+    let failed = runner.store().fail_interrupted(INTERRUPTED).await?;
     if failed > 0 {
         tracing::warn!("{failed} run(s) were active when drydock stopped; marked failed");
     }
@@ -63,15 +63,15 @@ pub fn start(runner: Arc<Runner>) -> Result<tokio::task::JoinHandle<()>, StoreEr
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            trigger_due(&runner, Utc::now());
+            trigger_due(&runner, Utc::now()).await;
             crate::runner::release_freed_memory();
         }
     }))
 }
 
 /// Triggers every workflow due at `now`.
-fn trigger_due(runner: &Arc<Runner>, now: DateTime<Utc>) {
-    let workflows = match runner.store().workflows() {
+async fn trigger_due(runner: &Arc<Runner>, now: DateTime<Utc>) {
+    let workflows = match runner.store().workflows().await {
         Ok(workflows) => workflows,
         Err(e) => {
             tracing::error!("scheduler: cannot read the workflows: {e}");
@@ -79,7 +79,7 @@ fn trigger_due(runner: &Arc<Runner>, now: DateTime<Utc>) {
         }
     };
     for record in workflows.iter().filter(|record| due_at(record) <= now) {
-        match runner.trigger(&record.name) {
+        match runner.trigger(&record.name).await {
             Ok(run) => tracing::info!(
                 "scheduler: workflow {} is due ({}); trigger run {}",
                 record.name,
@@ -158,47 +158,57 @@ mod tests {
         overdue.schedule = Schedule::parse("1d").unwrap();
         // Nothing listens there: the trigger itself fails at once.
         overdue.registry = "127.0.0.1:9".to_string();
-        store.create_workflow(&overdue).unwrap();
+        store.create_workflow(&overdue).await.unwrap();
         let stale = store
             .queue_run(&overdue.name, TaskKind::Scan, NewRun::default())
+            .await
             .unwrap();
+        let environment = environment::Environment::new(environment::Config {
+            offline: true,
+            ..environment::Config::new(dir.path())
+        })
+        .unwrap();
         let runner = Runner::new(
             store.clone(),
+            Arc::new(environment),
             RunnerOptions {
-                data_dir: dir.path().to_path_buf(),
                 parallelism: 1,
-                offline: true,
                 advisory_max_age: std::time::Duration::from_secs(86400),
             },
         )
         .unwrap();
-        let triggers = || {
+        let triggers = || async {
             store
                 .runs(&RunFilter {
                     kind: Some(TaskKind::Trigger),
                     ..RunFilter::default()
                 })
+                .await
                 .unwrap()
         };
 
-        let scheduler = start(runner.clone()).unwrap();
-        let stale = store.run(&stale.id).unwrap().unwrap();
+        let scheduler = start(runner.clone()).await.unwrap();
+        let stale = store.run(&stale.id).await.unwrap().unwrap();
         assert_eq!(
             (stale.status, stale.reason.as_deref()),
             (RunStatus::Failed, Some(INTERRUPTED))
         );
         let waited = std::time::Instant::now();
-        while triggers().is_empty() {
+        while triggers().await.is_empty() {
             assert!(
                 waited.elapsed() < Duration::from_secs(10),
                 "never triggered"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let record = store.workflow(&overdue.name).unwrap().unwrap();
+        let record = store.workflow(&overdue.name).await.unwrap().unwrap();
         assert!(due_at(&record) > Utc::now(), "the trigger moved it on");
-        trigger_due(&runner, Utc::now());
-        assert_eq!(triggers().len(), 1, "one run for all missed occurrences");
+        trigger_due(&runner, Utc::now()).await;
+        assert_eq!(
+            triggers().await.len(),
+            1,
+            "one run for all missed occurrences"
+        );
         scheduler.abort();
     }
 

@@ -26,21 +26,26 @@ use crate::store::{Result, Run, Store, WorkflowRecord};
 /// One image of a workflow and how its latest run went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageStatus {
+    /// The image's repository.
     pub repository: String,
     /// The original tag.
     pub tag: String,
     /// The patch's status when the latest scan queued one, else the scan's.
     pub status: RunStatus,
+    /// The latest scan's status.
     pub scan_status: RunStatus,
     /// When the latest scan was queued.
     pub scan_date: DateTime<Utc>,
+    /// The latest scan's run id.
     pub scan_run_id: String,
     /// The image the scan looked at (the latest patch, or the original).
     pub scanned_image: Option<String>,
     /// The patch's status; `Skipped` when the scan ended without queuing
     /// one; `None` while the scan has not ended.
     pub patch_status: Option<RunStatus>,
+    /// When the scan's patch was queued.
     pub patch_date: Option<DateTime<Utc>>,
+    /// The scan's patch run id.
     pub patch_run_id: Option<String>,
     /// The newest patch drydock pushed for this image, by any run.
     pub last_patched_image: Option<String>,
@@ -51,7 +56,7 @@ pub struct ImageStatus {
 /// The rows of `record`, newest scan first; with `status`, only the rows
 /// in that status. Runs from before the workflow was created (a deleted
 /// workflow of the same name) are left out.
-pub fn image_statuses(
+pub async fn image_statuses(
     store: &Store,
     record: &WorkflowRecord,
     status: Option<RunStatus>,
@@ -63,13 +68,19 @@ pub fn image_statuses(
             .filter_map(|run| Some(((run.repository.clone()?, run.tag.clone()?), run)))
             .collect()
     };
-    let patches = by_image(store.latest_runs_by_image(&record.name, TaskKind::Patch, None)?);
-    let pushed = by_image(store.latest_runs_by_image(
-        &record.name,
-        TaskKind::Patch,
-        Some(RunStatus::Succeeded),
-    )?);
-    let scans = store.latest_runs_by_image(&record.name, TaskKind::Scan, None)?;
+    let patches = by_image(
+        store
+            .latest_runs_by_image(&record.name, TaskKind::Patch, None)
+            .await?,
+    );
+    let pushed = by_image(
+        store
+            .latest_runs_by_image(&record.name, TaskKind::Patch, Some(RunStatus::Succeeded))
+            .await?,
+    );
+    let scans = store
+        .latest_runs_by_image(&record.name, TaskKind::Scan, None)
+        .await?;
     let rows = scans.into_iter().filter(current).filter_map(|scan| {
         let key = (scan.repository.clone()?, scan.tag.clone()?);
         // The runner queues a scan's patch under the scan's trigger.
@@ -127,7 +138,7 @@ mod tests {
     use crate::store::NewRun;
     use workflow::Schedule;
 
-    fn scan_and_patch(
+    async fn scan_and_patch(
         store: &Store,
         trigger: &str,
         tag: &str,
@@ -139,27 +150,33 @@ mod tests {
             repository: Some("debian"),
             tag: Some(tag),
         };
-        let scan = store.queue_run("w", TaskKind::Scan, new.clone()).unwrap();
-        store.start_run(&scan.id).unwrap();
+        let scan = store
+            .queue_run("w", TaskKind::Scan, new.clone())
+            .await
+            .unwrap();
+        store.start_run(&scan.id).await.unwrap();
         store
             .finish_run(&scan.id, scan_end.0, Some(scan_end.1))
+            .await
             .unwrap();
         if scan_end.0 != RunStatus::Succeeded {
             return scan.id;
         }
-        let patch = store.queue_run("w", TaskKind::Patch, new).unwrap();
-        store.start_run(&patch.id).unwrap();
+        let patch = store.queue_run("w", TaskKind::Patch, new).await.unwrap();
+        store.start_run(&patch.id).await.unwrap();
         store
             .set_patched_image(&patch.id, &format!("r/debian:{tag}-1"))
+            .await
             .unwrap();
         store
             .finish_run(&patch.id, RunStatus::Succeeded, None)
+            .await
             .unwrap();
         patch.id
     }
 
-    #[test]
-    fn one_row_per_image_from_its_latest_scan() {
+    #[tokio::test]
+    async fn one_row_per_image_from_its_latest_scan() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("w.db")).unwrap();
         let record = WorkflowRecord {
@@ -175,9 +192,11 @@ mod tests {
         };
         let first = store
             .queue_run("w", TaskKind::Trigger, NewRun::default())
+            .await
             .unwrap();
-        let patch = scan_and_patch(&store, &first.id, "12", (RunStatus::Succeeded, "1 fixable"));
-        let rows = image_statuses(&store, &record, None).unwrap();
+        let patch =
+            scan_and_patch(&store, &first.id, "12", (RunStatus::Succeeded, "1 fixable")).await;
+        let rows = image_statuses(&store, &record, None).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, RunStatus::Succeeded);
         assert_eq!(rows[0].patch_run_id.as_deref(), Some(patch.as_str()));
@@ -186,10 +205,11 @@ mod tests {
         // The next run finds nothing: the patch of the earlier run is not this run's.
         let second = store
             .queue_run("w", TaskKind::Trigger, NewRun::default())
+            .await
             .unwrap();
         let skip = "no fixable OS vulnerabilities found";
-        let scan = scan_and_patch(&store, &second.id, "12", (RunStatus::Skipped, skip));
-        let rows = image_statuses(&store, &record, None).unwrap();
+        let scan = scan_and_patch(&store, &second.id, "12", (RunStatus::Skipped, skip)).await;
+        let rows = image_statuses(&store, &record, None).await.unwrap();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row.scan_run_id, scan);
@@ -202,12 +222,14 @@ mod tests {
 
         assert_eq!(
             image_statuses(&store, &record, Some(RunStatus::Skipped))
+                .await
                 .unwrap()
                 .len(),
             1
         );
         assert!(
             image_statuses(&store, &record, Some(RunStatus::Succeeded))
+                .await
                 .unwrap()
                 .is_empty()
         );

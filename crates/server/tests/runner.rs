@@ -13,7 +13,9 @@ use server::store::{RunFilter, Store, WorkflowRecord};
 use workflow::{RunStatus, Schedule, SkipReason, TaskKind};
 
 async fn start_registry(dir: &std::path::Path) -> String {
-    let registry = registry::Registry::open(registry::Config::new(dir.join("registry"))).unwrap();
+    let registry = registry::Registry::open(registry::Config::new(dir.join("registry")))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, registry.router()).await });
@@ -22,14 +24,28 @@ async fn start_registry(dir: &std::path::Path) -> String {
 
 /// A runner over its own data directory.
 fn runner_in(data: &std::path::Path, parallelism: usize) -> (Arc<Store>, Arc<Runner>) {
+    runner_with(data, parallelism, |_| {})
+}
+
+/// A runner over its own data directory, in an environment `configure` adjusts.
+fn runner_with(
+    data: &std::path::Path,
+    parallelism: usize,
+    configure: impl FnOnce(&mut environment::Config),
+) -> (Arc<Store>, Arc<Runner>) {
     std::fs::create_dir_all(data).unwrap();
     let store = Arc::new(Store::open(&data.join("workflows.db")).unwrap());
+    let mut config = environment::Config {
+        security_repo_max_age: Duration::from_secs(300),
+        release_max_age: Duration::from_secs(300),
+        ..environment::Config::new(data)
+    };
+    configure(&mut config);
     let runner = Runner::new(
         store.clone(),
+        Arc::new(environment::Environment::new(config).unwrap()),
         RunnerOptions {
-            data_dir: data.to_path_buf(),
             parallelism,
-            offline: false,
             advisory_max_age: Duration::from_secs(86400),
         },
     )
@@ -62,6 +78,16 @@ fn client() -> RegistryClient {
 
 /// Copies the testkit Debian 12 image into `registry` as `repository:tag`.
 async fn push_debian(registry: &str, repository: &str, tag: &str) -> ImageReference {
+    push_debian_with(client(), registry, repository, tag).await
+}
+
+/// [`push_debian`] through `client`.
+async fn push_debian_with(
+    client: RegistryClient,
+    registry: &str,
+    repository: &str,
+    tag: &str,
+) -> ImageReference {
     let layout = OciLayout::open(testkit::debian_layout()).await.unwrap();
     let image = ImageReference::new(registry, repository, Some(tag), None).unwrap();
     oci::copy::copy_image(
@@ -70,7 +96,7 @@ async fn push_debian(registry: &str, repository: &str, tag: &str) -> ImageRefere
             tag: Some(testkit::DEBIAN_TAG.to_string()),
         },
         &Endpoint::Registry {
-            client: client(),
+            client,
             image: image.clone(),
         },
         Arc::new(Silent),
@@ -162,6 +188,7 @@ async fn wait_for_runs(store: &Store, workflow: &str) -> Vec<server::store::Run>
                 workflow: Some(workflow),
                 ..RunFilter::default()
             })
+            .await
             .unwrap();
         if !runs.is_empty() && runs.iter().all(|r| !r.status.is_active()) {
             return runs;
@@ -212,19 +239,7 @@ async fn patches_then_skips_with_the_reason() {
         .await
         .unwrap();
 
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let store = Arc::new(Store::open(&data.join("workflows.db")).unwrap());
-    let runner = Runner::new(
-        store.clone(),
-        RunnerOptions {
-            data_dir: data.clone(),
-            parallelism: 2,
-            offline: false,
-            advisory_max_age: std::time::Duration::from_secs(86400),
-        },
-    )
-    .unwrap();
+    let (store, runner) = runner_in(&dir.path().join("data"), 2);
     let now = Utc::now();
     let record = WorkflowRecord {
         name: "cp".to_string(),
@@ -237,13 +252,13 @@ async fn patches_then_skips_with_the_reason() {
         last_trigger_at: None,
         policy: Default::default(),
     };
-    assert!(store.create_workflow(&record).unwrap());
+    assert!(store.create_workflow(&record).await.unwrap());
     let dry_run = runner.dry_run(&record).await.unwrap();
     let text = workflow::render_dry_run(&dry_run);
     assert!(text.contains("Matches found: 1"), "{text}");
     assert!(text.contains("missing"), "{text}");
 
-    runner.trigger("cp").unwrap();
+    runner.trigger("cp").await.unwrap();
     let runs = wait_for_runs(&store, "cp").await;
     let of = |kind| {
         runs.iter()
@@ -253,7 +268,7 @@ async fn patches_then_skips_with_the_reason() {
     };
     let patches = of(TaskKind::Patch);
     assert_eq!(patches.len(), 1, "{runs:#?}");
-    let log = store.run_log(&patches[0].id).unwrap().unwrap();
+    let log = store.run_log(&patches[0].id).await.unwrap().unwrap();
     assert_eq!(patches[0].status, RunStatus::Succeeded, "{log}");
     let patched = original.with_tag("12-1").unwrap();
     assert_eq!(
@@ -268,7 +283,7 @@ async fn patches_then_skips_with_the_reason() {
     );
 
     // The next trigger scans 12-1, finds nothing fixable, and creates no 12-2.
-    runner.trigger("cp").unwrap();
+    runner.trigger("cp").await.unwrap();
     let runs = wait_for_runs(&store, "cp").await;
     let scans: Vec<_> = runs.iter().filter(|r| r.kind == TaskKind::Scan).collect();
     assert_eq!(
@@ -305,10 +320,11 @@ async fn a_workflow_in_sandbox_mode_runs_the_maintainer_scripts() {
         },
         ..workflow_record("sandboxed", &address, config)
     };
-    store.create_workflow(&record).unwrap();
+    store.create_workflow(&record).await.unwrap();
     assert_eq!(
         store
             .workflow("sandboxed")
+            .await
             .unwrap()
             .unwrap()
             .policy
@@ -316,13 +332,13 @@ async fn a_workflow_in_sandbox_mode_runs_the_maintainer_scripts() {
         patch::patcher::ScriptMode::Sandbox,
         "the setting is stored"
     );
-    runner.trigger("sandboxed").unwrap();
+    runner.trigger("sandboxed").await.unwrap();
     let runs = wait_for_runs(&store, "sandboxed").await;
     let patch = runs
         .iter()
         .find(|r| r.kind == TaskKind::Patch)
         .unwrap_or_else(|| panic!("no patch run: {runs:#?}"));
-    let log = store.run_log(&patch.id).unwrap().unwrap();
+    let log = store.run_log(&patch.id).await.unwrap().unwrap();
     assert_eq!(patch.status, RunStatus::Succeeded, "{log}");
     assert!(log.contains("run in the sandbox: "), "{log}");
     assert!(!log.contains("not run: "), "{log}");
@@ -354,8 +370,9 @@ async fn floating_moves_the_patched_tag() {
     let config = r#"{"version":"v1","tag-convention":"floating","repositories":[{"repository":"debian","tags":["12"]}]}"#;
     store
         .create_workflow(&workflow_record("f", &address, config))
+        .await
         .unwrap();
-    runner.trigger("f").unwrap();
+    runner.trigger("f").await.unwrap();
     let runs = wait_for_runs(&store, "f").await;
     let patch = runs
         .iter()
@@ -365,7 +382,7 @@ async fn floating_moves_the_patched_tag() {
         patch.status,
         RunStatus::Succeeded,
         "{}",
-        store.run_log(&patch.id).unwrap().unwrap()
+        store.run_log(&patch.id).await.unwrap().unwrap()
     );
     let after = client()
         .get_manifest(&original.with_tag("12-patched").unwrap())
@@ -448,8 +465,8 @@ async fn matching_limits_and_skip_reasons() {
             .check_image_limit()
             .is_err()
     );
-    store.create_workflow(&crowded).unwrap();
-    runner.trigger("crowded").unwrap();
+    store.create_workflow(&crowded).await.unwrap();
+    runner.trigger("crowded").await.unwrap();
     let trigger = wait_for_runs(&store, "crowded").await.remove(0);
     assert_eq!(trigger.status, RunStatus::Failed);
     assert!(
@@ -476,8 +493,8 @@ async fn matching_limits_and_skip_reasons() {
     pretend_patch(&limited, &base, std::iter::once("1-999".to_string())).await;
     let dry_run = runner.dry_run(&record).await.unwrap();
     assert!(dry_run.matched[0].next_patch.is_err());
-    store.create_workflow(&record).unwrap();
-    runner.trigger("limit").unwrap();
+    store.create_workflow(&record).await.unwrap();
+    runner.trigger("limit").await.unwrap();
     let runs = wait_for_runs(&store, "limit").await;
     let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
     assert_eq!(scan.status, RunStatus::Skipped);
@@ -515,8 +532,8 @@ async fn matching_limits_and_skip_reasons() {
         &address,
         r#"{"version":"v1","repositories":[{"repository":"windows","tags":["ltsc"]},{"repository":"stretch","tags":["9"]}]}"#,
     );
-    store.create_workflow(&record).unwrap();
-    runner.trigger("skips").unwrap();
+    store.create_workflow(&record).await.unwrap();
+    runner.trigger("skips").await.unwrap();
     let runs = wait_for_runs(&store, "skips").await;
     let reason_of = |repository: &str| {
         let scan = runs
@@ -543,8 +560,9 @@ async fn cancel_run_stops_queued_work() {
         r#"{"version":"v1","repositories":[{"repository":"debian","tags":["a","b","c"]}]}"#;
     store
         .create_workflow(&workflow_record("c", &address, config))
+        .await
         .unwrap();
-    runner.trigger("c").unwrap();
+    runner.trigger("c").await.unwrap();
     // Wait until the scans are queued, then cancel: one image at a time, so some never start.
     let started = Instant::now();
     while store
@@ -552,6 +570,7 @@ async fn cancel_run_stops_queued_work() {
             kind: Some(TaskKind::Scan),
             ..RunFilter::default()
         })
+        .await
         .unwrap()
         .len()
         < 3
@@ -559,7 +578,7 @@ async fn cancel_run_stops_queued_work() {
         assert!(started.elapsed() < Duration::from_secs(120));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let canceled = runner.cancel("c").unwrap();
+    let canceled = runner.cancel("c").await.unwrap();
     assert!(!canceled.is_empty());
     let runs = wait_for_runs(&store, "c").await;
     let canceled_scans: Vec<_> = runs
@@ -592,8 +611,9 @@ async fn works_against_an_external_registry() {
     let config = r#"{"version":"v1","repositories":[{"repository":"debian","tags":["12"]}]}"#;
     store
         .create_workflow(&workflow_record("ext", &distribution.address, config))
+        .await
         .unwrap();
-    runner.trigger("ext").unwrap();
+    runner.trigger("ext").await.unwrap();
     let runs = wait_for_runs(&store, "ext").await;
     let patch = runs
         .iter()
@@ -603,7 +623,7 @@ async fn works_against_an_external_registry() {
         patch.status,
         RunStatus::Succeeded,
         "{}",
-        store.run_log(&patch.id).unwrap().unwrap()
+        store.run_log(&patch.id).await.unwrap().unwrap()
     );
     let patched = client()
         .get_manifest(&original.with_tag("12-1").unwrap())
@@ -612,7 +632,7 @@ async fn works_against_an_external_registry() {
     let manifest: serde_json::Value = serde_json::from_slice(&patched.bytes).unwrap();
     assert!(manifest["annotations"][patch::image::ANNOTATION_ORIGINAL].is_string());
     // A second run sees the patch as drydock's (from its annotations) and finds nothing to do.
-    runner.trigger("ext").unwrap();
+    runner.trigger("ext").await.unwrap();
     let runs = wait_for_runs(&store, "ext").await;
     let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
     assert_eq!(
@@ -620,6 +640,70 @@ async fn works_against_an_external_registry() {
         Some(format!("{}/debian:12-1", distribution.address).as_str())
     );
     assert_eq!(scan.status, RunStatus::Skipped);
+}
+
+/// A workflow against an HTTPS registry lists, scans and patches over
+/// HTTPS (the workflow does not ask for plain HTTP), trusting the registry's
+/// private certificate authority through the environment's configuration;
+/// without that trust, the run fails on the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_against_an_https_registry_speaks_https() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let distribution = testkit::distribution::Distribution::start_tls();
+    let ca = distribution.ca_certificate.clone().unwrap();
+    let trusting = environment::Environment::new(environment::Config {
+        ca_certificates: vec![ca.clone()],
+        ..environment::Config::new("unused")
+    })
+    .unwrap();
+    let client = trusting
+        .registry_client(&environment::RegistryPolicy::default())
+        .unwrap();
+    let original = push_debian_with(client.clone(), &distribution.address, "debian", "12").await;
+    let config = r#"{"version":"v1","repositories":[{"repository":"debian","tags":["12"]}]}"#;
+    let record = WorkflowRecord {
+        plain_http: false,
+        ..workflow_record("tls", &distribution.address, config)
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, runner) = runner_in(&dir.path().join("untrusting"), 2);
+    store.create_workflow(&record).await.unwrap();
+    runner.trigger("tls").await.unwrap();
+    let runs = wait_for_runs(&store, "tls").await;
+    assert_eq!(runs.len(), 1, "only the trigger ran: {runs:#?}");
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    let reason = runs[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("https://{}", distribution.address))
+            && reason.contains("certificate"),
+        "{reason}"
+    );
+
+    let (store, runner) = runner_with(&dir.path().join("trusting"), 2, |config| {
+        config.ca_certificates = vec![ca.clone()];
+    });
+    store.create_workflow(&record).await.unwrap();
+    runner.trigger("tls").await.unwrap();
+    let runs = wait_for_runs(&store, "tls").await;
+    for kind in [TaskKind::Trigger, TaskKind::Scan, TaskKind::Patch] {
+        let run = runs
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("every step ran");
+        assert_eq!(
+            run.status,
+            RunStatus::Succeeded,
+            "{kind:?}: {}",
+            store.run_log(&run.id).await.unwrap().unwrap()
+        );
+    }
+    let patched = client
+        .get_manifest(&original.with_tag("12-1").unwrap())
+        .await
+        .expect("the patch was pushed over HTTPS");
+    let manifest: serde_json::Value = serde_json::from_slice(&patched.bytes).unwrap();
+    assert!(manifest["annotations"][patch::image::ANNOTATION_ORIGINAL].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,7 +718,11 @@ async fn a_scan_policy_sets_findings_aside() {
     let scanner = scan::Scanner::new(
         None,
         Some(
-            advisory::SecurityRepo::new(advisory::SecurityRepoOptions::new(cache.clone())).unwrap(),
+            advisory::SecurityRepo::new(advisory::SecurityRepoOptions::new(
+                cache.clone(),
+                oci::client::http_client_builder().build().unwrap(),
+            ))
+            .unwrap(),
         ),
         scan::ScannerOptions {
             cache_dir: cache,
@@ -685,8 +773,8 @@ async fn a_scan_policy_sets_findings_aside() {
             policy,
             ..workflow_record(name, &address, config)
         };
-        store.create_workflow(&record).unwrap();
-        runner.trigger(name).unwrap();
+        store.create_workflow(&record).await.unwrap();
+        runner.trigger(name).await.unwrap();
         let runs = wait_for_runs(&store, name).await;
         let scan = runs.iter().find(|r| r.kind == TaskKind::Scan).unwrap();
         assert_eq!(scan.status, RunStatus::Skipped, "{name}");
@@ -694,7 +782,7 @@ async fn a_scan_policy_sets_findings_aside() {
             scan.reason.as_deref(),
             Some(SkipReason::NothingFixable.to_string().as_str())
         );
-        let log = store.run_log(&scan.id).unwrap().unwrap();
+        let log = store.run_log(&scan.id).await.unwrap().unwrap();
         assert!(
             log.contains("severity threshold or on its ignore list"),
             "{log}"

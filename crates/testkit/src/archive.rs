@@ -12,16 +12,13 @@ use repo::{AptClient, Cache, Keyring, Suite};
 
 use crate::{cache_dir, field, run};
 
-/// Debian's archive.
-pub const DEBIAN: &str = "http://deb.debian.org/debian";
-/// Debian's security archive (suites `<codename>-security`).
-pub const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
-/// Debian's archive keys, from the host's `debian-archive-keyring` package.
-pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+pub use repo::distributions::{DEBIAN_ARCHIVE as DEBIAN, DEBIAN_KEYRING, DEBIAN_SECURITY};
 
 /// A `.deb` downloaded from the archive and verified.
 pub struct Deb {
+    /// The package's name.
     pub name: String,
+    /// Where the verified `.deb` is, in the download cache.
     pub path: PathBuf,
     /// `Package Version Architecture source:Package source:Version`, as
     /// `dpkg-deb --show` reads them from the control file.
@@ -39,7 +36,11 @@ fn client() -> AptClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let keyring = Keyring::from_files(&[DEBIAN_KEYRING])
         .unwrap_or_else(|e| panic!("{e} (the debian-archive-keyring package provides it)"));
-    AptClient::new(Cache::new(cache_dir().join("apt")), keyring).unwrap()
+    AptClient::new(
+        reqwest::Client::new(),
+        Cache::new(cache_dir().join("apt")),
+        keyring,
+    )
 }
 
 /// The `main` Packages index of `suite` of the archive at `base_url` for

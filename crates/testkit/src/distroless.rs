@@ -45,6 +45,7 @@ const UPGRADE_CANDIDATES: &[&str] = &["tzdata", "ca-certificates"];
 
 /// One image of [`Distroless`], and what it must list.
 pub struct Image {
+    /// Its tag in the layout.
     pub tag: String,
     /// The [`Deb::identity`] of every package whose `status.d` file it has.
     pub packages: BTreeSet<String>,
@@ -52,6 +53,7 @@ pub struct Image {
 
 /// Both images, in one OCI layout.
 pub struct Distroless {
+    /// The OCI layout holding both images.
     pub layout: PathBuf,
     /// One layer: [`PACKAGES`] from bookworm.
     pub base: Image,
@@ -210,6 +212,7 @@ const MULTIARCH_SECURITY_SUITE: &str = "bookworm-security";
 
 /// One platform of [`Multiarch`].
 pub struct Platform {
+    /// Debian's name of the architecture (`amd64`, `arm64`).
     pub architecture: String,
     /// A tag of this platform's image alone (umoci can unpack it; it
     /// cannot unpack an index).
@@ -225,6 +228,7 @@ pub struct Platform {
 /// from plain `bookworm` (no point-release or security updates beyond the
 /// suite's), under one tag that names an OCI image index.
 pub struct Multiarch {
+    /// The OCI layout holding the index and both platforms.
     pub layout: PathBuf,
     /// Names the image index, whose descriptors carry each platform.
     pub tag: String,

@@ -10,9 +10,7 @@
 //! running at all ([`apt_run_artifact`]). Needs root.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,12 +24,15 @@ pub struct Node {
     pub kind: &'static str,
     /// Permission bits with setuid, setgid and sticky (`0o4755`).
     pub mode: u32,
+    /// The owner's user id.
     pub uid: u32,
+    /// The owner's group id.
     pub gid: u32,
     /// Regular files only.
     pub size: u64,
     /// SHA-256 of a regular file's content.
     pub sha256: Option<String>,
+    /// A symlink's target, as written.
     pub target: Option<String>,
     /// The `security.capability` xattr, hex.
     pub capability: Option<String>,
@@ -66,28 +67,14 @@ impl fmt::Display for Node {
 /// A root filesystem, by path relative to its root (`usr/bin/ssh`).
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
+    /// Every path under the root, by its path relative to the root.
     pub nodes: BTreeMap<String, Node>,
 }
 
+/// The file capability set on `path` itself (never through a symlink), in hex.
 fn capability(path: &Path) -> Option<String> {
-    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let name = CString::new("security.capability").unwrap();
-    let mut buffer = [0u8; 256];
-    // SAFETY: both names are NUL-terminated and the buffer's length is passed.
-    let size = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-        )
-    };
-    (size > 0).then(|| {
-        buffer[..size as usize]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    })
+    let value = xattr::get(path, "security.capability").ok()??;
+    (!value.is_empty()).then(|| value.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Tree {
@@ -186,6 +173,7 @@ pub fn apt_run_artifact(path: &str) -> bool {
 /// One path where the patched tree differs from apt's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
+    /// The path, relative to the root.
     pub path: String,
     /// apt's result; `None` when apt left nothing there.
     pub apt: Option<Node>,

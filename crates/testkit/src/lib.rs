@@ -406,6 +406,7 @@ pub fn run(command: &mut Command) -> String {
 pub struct Lcg(pub u64);
 
 impl Lcg {
+    /// The next number below `n`.
     pub fn below(&mut self, n: usize) -> usize {
         self.0 = self
             .0
@@ -424,6 +425,7 @@ pub struct FileServer {
 }
 
 impl FileServer {
+    /// Serves `dir` until dropped.
     pub fn start(dir: &Path) -> FileServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

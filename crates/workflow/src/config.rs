@@ -39,8 +39,9 @@
 //! prints "10.0 MB"); JSON and schema errors from
 //! `azext_acrcssc/helper/_constants.py` (`ERROR_MESSAGE_INVALID_JSON_PARSE`,
 //! `ERROR_MESSAGE_INVALID_JSON_SCHEMA`, the schema
-//! `CONTINUOUSPATCH_CONFIG_SCHEMA_V1`), verbatim with the problem appended
-//! (ACR only logs it); the reserved-tag and `*` rules from `_validators.py`
+//! `CONTINUOUSPATCH_CONFIG_SCHEMA_V1`), with the problem appended (ACR only
+//! logs it) and without the parts naming the CLI's options, which a CLI
+//! adds back; the reserved-tag and `*` rules from `_validators.py`
 //! (`_validate_continuouspatch_config`), verbatim, the `*` one naming the
 //! repository; empty repository and tag from Azure/acr-cli
 //! `internal/cssc/cssc.go` (`ValidateFilter`), verbatim with the place
@@ -141,10 +142,8 @@ impl Config {
                 size: bytes.len() as u64,
             });
         }
-        let json: Value =
-            serde_json::from_slice(bytes).map_err(|error| ConfigError::InvalidJson {
-                problem: error.to_string(),
-            })?;
+        let json: Value = serde_json::from_slice(bytes)
+            .map_err(|problem| ConfigError::InvalidJson { problem })?;
         let config = from_schema(&json).map_err(ConfigError::Schema)?;
         config.check_acr_rules()?;
         config.check_filter_rules()?;
@@ -225,44 +224,100 @@ impl RepositoryFilter {
 }
 
 /// Why a config was refused. Each message says what is wrong and where.
+///
+/// ACR's messages for a config that is empty, not JSON or not valid
+/// against the schema name its CLI's options ("File used for --config …
+/// Use --help to see the schema of the config file."); these say
+/// "Config" instead and a CLI adds its own words.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// [`Config::from_file`]: nothing exists at the path.
     #[error("Config path file: {} does not exist in the path specified", .path.display())]
-    FileNotFound { path: PathBuf },
+    FileNotFound {
+        /// The config file's path, as given.
+        path: PathBuf,
+    },
+    /// [`Config::from_file`]: the path is a directory or another
+    /// non-regular file.
     #[error("Config path file: {} is not a valid file", .path.display())]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The config file's path, as given.
+        path: PathBuf,
+    },
+    /// [`Config::from_file`]: the file is larger than [`MAX_CONFIG_BYTES`].
     #[error("Config path file: {} is too large. Max size limit is 10 MB", .path.display())]
-    FileTooLarge { path: PathBuf },
+    FileTooLarge {
+        /// The config file's path, as given.
+        path: PathBuf,
+    },
+    /// [`Config::from_file`]: the file is empty.
     #[error("Config path file: {} is empty", .path.display())]
-    FileEmpty { path: PathBuf },
-    #[error("Config path file: '{}' is not readable: {source}", .path.display())]
-    FileNotReadable { path: PathBuf, source: io::Error },
+    FileEmpty {
+        /// The config file's path, as given.
+        path: PathBuf,
+    },
+    /// [`Config::from_file`]: opening, inspecting or reading the file
+    /// failed for another reason than its absence (permissions, I/O).
+    #[error("Config path file: '{}' is not readable", .path.display())]
+    FileNotReadable {
+        /// The config file's path, as given.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: io::Error,
+    },
     /// [`Config::parse`] was given no bytes.
-    #[error("Config is empty. Use --help to see the schema of the config file.")]
+    #[error("Config is empty.")]
     Empty,
     /// [`Config::parse`] was given more than [`MAX_CONFIG_BYTES`].
     #[error("Config is too large ({size} bytes). Max size limit is 10 MB")]
-    TooLarge { size: u64 },
-    #[error(
-        "File used for --config cannot be parsed as a JSON file. Use --help to see the schema of the config file. Problem: {problem}."
-    )]
-    InvalidJson { problem: String },
-    #[error(
-        "File used for --config is not a valid config JSON file. Use --help to see the schema of the config file. Problem: {0}."
-    )]
+    TooLarge {
+        /// The config's size in bytes.
+        size: u64,
+    },
+    /// The config is not JSON (ACR: "File used for --config cannot be
+    /// parsed as a JSON file. Use --help to see the schema of the config
+    /// file."). The problem is part of the message, as ACR logs it.
+    #[error("Config cannot be parsed as a JSON file. Problem: {problem}.")]
+    InvalidJson {
+        /// Where and why the JSON parser stopped.
+        problem: serde_json::Error,
+    },
+    /// The config is JSON but breaks the schema (ACR: "File used for
+    /// --config is not a valid config JSON file. Use --help to see the
+    /// schema of the config file.").
+    #[error("Config is not a valid config JSON file. Problem: {0}.")]
     Schema(SchemaViolation),
+    /// A configured tag ends in a suffix reserved for patch tags.
     #[error(
         "Configuration error: Repository '{repository}' with tag '{tag}' is not allowed. Tags ending with '*-patched' (floating tag) or '*-0' to '*-999' (incremental tag) are reserved for internal use."
     )]
-    ReservedTag { repository: String, tag: String },
+    ReservedTag {
+        /// The item's repository.
+        repository: String,
+        /// The reserved tag.
+        tag: String,
+    },
+    /// An item lists `*` beside other tags.
     #[error(
         "Configuration error: Tag '*' is not allowed with other tags in the same repository. Use '*' as the only tag in the repository to avoid overlaps. Repository: '{repository}'."
     )]
-    WildcardWithOtherTags { repository: String },
+    WildcardWithOtherTags {
+        /// The item's repository.
+        repository: String,
+    },
+    /// An item's `repository` is the empty string.
     #[error("Repository is required in the filter: $.repositories[{index}].repository is empty.")]
-    EmptyRepository { index: usize },
+    EmptyRepository {
+        /// The item's index in `repositories`.
+        index: usize,
+    },
+    /// An item lists the empty string as a tag.
     #[error("Tag is required in the filter: repository '{repository}' has an empty tag.")]
-    EmptyTag { repository: String },
+    EmptyTag {
+        /// The item's repository.
+        repository: String,
+    },
 }
 
 /// Where the config breaks the schema and how.
@@ -270,6 +325,7 @@ pub enum ConfigError {
 pub struct SchemaViolation {
     /// The offending value's place, e.g. `$.repositories[0].tags`.
     pub at: String,
+    /// What is wrong with it.
     pub problem: SchemaProblem,
 }
 
@@ -279,15 +335,27 @@ pub enum SchemaProblem {
     /// A required property is absent.
     Missing,
     /// The value has the wrong JSON type; `expected` reads "a string", ….
-    WrongType { expected: &'static str },
+    WrongType {
+        /// The type the schema wants, with its article.
+        expected: &'static str,
+    },
     /// `version` is a string other than `v1`.
-    UnsupportedVersion { found: String },
+    UnsupportedVersion {
+        /// The version given.
+        found: String,
+    },
     /// `tag-convention` is a string other than the two conventions.
-    UnknownTagConvention { found: String },
+    UnknownTagConvention {
+        /// The convention given.
+        found: String,
+    },
     /// An array that needs at least one item has none.
     NoItems,
-    /// An array item equals an earlier one, found at `first`.
-    Duplicate { first: String },
+    /// An array item equals an earlier one.
+    Duplicate {
+        /// The place of the earlier, equal item.
+        first: String,
+    },
 }
 
 impl fmt::Display for SchemaViolation {
@@ -818,7 +886,8 @@ mod tests {
         assert!(matches!(error, ConfigError::InvalidJson { .. }));
         let message = error.to_string();
         assert!(
-            message.starts_with("File used for --config cannot be parsed as a JSON file. Use --help to see the schema of the config file. Problem: EOF while parsing"),
+            message
+                .starts_with("Config cannot be parsed as a JSON file. Problem: EOF while parsing"),
             "{message}"
         );
         assert!(matches!(parse("   "), Err(ConfigError::InvalidJson { .. })));
@@ -838,7 +907,7 @@ mod tests {
             parse(r#"{"version":"v1","repositories":[{"repository":"a","tags":[]}]}"#).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "File used for --config is not a valid config JSON file. Use --help to see the schema of the config file. Problem: $.repositories[0].tags must have at least one item."
+            "Config is not a valid config JSON file. Problem: $.repositories[0].tags must have at least one item."
         );
         let shown = |json: &str| parse(json).unwrap_err().to_string();
         assert!(
@@ -859,10 +928,7 @@ mod tests {
     #[test]
     fn parse_checks_size() {
         assert!(matches!(Config::parse(b""), Err(ConfigError::Empty)));
-        assert_eq!(
-            ConfigError::Empty.to_string(),
-            "Config is empty. Use --help to see the schema of the config file."
-        );
+        assert_eq!(ConfigError::Empty.to_string(), "Config is empty.");
         let mut big =
             br#"{"version":"v1","repositories":[{"repository":"a","tags":["1"]}]}"#.to_vec();
         big.resize(MAX_CONFIG_BYTES as usize, b' ');

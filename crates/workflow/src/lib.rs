@@ -48,14 +48,19 @@ pub use tags::{PatchTag, PatchTagError, RepositoryTags, TagConvention};
 /// Any error of this crate, for callers that want one type.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
+    /// A config file or text was refused.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A schedule is not `Nd` with 1 ≤ N ≤ 30.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// No next patch tag can be named for a tag.
     #[error(transparent)]
     PatchTag(#[from] PatchTagError),
+    /// A config matches more images than a workflow may patch.
     #[error(transparent)]
     TooManyImages(#[from] TooManyImages),
+    /// A run status, task or skip reason is not one of its spellings.
     #[error(transparent)]
     UnknownName(#[from] UnknownName),
 }

@@ -49,6 +49,7 @@ pub const NO_MATCHES_WARNING: &str = "No matching repository and tag found!";
 /// One image a run scans (and patches when it has fixable vulnerabilities).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedImage {
+    /// The repository, as configured.
     pub repository: String,
     /// The original tag; every patch is built from it.
     pub tag: String,
@@ -71,9 +72,11 @@ impl MatchedImage {
 /// A configured repository or tag with nothing to patch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotFound {
+    /// The configured repository.
     pub repository: String,
     /// The configured tag (`*` for a wildcard item).
     pub tag: String,
+    /// Why nothing matched.
     pub reason: NotFoundReason,
 }
 
@@ -85,12 +88,16 @@ pub enum NotFoundReason {
     /// The repository has no such tag.
     TagMissing,
     /// The tag is one of drydock's patches of `original`; configure the original.
-    PatchTag { original: String },
+    PatchTag {
+        /// The original tag the patch was built from.
+        original: String,
+    },
 }
 
 /// The outcome of matching a config against a registry listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRun {
+    /// The config's tag convention, which named the patch tags.
     pub tag_convention: TagConvention,
     /// In the config's order.
     pub not_found: Vec<NotFound>,
@@ -104,6 +111,7 @@ pub struct DryRun {
     "{matched} images match the configuration. You have exceeded the maximum limit of 100 images that can be scheduled for continuous patching. Adjust the JSON filter to limit the number of images."
 )]
 pub struct TooManyImages {
+    /// How many images the config matches.
     pub matched: usize,
 }
 

@@ -16,9 +16,9 @@
 //! that image on every run after `-999`).
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray, VariantNames};
 
 /// A name that is not one of a vocabulary's spellings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,54 +26,72 @@ use serde::{Deserialize, Serialize};
 pub struct UnknownName {
     /// What was being read, e.g. "run status".
     pub what: &'static str,
+    /// The name as given.
     pub given: String,
     /// The accepted spellings.
     pub expected: &'static [&'static str],
 }
 
-/// Where a task run stands, as `--run-status` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+impl UnknownName {
+    fn of<T: VariantNames>(what: &'static str, given: &str) -> UnknownName {
+        UnknownName {
+            what,
+            given: given.to_string(),
+            expected: T::VARIANTS,
+        }
+    }
+}
+
+/// Where a task run stands, as `--run-status` names it. Parses ACR's
+/// spellings in any case (`failed`, `FAILED`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+    VariantNames,
+)]
+#[strum(
+    ascii_case_insensitive,
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_run_status
+)]
 pub enum RunStatus {
+    /// Waiting for its turn (a free slot, or its image's previous run).
     Queued,
+    /// Being worked on.
     Running,
+    /// Done: the trigger queued its scans, the scan queued a patch, the
+    /// patch pushed its image.
     Succeeded,
+    /// Ended with an error (its reason says which).
     Failed,
     /// The scan succeeded and found nothing to patch (see [`SkipReason`]).
     Skipped,
+    /// Canceled by the user before it ended.
     Canceled,
+}
+
+fn unknown_run_status(given: &str) -> UnknownName {
+    UnknownName::of::<RunStatus>("run status", given)
 }
 
 impl RunStatus {
     /// Every status, in the order a run moves through them.
-    pub const ALL: [RunStatus; 6] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Skipped,
-        RunStatus::Canceled,
-    ];
-
-    const NAMES: &'static [&'static str] = &[
-        "Queued",
-        "Running",
-        "Succeeded",
-        "Failed",
-        "Skipped",
-        "Canceled",
-    ];
+    pub const ALL: &'static [RunStatus] = <RunStatus as VariantArray>::VARIANTS;
 
     /// ACR's spelling: `Queued`, `Running`, `Succeeded`, `Failed`,
     /// `Skipped`, `Canceled`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Queued => "Queued",
-            RunStatus::Running => "Running",
-            RunStatus::Succeeded => "Succeeded",
-            RunStatus::Failed => "Failed",
-            RunStatus::Skipped => "Skipped",
-            RunStatus::Canceled => "Canceled",
-        }
+        self.into()
     }
 
     /// True while the run may still change: `Queued` or `Running` (what
@@ -83,51 +101,50 @@ impl RunStatus {
     }
 }
 
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RunStatus {
-    type Err = UnknownName;
-
-    /// ACR's spellings in any case (`failed`, `FAILED`).
-    fn from_str(name: &str) -> Result<RunStatus, UnknownName> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| UnknownName {
-                what: "run status",
-                given: name.to_string(),
-                expected: RunStatus::NAMES,
-            })
-    }
-}
-
 /// The three tasks of a run, in order: the trigger matches the config and
-/// queues scans, each scan may queue a patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// queues scans, each scan may queue a patch. Spelled `trigger`, `scan`,
+/// `patch` (case matters).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+    VariantNames,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_task
+)]
 pub enum TaskKind {
+    /// Matches the config against the registry and queues the scans.
     Trigger,
+    /// Scans one image for fixable vulnerabilities and queues its patch.
     Scan,
+    /// Patches one image and pushes the patch tag.
     Patch,
+}
+
+fn unknown_task(given: &str) -> UnknownName {
+    UnknownName::of::<TaskKind>("task", given)
 }
 
 impl TaskKind {
     /// Every task, in the order a run performs them.
-    pub const ALL: [TaskKind; 3] = [TaskKind::Trigger, TaskKind::Scan, TaskKind::Patch];
-
-    const NAMES: &'static [&'static str] = &["trigger", "scan", "patch"];
+    pub const ALL: &'static [TaskKind] = <TaskKind as VariantArray>::VARIANTS;
 
     /// `trigger`, `scan` or `patch`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Trigger => "trigger",
-            TaskKind::Scan => "scan",
-            TaskKind::Patch => "patch",
-        }
+        self.into()
     }
 
     /// What the task does, for `workflow show`.
@@ -146,31 +163,29 @@ impl TaskKind {
     }
 }
 
-impl fmt::Display for TaskKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TaskKind {
-    type Err = UnknownName;
-
-    fn from_str(name: &str) -> Result<TaskKind, UnknownName> {
-        TaskKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| UnknownName {
-                what: "task",
-                given: name.to_string(),
-                expected: TaskKind::NAMES,
-            })
-    }
-}
-
 /// Why an image was scanned but not patched. Displays as a sentence for
-/// users; [`as_str`](Self::as_str) is the stable code to store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// users; [`as_str`](Self::as_str) is the stable code to store, and what
+/// it parses from.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+    VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_skip_reason
+)]
 pub enum SkipReason {
     /// The OS is past its vendor's end of service life (EOSL).
     EndOfLife,
@@ -184,34 +199,18 @@ pub enum SkipReason {
     NoPackageDatabase,
 }
 
+fn unknown_skip_reason(given: &str) -> UnknownName {
+    UnknownName::of::<SkipReason>("skip reason", given)
+}
+
 impl SkipReason {
     /// Every reason.
-    pub const ALL: [SkipReason; 5] = [
-        SkipReason::EndOfLife,
-        SkipReason::WindowsImage,
-        SkipReason::NothingFixable,
-        SkipReason::TagLimitReached,
-        SkipReason::NoPackageDatabase,
-    ];
-
-    const NAMES: &'static [&'static str] = &[
-        "end_of_life",
-        "windows_image",
-        "nothing_fixable",
-        "tag_limit_reached",
-        "no_package_database",
-    ];
+    pub const ALL: &'static [SkipReason] = <SkipReason as VariantArray>::VARIANTS;
 
     /// The stable code: `end_of_life`, `windows_image`, `nothing_fixable`,
     /// `tag_limit_reached`, `no_package_database`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::EndOfLife => "end_of_life",
-            SkipReason::WindowsImage => "windows_image",
-            SkipReason::NothingFixable => "nothing_fixable",
-            SkipReason::TagLimitReached => "tag_limit_reached",
-            SkipReason::NoPackageDatabase => "no_package_database",
-        }
+        self.into()
     }
 }
 
@@ -233,21 +232,6 @@ impl fmt::Display for SkipReason {
     }
 }
 
-impl FromStr for SkipReason {
-    type Err = UnknownName;
-
-    fn from_str(code: &str) -> Result<SkipReason, UnknownName> {
-        SkipReason::ALL
-            .into_iter()
-            .find(|reason| reason.as_str() == code)
-            .ok_or_else(|| UnknownName {
-                what: "skip reason",
-                given: code.to_string(),
-                expected: SkipReason::NAMES,
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,8 +239,18 @@ mod tests {
     #[test]
     fn run_statuses_use_acrs_spellings() {
         let names: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, RunStatus::NAMES);
-        for status in RunStatus::ALL {
+        assert_eq!(
+            names,
+            [
+                "Queued",
+                "Running",
+                "Succeeded",
+                "Failed",
+                "Skipped",
+                "Canceled"
+            ]
+        );
+        for &status in RunStatus::ALL {
             assert_eq!(status.to_string().parse::<RunStatus>(), Ok(status));
             assert_eq!(
                 status.as_str().to_lowercase().parse::<RunStatus>(),
@@ -294,7 +288,8 @@ mod tests {
     #[test]
     fn only_queued_and_running_are_active() {
         let active: Vec<_> = RunStatus::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|s| s.is_active())
             .collect();
         assert_eq!(active, [RunStatus::Queued, RunStatus::Running]);
@@ -303,8 +298,8 @@ mod tests {
     #[test]
     fn task_kinds() {
         let names: Vec<_> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(names, TaskKind::NAMES);
-        for kind in TaskKind::ALL {
+        assert_eq!(names, ["trigger", "scan", "patch"]);
+        for &kind in TaskKind::ALL {
             assert_eq!(kind.to_string().parse::<TaskKind>(), Ok(kind));
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
             assert!(kind.description().ends_with('.'));
@@ -318,8 +313,17 @@ mod tests {
     #[test]
     fn skip_reasons_have_codes_and_sentences() {
         let codes: Vec<_> = SkipReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(codes, SkipReason::NAMES);
-        for reason in SkipReason::ALL {
+        assert_eq!(
+            codes,
+            [
+                "end_of_life",
+                "windows_image",
+                "nothing_fixable",
+                "tag_limit_reached",
+                "no_package_database"
+            ]
+        );
+        for &reason in SkipReason::ALL {
             assert_eq!(reason.as_str().parse::<SkipReason>(), Ok(reason));
             assert_eq!(
                 serde_json::to_string(&reason).unwrap(),
@@ -351,6 +355,10 @@ mod tests {
                 .to_string()
                 .starts_with("no package database")
         );
-        assert!("eosl".parse::<SkipReason>().is_err());
+        assert_eq!(
+            "eosl".parse::<SkipReason>().unwrap_err().to_string(),
+            "\"eosl\" is not a skip reason: use one of end_of_life, windows_image, nothing_fixable, tag_limit_reached, no_package_database"
+        );
+        assert!("End_Of_Life".parse::<SkipReason>().is_err());
     }
 }

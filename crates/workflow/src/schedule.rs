@@ -25,7 +25,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The shortest schedule: daily.
@@ -49,10 +49,16 @@ pub struct Schedule {
 pub enum ScheduleError {
     /// Not digits followed by `d`.
     #[error("Schedule format is invalid. {} Given: {given:?}.", RECOMMENDATION)]
-    Format { given: String },
+    Format {
+        /// The schedule as given.
+        given: String,
+    },
     /// N outside 1 … 30.
     #[error("Schedule value is invalid. {} Given: {given:?}.", RECOMMENDATION)]
-    Value { given: String },
+    Value {
+        /// The schedule as given.
+        given: String,
+    },
 }
 
 impl Schedule {
@@ -122,15 +128,13 @@ impl Schedule {
     /// # Panics
     /// Only when no later month is representable (past the year 262 000).
     pub fn next_after(self, created_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
-        let (year, month) = (now.year(), now.month());
-        let (next_year, next_month) = if month == 12 {
-            (year + 1, 1)
-        } else {
-            (year, month + 1)
-        };
-        [(year, month), (next_year, next_month)]
+        let this_month = now.date_naive().with_day(1).expect("every month has a 1st");
+        let next_month = this_month
+            .checked_add_months(Months::new(1))
+            .expect("a month after now is representable");
+        [this_month, next_month]
             .into_iter()
-            .flat_map(|(year, month)| self.occurrences_in_month(created_at, year, month))
+            .flat_map(|month| self.occurrences_in_month(created_at, month.year(), month.month()))
             .find(|&run| run > now)
             .expect("the 1st of the next month has a run")
     }

@@ -52,9 +52,24 @@ pub const MAX_PATCH_NUMBER: u16 = 999;
 /// The suffix word of the floating convention: `<tag>-patched`.
 pub const FLOATING_SUFFIX: &str = "patched";
 
-/// How patch tags are named (the config's `tag-convention`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// How patch tags are named (the config's `tag-convention`), spelled
+/// `incremental` or `floating` (case matters, as in ACR).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum TagConvention {
     /// `<tag>-1`, `<tag>-2`, … `<tag>-999`: every patch keeps its own tag.
     #[default]
@@ -66,25 +81,12 @@ pub enum TagConvention {
 impl TagConvention {
     /// The config's spelling: `incremental` or `floating`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TagConvention::Incremental => "incremental",
-            TagConvention::Floating => "floating",
-        }
+        self.into()
     }
 
     /// The convention the config spells `name`, exactly (case matters, as in ACR).
     pub fn from_name(name: &str) -> Option<TagConvention> {
-        match name {
-            "incremental" => Some(TagConvention::Incremental),
-            "floating" => Some(TagConvention::Floating),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for TagConvention {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        name.parse().ok()
     }
 }
 
@@ -199,12 +201,18 @@ pub enum PatchTagError {
     #[error(
         "New patch tag for '{original}' would be greater than {original}-999. No more than 999 patches can be created for a tag: use the \"floating\" tag-convention for this repository to keep patching '{original}'"
     )]
-    LimitReached { original: String },
+    LimitReached {
+        /// The original tag.
+        original: String,
+    },
     /// The floating tag exists and drydock did not create it.
     #[error(
         "Tag '{tag}' already exists and was not created by drydock, which never overwrites it: rename or delete that tag, or use the \"incremental\" tag-convention for this repository"
     )]
-    Occupied { tag: String },
+    Occupied {
+        /// The floating patch tag that is taken.
+        tag: String,
+    },
 }
 
 /// One repository's tags, split into original tags and the patch tags

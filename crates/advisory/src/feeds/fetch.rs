@@ -4,7 +4,7 @@
 //! on the way), then parse off the async threads. Never writes to the store:
 //! the caller stores what comes back.
 //!
-//! URLs (base + path; `--mirror NAME=BASE` replaces the base):
+//! URLs (base + path; a mirror named for the source replaces the base):
 //! - `tracker`: `https://security-tracker.debian.org/tracker` + `/data/json`
 //! - `osv-debian`, `osv-ubuntu`, `osv-alpine`:
 //!   `https://osv-vulnerabilities.storage.googleapis.com` + `/Debian/all.zip` (`Ubuntu`, `Alpine`)
@@ -12,31 +12,61 @@
 //!   `/v<branch>/community.json` for each Alpine branch asked for.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
 use super::{Feed, LoadedFeed, MAX_JSON_BYTES, MAX_ZIP_BYTES, parse_file, unix_now};
 use crate::error::{Error, Result};
-use crate::model::{Family, FeedKind, FeedSource};
+use crate::model::{Family, FeedKind, FeedSource, UnknownName};
 
 /// An online feed `drydock db update` can fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(
+    serialize_all = "kebab-case",
+    parse_err_ty = UnknownName,
+    parse_err_fn = unknown_source
+)]
 pub enum Source {
+    /// The Debian Security Tracker's JSON.
     Tracker,
+    /// osv.dev's Debian records.
     OsvDebian,
+    /// osv.dev's Ubuntu records.
     OsvUbuntu,
+    /// osv.dev's Alpine records.
     OsvAlpine,
+    /// Alpine's secdb, for each branch asked for.
     Secdb,
+}
+
+fn unknown_source(name: &str) -> UnknownName {
+    UnknownName {
+        vocabulary: "feed source",
+        name: name.to_string(),
+        expected: "one of tracker, osv-debian, osv-ubuntu, osv-alpine, secdb",
+    }
 }
 
 /// Alpine branches fetched from the secdb when none are named.
 pub const DEFAULT_ALPINE_RELEASES: [&str; 5] = ["3.19", "3.20", "3.21", "3.22", "3.23"];
 
 impl Source {
+    /// Every source, in declaration order.
     pub const ALL: [Source; 5] = [
         Source::Tracker,
         Source::OsvDebian,
@@ -47,16 +77,10 @@ impl Source {
 
     /// The name used on the command line (`tracker`, `osv-debian`, …, `secdb`).
     pub fn name(self) -> &'static str {
-        match self {
-            Source::Tracker => "tracker",
-            Source::OsvDebian => "osv-debian",
-            Source::OsvUbuntu => "osv-ubuntu",
-            Source::OsvAlpine => "osv-alpine",
-            Source::Secdb => "secdb",
-        }
+        self.into()
     }
 
-    /// The canonical base URL (what `--mirror` replaces).
+    /// The canonical base URL (what a mirror replaces).
     pub fn default_base(self) -> &'static str {
         match self {
             Source::Tracker => "https://security-tracker.debian.org/tracker",
@@ -93,29 +117,6 @@ impl Source {
     }
 }
 
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Source {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Source, String> {
-        Source::ALL
-            .into_iter()
-            .find(|source| source.name() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Source::ALL.iter().map(|s| s.name()).collect();
-                format!(
-                    "unknown feed source {text:?} (expected one of {})",
-                    names.join(", ")
-                )
-            })
-    }
-}
-
 /// Called as a download progresses: URL, bytes so far, total if announced.
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, Option<u64>) + Sync);
 
@@ -128,26 +129,22 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// `mirrors` replace sources' base URLs; `alpine_releases` are the secdb
-    /// branches to fetch (`3.20`, or `edge`); `scratch` is where downloads
-    /// are spooled (the store's directory, so big zips stay off tmpfs).
+    /// A fetcher downloading with `http` (which carries the user's TLS
+    /// trust); `mirrors` replace sources' base URLs; `alpine_releases` are
+    /// the secdb branches to fetch (`3.20`, or `edge`); `scratch` is where
+    /// downloads are spooled (the store's directory, so big zips stay off tmpfs).
     pub fn new(
+        http: reqwest::Client,
         mirrors: BTreeMap<Source, String>,
         alpine_releases: Vec<String>,
         scratch: &Path,
-    ) -> Result<Fetcher> {
-        let http = oci::client::http_client_builder()
-            .build()
-            .map_err(|source| Error::Http {
-                url: String::new(),
-                source,
-            })?;
-        Ok(Fetcher {
+    ) -> Fetcher {
+        Fetcher {
             http,
             mirrors,
             alpine_releases,
             scratch: scratch.to_path_buf(),
-        })
+        }
     }
 
     /// The URLs `source` is fetched from.
@@ -187,7 +184,7 @@ impl Fetcher {
                 parse_file(file, &parse_url, Some(source.kind()))
             })
             .await
-            .expect("the feed parser does not panic")?;
+            .map_err(Error::Task)??;
             for feed in feeds {
                 check_family(source, &feed, &url)?;
                 loaded.push(LoadedFeed {
@@ -274,8 +271,12 @@ mod tests {
     #[test]
     fn urls_follow_mirrors() {
         let mirrors = BTreeMap::from([(Source::OsvUbuntu, "http://127.0.0.1:9/osv/".to_string())]);
-        let fetcher =
-            Fetcher::new(mirrors, vec!["3.20".into(), "edge".into()], Path::new(".")).unwrap();
+        let fetcher = Fetcher::new(
+            oci::client::http_client_builder().build().unwrap(),
+            mirrors,
+            vec!["3.20".into(), "edge".into()],
+            Path::new("."),
+        );
         assert_eq!(
             fetcher.urls(Source::Tracker),
             ["https://security-tracker.debian.org/tracker/data/json"]
@@ -298,7 +299,12 @@ mod tests {
             "nvd"
                 .parse::<Source>()
                 .unwrap_err()
+                .to_string()
                 .contains("tracker, osv-debian")
         );
+        for source in Source::ALL {
+            assert_eq!(source.name().parse(), Ok(source));
+        }
+        assert_eq!(Source::ALL, <Source as strum::VariantArray>::VARIANTS);
     }
 }

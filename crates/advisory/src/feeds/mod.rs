@@ -46,8 +46,11 @@ pub const TRACKER_FEED: &str = "debian-tracker";
 /// What a parser made of one input for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feed {
+    /// The feed's name (`debian-tracker`, `osv-ubuntu`, `secdb-3.20-main`).
     pub name: String,
+    /// Its format.
     pub kind: FeedKind,
+    /// What it says.
     pub advisories: Vec<Advisory>,
 }
 
@@ -79,7 +82,9 @@ pub fn osv_feeds(advisories: Vec<Advisory>) -> Vec<Feed> {
 /// A feed ready for the store: its provenance and its advisories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedFeed {
+    /// Where and when it came from.
     pub source: FeedSource,
+    /// What it says.
     pub advisories: Vec<Advisory>,
 }
 
@@ -261,9 +266,6 @@ fn non_empty(feeds: Vec<Feed>, input: &str) -> Result<Vec<Feed>> {
     if feeds.iter().all(|feed| feed.advisories.is_empty()) {
         return Err(Error::Empty {
             input: input.to_string(),
-            hint:
-                " (OSV records of other ecosystems, Ubuntu Pro and withdrawn records are skipped)"
-                    .to_string(),
         });
     }
     Ok(feeds)

@@ -166,7 +166,7 @@ pub fn parse_osv(bytes: &[u8]) -> Result<Vec<Advisory>, ParseError> {
         } else {
             Status::Affected
         };
-        let intervals = intervals(&affected.ranges).map_err(|m| ParseError::new(&location, m))?;
+        let intervals = intervals(&affected.ranges).map_err(|e| e.within(&location))?;
         match intervals {
             None => advisories.push(Advisory {
                 status: unfixed,
@@ -350,7 +350,7 @@ enum End {
 /// The affected intervals of the `ECOSYSTEM` ranges; `None` when there are
 /// no ranges at all (everything affected), an empty list when there are
 /// ranges but none of type `ECOSYSTEM`.
-fn intervals(ranges: &[Range]) -> Result<Option<Vec<Interval>>, String> {
+fn intervals(ranges: &[Range]) -> Result<Option<Vec<Interval>>, ParseError> {
     if ranges.is_empty() {
         return Ok(None);
     }
@@ -365,7 +365,7 @@ fn intervals(ranges: &[Range]) -> Result<Option<Vec<Interval>>, String> {
             let version = |v: &String| {
                 let v = v.trim();
                 if v.is_empty() {
-                    Err(format!("{}: empty version", at()))
+                    Err(ParseError::new(at(), "empty version"))
                 } else {
                     Ok(v.to_string())
                 }
@@ -433,7 +433,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "record DSA-1-1, affected[0]: ranges[0].events[1]: empty version"
+            "record DSA-1-1, affected[0], ranges[0].events[1]: empty version"
         );
         assert!(parse_osv_zip(std::io::Cursor::new(b"PK not really")).is_err());
     }

@@ -66,8 +66,7 @@ pub fn parse_tracker(bytes: &[u8]) -> Result<Vec<Advisory>, ParseError> {
             let location = format!("{location}, {id}");
             let issue: Issue = serde_json::from_str(issue.get())
                 .map_err(|e| ParseError::new(&location, e.to_string()))?;
-            push_issue(&mut advisories, &package, id, issue)
-                .map_err(|message| ParseError::new(location, message))?;
+            push_issue(&mut advisories, &package, id, issue).map_err(|e| e.within(&location))?;
         }
     }
     Ok(advisories)
@@ -78,7 +77,7 @@ fn push_issue(
     package: &str,
     id: String,
     issue: Issue,
-) -> Result<(), String> {
+) -> Result<(), ParseError> {
     let urls = std::iter::once(format!("https://security-tracker.debian.org/tracker/{id}")).chain(
         issue
             .debianbug
@@ -91,8 +90,7 @@ fn push_issue(
         urls,
     ));
     for (codename, release) in issue.releases.unwrap_or_default() {
-        let status =
-            status_of(&release).map_err(|message| format!("release {codename}: {message}"))?;
+        let status = status_of(&release).map_err(|e| e.within(&format!("release {codename}")))?;
         let (severity, severity_source) = match release.urgency.as_deref().map(debian_urgency) {
             Some(Urgency::Rated(severity)) if severity != Severity::Unknown => {
                 (severity, Some("debian".to_string()))
@@ -114,7 +112,8 @@ fn push_issue(
     Ok(())
 }
 
-fn status_of(release: &Release) -> Result<Status, String> {
+/// The status a release entry gives.
+fn status_of(release: &Release) -> Result<Status, ParseError> {
     match release.status.as_str() {
         "resolved" => Ok(
             match release
@@ -140,8 +139,9 @@ fn status_of(release: &Release) -> Result<Status, String> {
                 }
             },
         ),
-        other => Err(format!(
-            "unknown status {other:?} (expected resolved, open or undetermined)"
+        other => Err(ParseError::new(
+            "",
+            format!("unknown status {other:?} (expected resolved, open or undetermined)"),
         )),
     }
 }
@@ -162,7 +162,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "package \"zlib\", CVE-1: release bookworm: unknown status \"gone\" (expected resolved, open or undetermined)"
+            "package \"zlib\", CVE-1, release bookworm: unknown status \"gone\" (expected resolved, open or undetermined)"
         );
         let error =
             parse_tracker(br#"{"zlib": {"CVE-1": {"releases": {"bookworm": {}}}}}"#).unwrap_err();

@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{CorruptRow, Error, Result};
 use crate::model::{
     Advisory, AdvisoryView, Details, Distro, FeedAdvisory, Severity, Status, StatusRef,
 };
@@ -62,6 +62,7 @@ fn status_code(status: &Status) -> u8 {
 
 /// One source package's advisories from one feed, packed.
 pub(super) struct Packed<'a> {
+    /// The texts blob.
     pub texts: Vec<u8>,
     /// Per release (in the feed's order of first appearance), its blob.
     pub releases: Vec<(&'a str, Vec<u8>)>,
@@ -138,7 +139,7 @@ struct Entry<'a> {
 }
 
 /// The advisories of a release blob, in order.
-fn entries(bytes: &[u8]) -> Result<Vec<Entry<'_>>, String> {
+fn entries(bytes: &[u8]) -> Result<Vec<Entry<'_>>, CorruptRow> {
     let mut reader = Reader::new(bytes)?;
     let count = reader.varint()?;
     let mut entries = Vec::with_capacity(count.min(bytes.len()));
@@ -153,14 +154,23 @@ fn entries(bytes: &[u8]) -> Result<Vec<Entry<'_>>, String> {
             3 => StatusRef::FixDeferred,
             4 => StatusRef::EndOfLife,
             5 => StatusRef::NotAffected,
-            code => return Err(format!("{id}: unknown status {code}")),
+            code => {
+                return Err(CorruptRow::Status {
+                    id: id.to_string(),
+                    status: code.to_string(),
+                });
+            }
         };
         let introduced = reader.opt_str()?;
         let last_affected = reader.opt_str()?;
         let severity = reader.byte()?;
-        let severity = *Severity::ALL
-            .get(usize::from(severity))
-            .ok_or_else(|| format!("{id}: unknown severity {severity}"))?;
+        let severity =
+            *Severity::ALL
+                .get(usize::from(severity))
+                .ok_or_else(|| CorruptRow::Severity {
+                    id: id.to_string(),
+                    code: severity,
+                })?;
         let severity_source = reader.opt_str()?;
         let title = reader.opt_str()?;
         let urls_at = reader.at;
@@ -196,7 +206,7 @@ pub(super) fn decode(
     distro: &Distro,
     package: &str,
     feed: &str,
-) -> Result<Vec<FeedAdvisory>, String> {
+) -> Result<Vec<FeedAdvisory>, CorruptRow> {
     let entries = entries(release)?;
     // Where each record's texts start.
     let mut reader = Reader::new(texts)?;
@@ -215,7 +225,11 @@ pub(super) fn decode(
     for entry in entries {
         let slot = shared
             .get_mut(entry.text)
-            .ok_or_else(|| format!("{}: texts {} of {}", entry.id, entry.text, text_at.len()))?;
+            .ok_or_else(|| CorruptRow::Texts {
+                id: entry.id.to_string(),
+                index: entry.text,
+                count: text_at.len(),
+            })?;
         let details = match slot {
             Some(details) => Arc::clone(details),
             None => {
@@ -285,9 +299,10 @@ impl PackedAdvisories {
     /// The advisories, ordered by id (the feed's order among equal ids), as
     /// views borrowing from `self`.
     pub fn views(&self) -> Result<Vec<AdvisoryView<'_>>> {
-        let entries = entries(&self.bytes).map_err(|message| Error::Corrupt {
+        let entries = entries(&self.bytes).map_err(|source| Error::Corrupt {
             path: self.store.to_path_buf(),
-            message: format!("feed {}: {message}", self.feed),
+            row: format!("feed {}", self.feed),
+            source: Box::new(source),
         })?;
         Ok(entries
             .into_iter()
@@ -343,43 +358,44 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader past a blob's format byte.
-    fn new(bytes: &'a [u8]) -> Result<Reader<'a>, String> {
+    fn new(bytes: &'a [u8]) -> Result<Reader<'a>, CorruptRow> {
         let mut reader = Reader { bytes, at: 0 };
         let format = reader.byte()?;
         if format != FORMAT {
-            return Err(format!(
-                "packed advisories in format {format}, expected {FORMAT}"
-            ));
+            return Err(CorruptRow::Format {
+                found: format,
+                expected: FORMAT,
+            });
         }
         Ok(reader)
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptRow> {
         let end = self
             .at
             .checked_add(n)
             .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| format!("packed advisories truncated at byte {}", self.at))?;
+            .ok_or(CorruptRow::Truncated { at: self.at })?;
         let taken = &self.bytes[self.at..end];
         self.at = end;
         Ok(taken)
     }
 
-    fn byte(&mut self) -> Result<u8, String> {
+    fn byte(&mut self) -> Result<u8, CorruptRow> {
         Ok(self.take(1)?[0])
     }
 
-    fn varint(&mut self) -> Result<usize, String> {
+    fn varint(&mut self) -> Result<usize, CorruptRow> {
         let mut value = 0usize;
         let mut shift = 0;
         loop {
             let Some(&byte) = self.bytes.get(self.at) else {
-                return Err(format!("packed advisories truncated at byte {}", self.at));
+                return Err(CorruptRow::Truncated { at: self.at });
             };
             self.at += 1;
             let part = usize::from(byte & 0x7f);
             if shift >= usize::BITS || (part << shift) >> shift != part {
-                return Err(format!("varint too large at byte {}", self.at));
+                return Err(CorruptRow::VarintTooLarge { at: self.at });
             }
             value |= part << shift;
             if byte & 0x80 == 0 {
@@ -389,25 +405,24 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn utf8(&mut self, length: usize) -> Result<&'a str, String> {
+    fn utf8(&mut self, length: usize) -> Result<&'a str, CorruptRow> {
         let at = self.at;
-        std::str::from_utf8(self.take(length)?)
-            .map_err(|_| format!("a string at byte {at} is not UTF-8"))
+        std::str::from_utf8(self.take(length)?).map_err(|_| CorruptRow::NotUtf8 { at })
     }
 
-    fn str(&mut self) -> Result<&'a str, String> {
+    fn str(&mut self) -> Result<&'a str, CorruptRow> {
         let length = self.varint()?;
         self.utf8(length)
     }
 
-    fn opt_str(&mut self) -> Result<Option<&'a str>, String> {
+    fn opt_str(&mut self) -> Result<Option<&'a str>, CorruptRow> {
         match self.varint()? {
             0 => Ok(None),
             length => self.utf8(length - 1).map(Some),
         }
     }
 
-    fn list(&mut self) -> Result<Vec<String>, String> {
+    fn list(&mut self) -> Result<Vec<String>, CorruptRow> {
         let count = self.varint()?;
         let mut list = Vec::with_capacity(count.min(self.bytes.len() - self.at));
         for _ in 0..count {
@@ -416,7 +431,7 @@ impl<'a> Reader<'a> {
         Ok(list)
     }
 
-    fn skip_list(&mut self) -> Result<(), String> {
+    fn skip_list(&mut self) -> Result<(), CorruptRow> {
         for _ in 0..self.varint()? {
             let length = self.varint()?;
             self.take(length)?;
@@ -424,14 +439,13 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn end(&self) -> Result<(), String> {
+    fn end(&self) -> Result<(), CorruptRow> {
         if self.at == self.bytes.len() {
             Ok(())
         } else {
-            Err(format!(
-                "{} trailing bytes after packed advisories",
-                self.bytes.len() - self.at
-            ))
+            Err(CorruptRow::Trailing {
+                count: self.bytes.len() - self.at,
+            })
         }
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::credentials::Credentials;
-use crate::error::{Error, Result};
+use crate::error::{AuthError, Error, Result};
 
 /// What a registry asked for in its 401 answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +76,15 @@ pub(crate) async fn fetch_token(
     scopes: &[String],
     creds: Option<&Credentials>,
 ) -> Result<(String, Instant)> {
-    let mut url = reqwest::Url::parse(realm).map_err(|e| Error::Auth {
+    let failed = |reason| Error::Auth {
         registry: registry.to_string(),
-        message: format!("token realm {realm:?} is not a URL: {e}"),
+        reason,
+    };
+    let mut url = reqwest::Url::parse(realm).map_err(|source| {
+        failed(AuthError::Realm {
+            realm: realm.to_string(),
+            source,
+        })
     })?;
     {
         let mut query = url.query_pairs_mut();
@@ -99,29 +105,21 @@ pub(crate) async fn fetch_token(
     })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(Error::Auth {
-            registry: registry.to_string(),
-            message: format!(
-                "token service {realm} answered HTTP {status}{}",
-                if creds.is_some() {
-                    "; check the credentials"
-                } else {
-                    "; this registry may need credentials"
-                }
-            ),
-        });
+        return Err(failed(AuthError::TokenRefused {
+            realm: realm.to_string(),
+            status: status.as_u16(),
+            with_credentials: creds.is_some(),
+        }));
     }
     let answer: TokenAnswer = response.json().await.map_err(|source| Error::Http {
         url: url.to_string(),
         source,
     })?;
-    let token = answer
-        .token
-        .or(answer.access_token)
-        .ok_or_else(|| Error::Auth {
-            registry: registry.to_string(),
-            message: format!("token service {realm} answered without a token"),
-        })?;
+    let token = answer.token.or(answer.access_token).ok_or_else(|| {
+        failed(AuthError::NoToken {
+            realm: realm.to_string(),
+        })
+    })?;
     let lifetime = answer
         .expires_in
         .map(Duration::from_secs)

@@ -14,13 +14,15 @@ use base64::Engine as _;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{Error, Result};
+use crate::error::{CredentialsError, Error, Result};
 use crate::reference::DOCKER_HUB;
 
 /// A user name and a password (or token) for basic auth and token requests.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name.
     pub username: String,
+    /// The password or token.
     pub password: String,
 }
 
@@ -96,7 +98,7 @@ fn lookup(file: &AuthFile, registry: &str) -> Result<Option<Lookup>> {
                 .and_then(|s| Credentials::parse(&s))
                 .ok_or_else(|| Error::Credentials {
                     registry: registry.to_string(),
-                    message: "the `auth` field is not base64 of USER:PASSWORD".to_string(),
+                    reason: CredentialsError::BadAuthField,
                 })?;
             return Ok(Some(Lookup::Inline(decoded)));
         }
@@ -134,9 +136,12 @@ pub async fn find(registry: &str) -> Result<Option<Credentials>> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(&path)(e)),
         };
-        let file: AuthFile = serde_json::from_str(&text).map_err(|e| Error::Credentials {
+        let file: AuthFile = serde_json::from_str(&text).map_err(|source| Error::Credentials {
             registry: registry.to_string(),
-            message: format!("{} is not a valid auth file: {e}", path.display()),
+            reason: CredentialsError::BadAuthFile {
+                path: path.clone(),
+                source,
+            },
         })?;
         match lookup(&file, registry)? {
             Some(Lookup::Inline(creds)) => return Ok(Some(creds)),
@@ -157,46 +162,60 @@ struct HelperAnswer {
 
 async fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
     let program = format!("docker-credential-{helper}");
-    let failed = |message: String| Error::Credentials {
-        registry: registry.to_string(),
-        message,
+    helper_credentials(&program, registry)
+        .await
+        .map_err(|reason| Error::Credentials {
+            registry: registry.to_string(),
+            reason,
+        })
+}
+
+/// Asks `program` for `registry`'s credentials; `None` when it has none.
+async fn helper_credentials(
+    program: &str,
+    registry: &str,
+) -> std::result::Result<Option<Credentials>, CredentialsError> {
+    let io = |source| CredentialsError::HelperIo {
+        program: program.to_string(),
+        source,
     };
-    let mut child = tokio::process::Command::new(&program)
+    let mut child = tokio::process::Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(format!("cannot run credential helper {program}: {e}")))?;
+        .map_err(io)?;
     let server = if registry == DOCKER_HUB {
         "https://index.docker.io/v1/"
     } else {
         registry
     };
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .await
-            .map_err(|e| failed(format!("{program}: {e}")))?;
+        stdin.write_all(server.as_bytes()).await.map_err(io)?;
     }
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| failed(format!("{program}: {e}")))?;
+    let output = child.wait_with_output().await.map_err(io)?;
     if !output.status.success() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         // Helpers answer "credentials not found in native keychain" for unknown hosts.
         if stdout.contains("not found") {
             return Ok(None);
         }
-        return Err(failed(format!("{program} failed: {}", stdout.trim())));
+        return Err(CredentialsError::HelperFailed {
+            program: program.to_string(),
+            output: stdout.trim().to_string(),
+        });
     }
-    let answer: HelperAnswer = serde_json::from_slice(&output.stdout)
-        .map_err(|e| failed(format!("{program} printed an unexpected answer: {e}")))?;
+    let answer: HelperAnswer = serde_json::from_slice(&output.stdout).map_err(|source| {
+        CredentialsError::HelperAnswer {
+            program: program.to_string(),
+            source,
+        }
+    })?;
     if answer.username == "<token>" {
-        return Err(failed(format!(
-            "{program} returned an identity token, which drydock does not support yet; log in with a user name and password or token"
-        )));
+        return Err(CredentialsError::IdentityToken {
+            program: program.to_string(),
+        });
     }
     Ok(Some(Credentials {
         username: answer.username,

@@ -10,7 +10,7 @@
 //! stream yields an error instead of its end when the content does not match.
 
 mod auth;
-pub mod credentials;
+mod credentials;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -29,7 +29,7 @@ use reqwest::{RequestBuilder, Response, Url};
 pub use credentials::Credentials;
 
 use crate::digest::{Digest, Verifier};
-use crate::error::{Error, RegistryErrorBody, Result};
+use crate::error::{AuthError, Error, RegistryErrorBody, Result};
 use crate::manifest::{ContentRef, media_type};
 use crate::reference::{ImageReference, is_loopback_host};
 use auth::{AuthCache, Challenge};
@@ -40,6 +40,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
 /// A stream of verified blob bytes.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
+/// How a [`RegistryClient`] reaches registries.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     /// Use HTTP instead of HTTPS for every registry, not only loopback ones.
@@ -48,25 +49,34 @@ pub struct ClientOptions {
     pub credentials: Option<Credentials>,
     /// Upload blobs in PATCH chunks of this many bytes instead of one PUT.
     pub chunk_size: Option<usize>,
+    /// An HTTP client built by the caller (e.g. one that also trusts the
+    /// user's CA certificates), used instead of one from
+    /// [`http_client_builder`]. Its TLS setup and user agent are the caller's.
+    pub http: Option<reqwest::Client>,
 }
 
 /// A manifest as fetched, with the digest its bytes hash to.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
+    /// The manifest's bytes, exactly as served.
     pub bytes: Bytes,
+    /// Its media type: the document's own `mediaType`, else the `Content-Type` served.
     pub media_type: String,
+    /// The digest its bytes hash to (checked against the one asked for or announced).
     pub digest: Digest,
 }
 
 /// Where an upload stands after it was opened.
 #[derive(Debug)]
-pub enum UploadStart {
+pub(crate) enum UploadStart {
     /// The registry mounted the blob from another repository; nothing to send.
     Mounted,
     /// An upload session to send the content to.
     Session(Url),
 }
 
+/// A client for OCI Distribution registries, with its auth and credential
+/// caches. Cheap to clone; clones share the caches.
 #[derive(Clone)]
 pub struct RegistryClient {
     inner: Arc<Inner>,
@@ -103,13 +113,13 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 }
 
 impl RegistryClient {
+    /// A client with `options`, over the HTTP client they give or a new one
+    /// from [`http_client_builder`].
     pub fn new(options: ClientOptions) -> Result<RegistryClient> {
-        let http = http_client_builder()
-            .build()
-            .map_err(|source| Error::Http {
-                url: String::new(),
-                source,
-            })?;
+        let http = match &options.http {
+            Some(http) => http.clone(),
+            None => http_client_builder().build().map_err(Error::HttpClient)?,
+        };
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 http,
@@ -120,6 +130,7 @@ impl RegistryClient {
         })
     }
 
+    /// The options it was made with.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
     }
@@ -139,7 +150,7 @@ impl RegistryClient {
             self.base_url(image.api_host()),
             image.repository()
         );
-        Url::parse(&text).map_err(|e| Error::NotFound(format!("URL {text}: {e}")))
+        Url::parse(&text).map_err(|source| Error::InvalidUrl { url: text, source })
     }
 
     async fn credentials_for(&self, registry: &str) -> Result<Option<Credentials>> {
@@ -183,15 +194,14 @@ impl RegistryClient {
             .and_then(auth::parse_challenge)
             .ok_or_else(|| Error::Auth {
                 registry: registry.to_string(),
-                message: "HTTP 401 without a usable WWW-Authenticate challenge".to_string(),
+                reason: AuthError::NoChallenge,
             })?;
         self.authorize(registry, scopes, challenge).await?;
         let retried = self.send_once(registry, scopes, &build).await?;
         if retried.status() == StatusCode::UNAUTHORIZED {
             return Err(Error::Auth {
                 registry: registry.to_string(),
-                message: "the registry refused the credentials (HTTP 401); check ~/.docker/config.json or the --creds given"
-                    .to_string(),
+                reason: AuthError::Refused,
             });
         }
         Ok(retried)
@@ -208,7 +218,7 @@ impl RegistryClient {
             request = request.header(AUTHORIZATION, header);
         }
         let request = request.build().map_err(|source| Error::Http {
-            url: String::new(),
+            url: source.url().map(Url::to_string).unwrap_or_default(),
             source,
         })?;
         let url = request.url().to_string();
@@ -230,8 +240,7 @@ impl RegistryClient {
             Challenge::Basic => {
                 let creds = creds.ok_or_else(|| Error::Auth {
                     registry: registry.to_string(),
-                    message: "the registry wants a user name and password; log in (docker login / podman login) or pass --creds USER:PASSWORD"
-                        .to_string(),
+                    reason: AuthError::CredentialsRequired,
                 })?;
                 self.inner
                     .auth
@@ -385,7 +394,11 @@ impl RegistryClient {
     }
 
     /// Whether the repository has a manifest with this digest.
-    pub async fn has_manifest(&self, image: &ImageReference, digest: &Digest) -> Result<bool> {
+    pub(crate) async fn has_manifest(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<bool> {
         let url = self.url(image, &format!("manifests/{digest}"))?;
         let scopes = [pull_scope(image.repository())];
         let accept = media_type::ACCEPTED.join(", ");
@@ -455,11 +468,9 @@ impl RegistryClient {
         media_type: &str,
     ) -> Result<Digest> {
         let parsed = crate::manifest::ParsedManifest::parse(&bytes, Some(media_type))?;
-        let subject = parsed.subject()?.ok_or_else(|| {
-            Error::Manifest(crate::manifest::ManifestError::UnsupportedMediaType(
-                "a referrer must have a subject".to_string(),
-            ))
-        })?;
+        let subject = parsed
+            .subject()?
+            .ok_or(Error::Manifest(crate::manifest::ManifestError::NoSubject))?;
         let digest = Digest::sha256_of(&bytes);
         let (_, acknowledged) = self
             .put_manifest_answering(image, &digest.to_string(), bytes.clone(), media_type)
@@ -565,7 +576,7 @@ impl RegistryClient {
 
     /// Opens an upload, asking the registry to mount the blob from `mount_from`
     /// (a repository of the same registry) when given.
-    pub async fn start_upload(
+    pub(crate) async fn start_upload(
         &self,
         image: &ImageReference,
         mount_from: Option<(&str, &Digest)>,
@@ -594,7 +605,7 @@ impl RegistryClient {
     }
 
     /// Sends a blob's content to an open upload session and completes it.
-    pub async fn finish_upload(
+    pub(crate) async fn finish_upload(
         &self,
         image: &ImageReference,
         session: Url,
@@ -686,17 +697,7 @@ impl RegistryClient {
                 .and_then(next_link)
                 .and_then(|link| url.join(&link).ok());
             let body = read_bounded(response, MAX_MANIFEST_BYTES, &url).await?;
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| Error::NotFound(format!("a JSON listing at {url}: {e}")))?;
-            let page = value
-                .get(field)
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            items.extend(
-                page.into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_string)),
-            );
+            items.extend(listing_page(&body, field, &url)?);
         }
         Ok(items)
     }
@@ -723,7 +724,7 @@ impl RegistryClient {
             registry
         };
         let text = format!("{}_catalog", self.base_url(api_host));
-        let url = Url::parse(&text).map_err(|e| Error::NotFound(format!("URL {text}: {e}")))?;
+        let url = Url::parse(&text).map_err(|source| Error::InvalidUrl { url: text, source })?;
         let what = format!("the catalog of {registry} (this registry may not offer /v2/_catalog)");
         self.paged_list(
             registry,
@@ -840,8 +841,36 @@ fn location(response: &Response, base: &Url) -> Result<Url> {
                 message: "the registry did not say where to upload (no Location header)".into(),
             }],
         })?;
-    base.join(value)
-        .map_err(|e| Error::NotFound(format!("upload location {value:?}: {e}")))
+    base.join(value).map_err(|source| Error::InvalidUrl {
+        url: value.to_string(),
+        source,
+    })
+}
+
+/// The names of one page of a tag list or catalog: `field` holds an array of
+/// strings; a missing or `null` field is an empty page (registries answer a
+/// repository without tags so). Anything else is malformed, never "not found".
+fn listing_page(body: &[u8], field: &str, url: &Url) -> Result<Vec<String>> {
+    let malformed = |source| Error::MalformedListing {
+        url: url.to_string(),
+        source,
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| malformed(Some(e)))?;
+    if !value.is_object() {
+        return Err(malformed(None));
+    }
+    match value.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Array(entries)) => entries
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| malformed(None))
+            })
+            .collect(),
+        Some(_) => Err(malformed(None)),
+    }
 }
 
 fn with_digest(mut url: Url, digest: &Digest) -> Url {
@@ -905,7 +934,7 @@ async fn read_bounded(response: Response, limit: u64, url: &Url) -> Result<Bytes
 
 /// Wraps a byte stream so it fails instead of ending when the content does
 /// not match `content`'s digest and size.
-pub fn verified_stream(
+pub(crate) fn verified_stream(
     stream: impl Stream<Item = Result<Bytes>> + Send + 'static,
     content: &ContentRef,
 ) -> BlobStream {
@@ -926,7 +955,7 @@ pub fn verified_stream(
 }
 
 /// Collects a (small) stream into memory.
-pub async fn collect_stream(mut stream: BlobStream) -> Result<Bytes> {
+pub(crate) async fn collect_stream(mut stream: BlobStream) -> Result<Bytes> {
     let mut body = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         body.extend_from_slice(&chunk?);
@@ -958,6 +987,35 @@ fn rechunk(stream: BlobStream, size: usize) -> BlobStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_pages_are_names_or_malformed() {
+        let url: Url = "http://r/v2/a/tags/list".parse().unwrap();
+        let page = |body: &str| listing_page(body.as_bytes(), "tags", &url);
+        assert_eq!(
+            page(r#"{"name":"a","tags":["1","2"]}"#).unwrap(),
+            ["1", "2"]
+        );
+        assert!(page(r#"{"name":"a","tags":null}"#).unwrap().is_empty());
+        assert!(page(r#"{"name":"a"}"#).unwrap().is_empty());
+        for bad in ["not json", "[]", r#"{"tags":"1"}"#, r#"{"tags":[1]}"#] {
+            assert!(
+                matches!(page(bad), Err(Error::MalformedListing { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn uses_the_http_client_it_is_given() {
+        let http = http_client_builder().build().unwrap();
+        let client = RegistryClient::new(ClientOptions {
+            http: Some(http),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        assert!(client.options().http.is_some());
+    }
 
     #[test]
     fn finds_next_link() {

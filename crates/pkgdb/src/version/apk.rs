@@ -23,6 +23,7 @@ const POST_SUFFIXES: [&str; 5] = ["cvs", "svn", "git", "hg", "p"];
 pub struct Version(String);
 
 impl Version {
+    /// Parses a version the way apk-tools does, refusing what it refuses.
     pub fn parse(text: &str) -> Result<Version, VersionError> {
         let mut tokens = Tokens::new(text);
         if text.is_empty() {
@@ -44,6 +45,7 @@ impl Version {
         Ok(Version(text.to_string()))
     }
 
+    /// The version as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }

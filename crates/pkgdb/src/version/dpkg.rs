@@ -95,6 +95,7 @@ impl Version {
             .unwrap_or(0)
     }
 
+    /// The upstream version: between the epoch and the last hyphen.
     pub fn upstream(&self) -> &str {
         let end = self.revision_start.map_or(self.text.len(), |r| r - 1);
         &self.text[self.epoch_len..end]
@@ -105,6 +106,7 @@ impl Version {
         self.revision_start.map(|r| &self.text[r..])
     }
 
+    /// The version as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }

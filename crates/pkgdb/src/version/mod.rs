@@ -17,8 +17,11 @@ use std::cmp::Ordering;
 /// Which package manager's rules order a version string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionScheme {
+    /// Debian and Ubuntu (`dpkg --compare-versions`).
     Dpkg,
+    /// Alpine and Wolfi (`apk version -t`).
     Apk,
+    /// The RHEL family, Fedora, SUSE (`rpmvercmp`).
     Rpm,
 }
 
@@ -46,8 +49,11 @@ impl VersionScheme {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {scheme} version {version:?}: {reason}")]
 pub struct VersionError {
+    /// The package manager whose rules refused it (`dpkg`, `apk`, `rpm`).
     pub scheme: &'static str,
+    /// The refused string.
     pub version: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

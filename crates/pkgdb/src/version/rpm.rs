@@ -13,8 +13,11 @@ use super::VersionError;
 /// A parsed rpm EVR (epoch, version, release).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Version {
+    /// The digits before `:`, when present.
     pub epoch: Option<String>,
+    /// Between the epoch and the last hyphen.
     pub version: String,
+    /// After the last hyphen, when present.
     pub release: Option<String>,
 }
 

@@ -10,8 +10,9 @@ use tokio_util::io::ReaderStream;
 
 use super::Call;
 use super::headers::{ByteRange, resolve_range};
-use crate::error::Error;
-use crate::service::blobs::{self, BlobContent};
+use crate::error::RequestError;
+use crate::service::blobs::BlobContent;
+use crate::storage::StorageError;
 
 /// Bytes read from disk per chunk of a blob response.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
@@ -31,22 +32,24 @@ fn blob_headers(digest: &Digest, length: u64) -> [(header::HeaderName, HeaderVal
     ]
 }
 
-pub async fn head(call: Call, name: &str, digest: &Digest) -> Result<Response, Error> {
-    let size = blobs::size(&call.registry, name, digest).await?;
+pub async fn head(call: Call, name: &str, digest: &Digest) -> Result<Response, RequestError> {
+    let size = call.services.blobs.size(name, digest).await?;
     Ok((StatusCode::OK, blob_headers(digest, size)).into_response())
 }
 
-pub async fn get(call: Call, name: &str, digest: &Digest) -> Result<Response, Error> {
-    let content = blobs::open(&call.registry, name, digest).await?;
+pub async fn get(call: Call, name: &str, digest: &Digest) -> Result<Response, RequestError> {
+    let content = call.services.blobs.open(name, digest).await?;
     let size = content.size();
     let (status, start, length) = match resolve_range(call.header(header::RANGE), size) {
         ByteRange::Whole => (StatusCode::OK, 0, size),
         ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        ByteRange::Unsatisfiable => return Err(Error::RangeNotSatisfiable { size }),
+        ByteRange::Unsatisfiable => return Err(RequestError::RangeNotSatisfiable { size }),
     };
     let body = match content {
-        BlobContent::File { mut file, .. } => {
-            file.seek(std::io::SeekFrom::Start(start)).await?;
+        BlobContent::File { mut file, path, .. } => {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(StorageError::io("seek in blob file", path))?;
             Body::from_stream(ReaderStream::with_capacity(
                 file.take(length),
                 READ_CHUNK_BYTES,
@@ -67,7 +70,7 @@ pub async fn get(call: Call, name: &str, digest: &Digest) -> Result<Response, Er
     Ok(response)
 }
 
-pub async fn delete(call: Call, name: &str, digest: &Digest) -> Result<Response, Error> {
-    blobs::delete(&call.registry, name, digest).await?;
+pub async fn delete(call: Call, name: &str, digest: &Digest) -> Result<Response, RequestError> {
+    call.services.blobs.delete(name, digest).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

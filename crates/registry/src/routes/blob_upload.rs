@@ -7,11 +7,10 @@ use axum::response::{IntoResponse, Response};
 use oci::Digest;
 use uuid::Uuid;
 
+use super::Call;
 use super::headers::parse_content_range;
 use super::path::parse_digest;
-use super::{Call, upload_range};
-use crate::error::Error;
-use crate::service::blobs;
+use crate::error::{RequestError, upload_range};
 use crate::service::uploads::ChunkRange;
 
 fn session_location(name: &str, id: Uuid) -> String {
@@ -58,18 +57,18 @@ fn created(name: &str, digest: &Digest) -> Response {
         .into_response()
 }
 
-fn query_digest(call: &Call) -> Result<Option<Digest>, Error> {
+fn query_digest(call: &Call) -> Result<Option<Digest>, RequestError> {
     call.query
         .get("digest")
         .map(|d| parse_digest(d))
         .transpose()
 }
 
-fn chunk_range(call: &Call) -> Result<Option<ChunkRange>, Error> {
+fn chunk_range(call: &Call) -> Result<Option<ChunkRange>, RequestError> {
     match call.header(header::CONTENT_RANGE) {
         None => Ok(None),
         Some(value) => parse_content_range(value).map(Some).ok_or_else(|| {
-            Error::BlobUploadInvalid(format!(
+            RequestError::BlobUploadInvalid(format!(
                 "Content-Range {value:?} is not of the form <start>-<end>"
             ))
         }),
@@ -77,30 +76,27 @@ fn chunk_range(call: &Call) -> Result<Option<ChunkRange>, Error> {
 }
 
 /// `POST /v2/<name>/blobs/uploads/`, with `?mount=&from=` or `?digest=` or neither.
-pub async fn start(call: Call, name: &str) -> Result<Response, Error> {
-    let registry = call.registry.clone();
+pub async fn start(call: Call, name: &str) -> Result<Response, RequestError> {
+    let services = call.services.clone();
     if let (Some(mount), Some(from)) = (call.query.get("mount"), call.query.get("from")) {
         let digest = parse_digest(mount)?;
         if oci::reference::is_valid_repository_name(from)
-            && blobs::mount(&registry, from, name, &digest)
-                .await?
-                .is_some()
+            && services.blobs.mount(from, name, &digest).await?.is_some()
         {
             return Ok(created(name, &digest));
         }
     }
-    let id = registry.inner.uploads.start().await?;
+    let id = services.uploads.start().await?;
     match query_digest(&call)? {
         Some(digest) => {
             let location = session_location(name, id);
-            let outcome = registry
-                .inner
+            let outcome = services
                 .uploads
-                .complete(&registry, id, name, &digest, (None, call.body), &location)
+                .complete(id, name, &digest, (None, call.body), &location)
                 .await;
             if outcome.is_err() {
                 // A failed monolithic push leaves nothing behind.
-                let _ = registry.inner.uploads.discard(id).await;
+                let _ = services.uploads.discard(id).await;
             }
             outcome.map(|_| created(name, &digest))
         }
@@ -109,12 +105,11 @@ pub async fn start(call: Call, name: &str) -> Result<Response, Error> {
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: a chunk, streamed or with `Content-Range`.
-pub async fn patch(call: Call, name: &str, id: Uuid) -> Result<Response, Error> {
+pub async fn patch(call: Call, name: &str, id: Uuid) -> Result<Response, RequestError> {
     let range = chunk_range(&call)?;
     let location = session_location(name, id);
     let size = call
-        .registry
-        .inner
+        .services
         .uploads
         .append(id, range, call.body, &location)
         .await?;
@@ -122,8 +117,8 @@ pub async fn patch(call: Call, name: &str, id: Uuid) -> Result<Response, Error> 
 }
 
 /// `GET /v2/<name>/blobs/uploads/<id>`: how much has arrived.
-pub async fn status(call: Call, name: &str, id: Uuid) -> Result<Response, Error> {
-    let size = call.registry.inner.uploads.size(id).await?;
+pub async fn status(call: Call, name: &str, id: Uuid) -> Result<Response, RequestError> {
+    let size = call.services.uploads.size(id).await?;
     let mut response = accepted(name, id, size);
     *response.status_mut() = StatusCode::NO_CONTENT;
     response.headers_mut().remove(header::CONTENT_LENGTH);
@@ -131,23 +126,23 @@ pub async fn status(call: Call, name: &str, id: Uuid) -> Result<Response, Error>
 }
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: optional last chunk, then verify and store.
-pub async fn finish(call: Call, name: &str, id: Uuid) -> Result<Response, Error> {
+pub async fn finish(call: Call, name: &str, id: Uuid) -> Result<Response, RequestError> {
     let digest = query_digest(&call)?.ok_or_else(|| {
-        Error::DigestInvalid("the digest query parameter is required to complete an upload".into())
+        RequestError::DigestInvalid(
+            "the digest query parameter is required to complete an upload".into(),
+        )
     })?;
     let range = chunk_range(&call)?;
     let location = session_location(name, id);
-    let registry = call.registry.clone();
-    registry
-        .inner
+    call.services
         .uploads
-        .complete(&registry, id, name, &digest, (range, call.body), &location)
+        .complete(id, name, &digest, (range, call.body), &location)
         .await?;
     Ok(created(name, &digest))
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`.
-pub async fn cancel(call: Call, id: Uuid) -> Result<Response, Error> {
-    call.registry.inner.uploads.discard(id).await?;
+pub async fn cancel(call: Call, id: Uuid) -> Result<Response, RequestError> {
+    call.services.uploads.discard(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,12 +5,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Call;
-use crate::error::Error;
-use crate::service::manifests::{self, Reference};
+use crate::error::RequestError;
+use crate::service::manifests::Reference;
 
-fn header_value(text: &str) -> Result<HeaderValue, Error> {
-    HeaderValue::from_str(text)
-        .map_err(|_| Error::ManifestInvalid(format!("{text:?} cannot be sent as a header value")))
+fn header_value(text: &str) -> Result<HeaderValue, RequestError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        RequestError::ManifestInvalid(format!("{text:?} cannot be sent as a header value"))
+    })
 }
 
 pub async fn get(
@@ -18,8 +19,8 @@ pub async fn get(
     name: &str,
     reference: &Reference,
     with_body: bool,
-) -> Result<Response, Error> {
-    let manifest = manifests::get(&call.registry, name, reference).await?;
+) -> Result<Response, RequestError> {
+    let manifest = call.services.manifests.get(name, reference).await?;
     let headers = [
         (header::CONTENT_TYPE, header_value(&manifest.media_type)?),
         (
@@ -39,16 +40,13 @@ pub async fn get(
     Ok((StatusCode::OK, headers, body).into_response())
 }
 
-pub async fn put(call: Call, name: &str, reference: Reference) -> Result<Response, Error> {
+pub async fn put(call: Call, name: &str, reference: Reference) -> Result<Response, RequestError> {
     let content_type = call.header(header::CONTENT_TYPE).map(str::to_string);
-    let pushed = manifests::put(
-        &call.registry,
-        name,
-        reference,
-        content_type.as_deref(),
-        call.body,
-    )
-    .await?;
+    let pushed = call
+        .services
+        .manifests
+        .put(name, reference, content_type.as_deref(), call.body)
+        .await?;
     let digest = pushed.digest.to_string();
     let mut response = (
         StatusCode::CREATED,
@@ -74,7 +72,11 @@ pub async fn put(call: Call, name: &str, reference: Reference) -> Result<Respons
     Ok(response)
 }
 
-pub async fn delete(call: Call, name: &str, reference: &Reference) -> Result<Response, Error> {
-    manifests::delete(&call.registry, name, reference).await?;
+pub async fn delete(
+    call: Call,
+    name: &str,
+    reference: &Reference,
+) -> Result<Response, RequestError> {
+    call.services.manifests.delete(name, reference).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -16,6 +16,7 @@ mod referrers;
 mod tags;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -24,22 +25,53 @@ use axum::http::{HeaderValue, Method, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
-use crate::Registry;
-use crate::error::Error;
+use crate::auth::Authenticator;
+use crate::error::RequestError;
+use crate::service::Services;
 use path::Endpoint;
 
-pub fn router(registry: Registry) -> Router {
+/// Who may use the routes: `None` lets every request pass.
+pub type Gate = Option<Arc<Authenticator>>;
+
+/// The distribution API (`/v2/…`) over `services`, behind `gate`, every
+/// request traced.
+pub fn router(services: Arc<Services>, gate: Gate) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*path}", any(dispatch))
-        .layer(middleware::from_fn_with_state(
-            registry.clone(),
-            authenticate,
-        ))
+        .layer(middleware::from_fn_with_state(gate, authenticate))
         .layer(middleware::map_response(announce_api_version))
-        .with_state(registry)
+        .layer(
+            // One span per request (method and path, never the query or the
+            // headers), a DEBUG event when it arrives and an INFO event with
+            // the status and latency when its response starts.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                )
+                .on_failure(()),
+        )
+        .with_state(services)
+}
+
+/// Puts `router` behind `gate`, as `Registry::protect` offers other crates.
+pub fn protect(router: Router, gate: Gate) -> Router {
+    router.layer(middleware::from_fn_with_state(gate, authenticate))
 }
 
 /// Every answer, errors and auth challenges included, says which API it speaks,
@@ -52,63 +84,62 @@ async fn announce_api_version(mut response: Response) -> Response {
     response
 }
 
-/// The `Range` header of an upload holding `size` bytes: `0-<last byte>`.
-pub fn upload_range(size: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("0-{}", size.saturating_sub(1)))
-        .expect("digits and '-' are a valid header value")
-}
-
 /// The htpasswd check every `/v2/` request passes first (and, through
-/// [`Registry::protect`], the routes other crates serve beside the registry).
-pub(crate) async fn authenticate(
-    State(registry): State<Registry>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(authenticator) = &registry.inner.authenticator
-        && let Err(e) = authenticator
+/// [`protect`], the routes other crates serve beside the registry).
+async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    if let Some(authenticator) = &gate {
+        match authenticator
             .authorize(request.method(), request.headers())
             .await
-    {
-        return e.into_response();
+        {
+            Ok(true) => {}
+            Ok(false) => return RequestError::Unauthorized.into_response(),
+            Err(e) => return RequestError::Task(e).into_response(),
+        }
     }
     next.run(request).await
 }
 
 /// A request taken apart for the handlers.
 pub struct Call {
-    pub registry: Registry,
+    /// The registry's services.
+    pub services: Arc<Services>,
+    /// Method, URI and headers.
     pub parts: Parts,
+    /// The query string's parameters.
     pub query: HashMap<String, String>,
+    /// The body, unread.
     pub body: Body,
 }
 
 impl Call {
+    /// A header's value, when present and visible ASCII.
     pub fn header(&self, name: axum::http::HeaderName) -> Option<&str> {
         self.parts.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
-async fn dispatch(State(registry): State<Registry>, request: Request) -> Response {
-    match route(registry, request).await {
+async fn dispatch(State(services): State<Arc<Services>>, request: Request) -> Response {
+    match route(services, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn route(registry: Registry, request: Request) -> Result<Response, Error> {
+async fn route(services: Arc<Services>, request: Request) -> Result<Response, RequestError> {
     let (parts, body) = request.into_parts();
     let endpoint = path::parse(parts.uri.path())?;
     let Query(query) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-        .map_err(|e| Error::Unsupported(format!("malformed query string: {e}")))?;
+        .map_err(|e| RequestError::Unsupported(format!("malformed query string: {e}")))?;
     let method = parts.method.clone();
     let call = Call {
-        registry,
+        services,
         parts,
         query,
         body,
     };
-    let unsupported = || Error::Unsupported(format!("{method} is not supported on this endpoint"));
+    let unsupported =
+        || RequestError::Unsupported(format!("{method} is not supported on this endpoint"));
     match endpoint {
         Endpoint::Base => match method {
             Method::GET | Method::HEAD => Ok(base::check()),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::Error;
+use crate::error::RequestError;
 
 /// A request for one page: entries after `last`, at most `n` of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,12 +13,14 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn from_query(query: &HashMap<String, String>) -> Result<PageRequest, Error> {
+    pub fn from_query(query: &HashMap<String, String>) -> Result<PageRequest, RequestError> {
         let n = query
             .get("n")
             .map(|n| {
                 n.parse::<u64>().map_err(|_| {
-                    Error::PaginationNumberInvalid(format!("n={n:?} is not a non-negative integer"))
+                    RequestError::PaginationNumberInvalid(format!(
+                        "n={n:?} is not a non-negative integer"
+                    ))
                 })
             })
             .transpose()?;

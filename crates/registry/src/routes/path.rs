@@ -9,7 +9,7 @@ use oci::reference::{is_valid_repository_name, is_valid_tag};
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::error::RequestError;
 use crate::service::manifests::Reference;
 
 /// A distribution API endpoint with its parameters.
@@ -26,8 +26,8 @@ pub enum Endpoint {
 }
 
 /// Parses a request path such as `/v2/library/nginx/manifests/latest`.
-pub fn parse(path: &str) -> Result<Endpoint, Error> {
-    let unknown = || Error::RouteUnknown(path.to_string());
+pub fn parse(path: &str) -> Result<Endpoint, RequestError> {
+    let unknown = || RequestError::RouteUnknown(path.to_string());
     let rest = match path.strip_prefix("/v2") {
         Some("") | Some("/") => return Ok(Endpoint::Base),
         Some(rest) => rest.strip_prefix('/').ok_or_else(unknown)?,
@@ -58,7 +58,7 @@ pub fn parse(path: &str) -> Result<Endpoint, Error> {
         let name = valid_name(name)?;
         let id = last
             .parse()
-            .map_err(|_| Error::BlobUploadUnknown(last.clone()))?;
+            .map_err(|_| RequestError::BlobUploadUnknown(last.clone()))?;
         return Ok(Endpoint::Upload { name, id });
     }
     let (name, keyword) = head.rsplit_once('/').ok_or_else(unknown)?;
@@ -79,27 +79,27 @@ pub fn parse(path: &str) -> Result<Endpoint, Error> {
     }
 }
 
-fn valid_name(name: &str) -> Result<String, Error> {
+fn valid_name(name: &str) -> Result<String, RequestError> {
     if is_valid_repository_name(name) {
         Ok(name.to_string())
     } else {
-        Err(Error::NameInvalid(name.to_string()))
+        Err(RequestError::NameInvalid(name.to_string()))
     }
 }
 
-pub fn parse_digest(text: &str) -> Result<Digest, Error> {
+pub fn parse_digest(text: &str) -> Result<Digest, RequestError> {
     text.parse()
-        .map_err(|e: oci::DigestError| Error::DigestInvalid(e.to_string()))
+        .map_err(|e: oci::DigestError| RequestError::DigestInvalid(e.to_string()))
 }
 
-fn parse_reference(text: &str) -> Result<Reference, Error> {
+fn parse_reference(text: &str) -> Result<Reference, RequestError> {
     if text.contains(':') {
         return parse_digest(text).map(Reference::Digest);
     }
     if is_valid_tag(text) {
         Ok(Reference::Tag(text.to_string()))
     } else {
-        Err(Error::ManifestInvalid(format!(
+        Err(RequestError::ManifestInvalid(format!(
             "{text:?} is neither a digest nor a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-')"
         )))
     }
@@ -113,11 +113,11 @@ mod tests {
 
     fn code(path: &str) -> String {
         match parse(path) {
-            Err(Error::NameInvalid(_)) => "NAME_INVALID".into(),
-            Err(Error::DigestInvalid(_)) => "DIGEST_INVALID".into(),
-            Err(Error::ManifestInvalid(_)) => "MANIFEST_INVALID".into(),
-            Err(Error::BlobUploadUnknown(_)) => "BLOB_UPLOAD_UNKNOWN".into(),
-            Err(Error::RouteUnknown(_)) => "UNKNOWN_ROUTE".into(),
+            Err(RequestError::NameInvalid(_)) => "NAME_INVALID".into(),
+            Err(RequestError::DigestInvalid(_)) => "DIGEST_INVALID".into(),
+            Err(RequestError::ManifestInvalid(_)) => "MANIFEST_INVALID".into(),
+            Err(RequestError::BlobUploadUnknown(_)) => "BLOB_UPLOAD_UNKNOWN".into(),
+            Err(RequestError::RouteUnknown(_)) => "UNKNOWN_ROUTE".into(),
             other => format!("{other:?}"),
         }
     }

@@ -6,18 +6,15 @@ use axum::response::{IntoResponse, Response};
 use oci::{Digest, media_type};
 
 use super::Call;
-use crate::error::Error;
-use crate::service::manifests;
+use crate::error::RequestError;
 
-pub async fn list(call: Call, name: &str, digest: &Digest) -> Result<Response, Error> {
+pub async fn list(call: Call, name: &str, digest: &Digest) -> Result<Response, RequestError> {
     let artifact_type = call.query.get("artifactType").filter(|a| !a.is_empty());
-    let index = manifests::referrers(
-        &call.registry,
-        name,
-        digest,
-        artifact_type.map(String::as_str),
-    )
-    .await?;
+    let index = call
+        .services
+        .manifests
+        .referrers(name, digest, artifact_type.map(String::as_str))
+        .await?;
     let mut response = (
         StatusCode::OK,
         [(

@@ -5,8 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Call;
 use super::pagination::PageRequest;
-use crate::error::Error;
-use crate::service::manifests;
+use crate::error::RequestError;
 
 fn with_link(body: serde_json::Value, link: Option<String>) -> Response {
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
@@ -16,9 +15,13 @@ fn with_link(body: serde_json::Value, link: Option<String>) -> Response {
     response
 }
 
-pub async fn list(call: Call, name: &str) -> Result<Response, Error> {
+pub async fn list(call: Call, name: &str) -> Result<Response, RequestError> {
     let page = PageRequest::from_query(&call.query)?;
-    let fetched = manifests::tags(&call.registry, name, &page.last, page.fetch_limit()).await?;
+    let fetched = call
+        .services
+        .manifests
+        .tags(name, &page.last, page.fetch_limit())
+        .await?;
     let (tags, link) = page.page(fetched, &format!("/v2/{name}/tags/list"));
     Ok(with_link(
         serde_json::json!({"name": name, "tags": tags}),
@@ -26,9 +29,13 @@ pub async fn list(call: Call, name: &str) -> Result<Response, Error> {
     ))
 }
 
-pub async fn catalog(call: Call) -> Result<Response, Error> {
+pub async fn catalog(call: Call) -> Result<Response, RequestError> {
     let page = PageRequest::from_query(&call.query)?;
-    let fetched = manifests::repositories(&call.registry, &page.last, page.fetch_limit()).await?;
+    let fetched = call
+        .services
+        .manifests
+        .repositories(&page.last, page.fetch_limit())
+        .await?;
     let (repositories, link) = page.page(fetched, "/v2/_catalog");
     Ok(with_link(
         serde_json::json!({"repositories": repositories}),

@@ -7,9 +7,7 @@
 //! mix versions), and index entries verify each `.deb`. Everything
 //! downloaded by checksum goes through the [`Cache`].
 
-pub mod keyring;
 pub mod packages;
-pub mod release;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -20,8 +18,8 @@ use oci::Digest;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use keyring::Keyring;
-use release::Release;
+use crate::keyring::Keyring;
+use crate::release::Release;
 
 /// Signed files and indexes larger than this are refused.
 const MAX_INRELEASE_BYTES: usize = 32 * 1024 * 1024;
@@ -31,11 +29,14 @@ pub const MAX_INDEX_BYTES: u64 = 1024 * 1024 * 1024;
 /// A suite of an archive, e.g. `http://deb.debian.org/debian-security` + `bookworm-security`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Suite {
+    /// The archive's base URL, without a trailing slash.
     pub base_url: String,
+    /// The suite's name under `dists/` (`bookworm-security`).
     pub name: String,
 }
 
 impl Suite {
+    /// The suite `name` of the archive at `base_url` (a trailing slash is dropped).
     pub fn new(base_url: &str, name: &str) -> Suite {
         Suite {
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -57,10 +58,14 @@ impl std::fmt::Display for Suite {
 /// A suite whose `InRelease` verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedSuite {
+    /// The suite.
     pub suite: Suite,
+    /// What its verified `Release` says.
     pub release: Release,
 }
 
+/// A client of APT archives that trusts one keyring and downloads through
+/// one cache. Cloning is cheap and shares both.
 #[derive(Clone)]
 pub struct AptClient {
     http: reqwest::Client,
@@ -76,20 +81,17 @@ fn now() -> i64 {
 }
 
 impl AptClient {
-    pub fn new(cache: Cache, keyring: Keyring) -> Result<AptClient> {
-        let http = oci::client::http_client_builder()
-            .build()
-            .map_err(|source| Error::Http {
-                url: String::new(),
-                source,
-            })?;
-        Ok(AptClient {
+    /// A client making its requests with `http` (which carries the user's
+    /// TLS trust), keeping downloads in `cache`, trusting `keyring`.
+    pub fn new(http: reqwest::Client, cache: Cache, keyring: Keyring) -> AptClient {
+        AptClient {
             http,
             cache,
             keyring: Arc::new(keyring),
-        })
+        }
     }
 
+    /// The download cache it fetches through.
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
@@ -187,9 +189,10 @@ impl AptClient {
         let digest: Digest =
             format!("sha256:{}", file.sha256)
                 .parse()
-                .map_err(|_| Error::NotListed {
+                .map_err(|_| Error::InvalidEntry {
                     suite: verified.suite.to_string(),
                     path: path.clone(),
+                    reason: "its SHA256 is not 64 hex digits",
                 })?;
         let mut urls = Vec::new();
         if verified.release.acquire_by_hash {
@@ -222,16 +225,19 @@ impl AptClient {
         sha256: &str,
         size: u64,
     ) -> Result<PathBuf> {
-        let digest: Digest = format!("sha256:{sha256}")
-            .parse()
-            .map_err(|_| Error::NotListed {
-                suite: base_url.to_string(),
-                path: filename.to_string(),
-            })?;
+        let digest: Digest =
+            format!("sha256:{sha256}")
+                .parse()
+                .map_err(|_| Error::InvalidEntry {
+                    suite: base_url.to_string(),
+                    path: filename.to_string(),
+                    reason: "its SHA256 is not 64 hex digits",
+                })?;
         if filename.split('/').any(|c| c == ".." || c.is_empty()) {
-            return Err(Error::NotListed {
+            return Err(Error::InvalidEntry {
                 suite: base_url.to_string(),
                 path: filename.to_string(),
+                reason: "the path has an empty or `..` component",
             });
         }
         let url = format!("{}/{filename}", base_url.trim_end_matches('/'));

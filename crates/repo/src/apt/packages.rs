@@ -15,20 +15,35 @@ const MAX_INDEX_FIELD_LEN: usize = 256 * 1024;
 /// One binary package as an index lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexPackage {
+    /// `Package`.
     pub name: String,
+    /// `Version`.
     pub version: String,
+    /// `Architecture` (`amd64`, `all`).
     pub architecture: String,
+    /// The source package's name (`Source`, else the binary's own).
     pub source_name: String,
+    /// The source package's version (`Source: name (version)`, else the binary's).
     pub source_version: String,
+    /// `Filename`: the pool path, relative to the archive's base URL.
     pub filename: String,
+    /// `Size` of the pool file in bytes.
     pub size: u64,
+    /// `SHA256` of the pool file, lowercase hex.
     pub sha256: String,
+    /// `Multi-Arch` as written.
     pub multi_arch: Option<String>,
+    /// `Depends` as written.
     pub depends: Option<String>,
+    /// `Pre-Depends` as written.
     pub pre_depends: Option<String>,
+    /// `Provides` as written.
     pub provides: Option<String>,
+    /// `Conflicts` as written.
     pub conflicts: Option<String>,
+    /// `Breaks` as written.
     pub breaks: Option<String>,
+    /// `Replaces` as written.
     pub replaces: Option<String>,
 }
 

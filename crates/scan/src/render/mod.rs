@@ -3,9 +3,13 @@
 //! writer ([`write`]: the JSON formats are serialized from borrowed structs
 //! straight into it, never built in memory first).
 
+/// CycloneDX 1.5 JSON: the inventory and its vulnerabilities.
 pub mod cyclonedx;
+/// SARIF 2.1.0, for code-scanning dashboards.
 pub mod sarif;
+/// The human-readable table.
 pub mod table;
+/// Trivy-compatible JSON.
 pub mod trivy;
 
 use std::io::{self, Write};
@@ -13,9 +17,13 @@ use std::io::{self, Write};
 /// The output formats `drydock scan --format` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// The human-readable table.
     Table,
+    /// Trivy-compatible JSON.
     Json,
+    /// SARIF 2.1.0.
     Sarif,
+    /// CycloneDX JSON.
     CycloneDx,
 }
 

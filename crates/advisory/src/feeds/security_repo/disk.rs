@@ -8,14 +8,12 @@
 //! that fails to parse, does not match its key or its checksum is reported
 //! as absent (and removed), so it is read again from the archive.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::select::Entry;
+use super::select::{Entry, Uploads};
 use crate::error::{Error, Result};
 use crate::model::Family;
 
@@ -138,9 +136,9 @@ impl Disk {
         let Some(path) = self.changelog_path(record.family, &record.source, &record.version) else {
             return Ok(());
         };
-        let bytes = serde_json::to_vec(record).map_err(|error| Error::Io {
+        let bytes = serde_json::to_vec(record).map_err(|source| Error::Serialize {
             path: path.clone(),
-            error: std::io::Error::other(error),
+            source,
         })?;
         write_atomic(&path, &bytes)
     }
@@ -165,16 +163,16 @@ impl Disk {
     /// The uploads selected from the indexes `key` names (their checksums and
     /// the architecture), so a new process need not decompress and parse them
     /// again. A damaged file reads as absent.
-    pub fn uploads(&self, key: &str) -> Option<super::Uploads> {
+    pub fn uploads(&self, key: &str) -> Option<Uploads> {
         let bytes = std::fs::read(self.uploads_path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    pub fn put_uploads(&self, key: &str, uploads: &super::Uploads) -> Result<()> {
+    pub fn put_uploads(&self, key: &str, uploads: &Uploads) -> Result<()> {
         let path = self.uploads_path(key);
-        let bytes = serde_json::to_vec(uploads).map_err(|error| Error::Io {
+        let bytes = serde_json::to_vec(uploads).map_err(|source| Error::Serialize {
             path: path.clone(),
-            error: std::io::Error::other(error),
+            source,
         })?;
         write_atomic(&path, &bytes)
     }
@@ -192,30 +190,9 @@ impl Disk {
     }
 }
 
-/// Writes `bytes` to `path` via a unique temp file beside it, fsynced and renamed.
+/// Writes `bytes` to `path` atomically ([`oci::atomic::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let temp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            error,
-        });
-    }
-    Ok(())
+    oci::atomic::write_atomic(path, bytes, oci::atomic::Durability::Synced).map_err(Error::io(path))
 }
 
 #[cfg(test)]

@@ -42,9 +42,9 @@
 //! versions and never installs anything.
 
 mod disk;
-pub mod select;
+mod select;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,19 +56,15 @@ use repo::changelog::{self, ChangelogLocation};
 use repo::{AptClient, Cache, DebFile, Keyring, Suite, VerifiedSuite};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyringProblem, NoSecuritySuite, Result};
 use crate::model::{Advisory, Distro, Family};
-pub use disk::CachedChangelog;
+use disk::CachedChangelog;
 use disk::Disk;
-use select::{Entry, SourceUpload};
+use select::{Entry, SourceUpload, Uploads};
 
-/// Debian's archive keyring (from the `debian-archive-keyring` package).
-pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
-pub const DEBIAN_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
-pub const UBUNTU_SECURITY_MIRROR: &str = "http://security.ubuntu.com/ubuntu";
-pub const UBUNTU_PORTS_MIRROR: &str = "http://ports.ubuntu.com/ubuntu-ports";
-/// Ubuntu's archive signing key (2018), shipped with drydock; see `keys/README.md`.
-pub const UBUNTU_ARCHIVE_KEY: &[u8] = include_bytes!("../../../keys/ubuntu-archive-2018.gpg");
+use repo::distributions::{
+    DEBIAN_KEYRING, DEBIAN_SECURITY, UBUNTU_ARCHIVE_KEY, UBUNTU_PORTS, UBUNTU_SECURITY,
+};
 
 /// How many sources' changelogs are fetched at once.
 const PARALLEL: usize = 4;
@@ -80,7 +76,9 @@ const MAX_IN_RELEASE_BYTES: usize = 32 * 1024 * 1024;
 /// `Source:` field gives (its own name and version without one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InstalledSource {
+    /// The source package's name.
     pub source_name: String,
+    /// The source package's version.
     pub source_version: String,
 }
 
@@ -93,8 +91,11 @@ impl From<&pkgdb::Package> for InstalledSource {
     }
 }
 
+/// How the security-repository feed reaches the archives and where it keeps its files.
 #[derive(Debug, Clone)]
 pub struct SecurityRepoOptions {
+    /// The HTTP client every request goes through (with the user's TLS trust).
+    pub http: reqwest::Client,
     /// Downloads (`sha256/…`) and the feed's own files (`security-repo/…`).
     pub cache_dir: PathBuf,
     /// Keyrings trusted for Debian suites; default [`DEBIAN_KEYRING`].
@@ -102,11 +103,11 @@ pub struct SecurityRepoOptions {
     /// Keyrings trusted for Ubuntu suites; empty (the default) trusts the
     /// shipped [`UBUNTU_ARCHIVE_KEY`].
     pub ubuntu_keyrings: Vec<PathBuf>,
-    /// Base URL replacing [`DEBIAN_SECURITY_MIRROR`].
+    /// Base URL replacing [`DEBIAN_SECURITY`].
     pub debian_mirror: Option<String>,
-    /// Base URL replacing [`UBUNTU_SECURITY_MIRROR`] (amd64, i386).
+    /// Base URL replacing [`UBUNTU_SECURITY`] (amd64, i386).
     pub ubuntu_mirror: Option<String>,
-    /// Base URL replacing [`UBUNTU_PORTS_MIRROR`] (other architectures).
+    /// Base URL replacing [`UBUNTU_PORTS`] (other architectures).
     pub ubuntu_ports_mirror: Option<String>,
     /// Use only what the cache holds; never touch the network.
     pub offline: bool,
@@ -116,9 +117,11 @@ pub struct SecurityRepoOptions {
 }
 
 impl SecurityRepoOptions {
-    /// The defaults: official mirrors, the keyrings above, online.
-    pub fn new(cache_dir: impl Into<PathBuf>) -> SecurityRepoOptions {
+    /// The defaults: official mirrors, the keyrings above, online, requests
+    /// made with `http`.
+    pub fn new(cache_dir: impl Into<PathBuf>, http: reqwest::Client) -> SecurityRepoOptions {
         SecurityRepoOptions {
+            http,
             cache_dir: cache_dir.into(),
             debian_keyrings: vec![PathBuf::from(DEBIAN_KEYRING)],
             ubuntu_keyrings: Vec::new(),
@@ -135,16 +138,13 @@ impl SecurityRepoOptions {
 /// keys) over one download cache.
 pub struct SecurityRepo {
     options: SecurityRepoOptions,
-    http: reqwest::Client,
     /// A keyring that could not be read is reported when its family is asked for.
-    debian: std::result::Result<AptClient, String>,
-    ubuntu: std::result::Result<AptClient, String>,
+    debian: std::result::Result<AptClient, Arc<KeyringProblem>>,
+    ubuntu: std::result::Result<AptClient, Arc<KeyringProblem>>,
     disk: Disk,
     /// `<suite> <architecture>` → (the index checksums, what they hold).
     memo: Mutex<HashMap<String, (String, Arc<Uploads>)>>,
 }
-
-pub(crate) type Uploads = BTreeMap<String, SourceUpload>;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -153,38 +153,34 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn keyring(paths: &[PathBuf], builtin: Option<&[u8]>) -> std::result::Result<Keyring, String> {
-    let mut keyring = Keyring::from_files(paths).map_err(|e| e.to_string())?;
+fn keyring(
+    paths: &[PathBuf],
+    builtin: Option<&[u8]>,
+) -> std::result::Result<Keyring, KeyringProblem> {
+    let mut keyring = Keyring::from_files(paths)?;
     if let Some(bytes) = builtin.filter(|_| paths.is_empty()) {
-        keyring
-            .add(bytes)
-            .map_err(|e| format!("the shipped key: {e}"))?;
+        keyring.add(bytes).map_err(KeyringProblem::ShippedKey)?;
     }
     if paths.is_empty() && builtin.is_none() {
-        return Err("no keyring given".to_string());
+        return Err(KeyringProblem::NoneGiven);
     }
     Ok(keyring)
 }
 
 impl SecurityRepo {
+    /// The feed as `options` say. A keyring that cannot be read is not an
+    /// error here: it is reported when its family is asked for.
     pub fn new(options: SecurityRepoOptions) -> Result<SecurityRepo> {
-        let http = oci::client::http_client_builder()
-            .build()
-            .map_err(|source| Error::Http {
-                url: String::new(),
-                source,
-            })?;
-        let client = |keyring: std::result::Result<Keyring, String>| {
-            keyring.and_then(|k| {
-                AptClient::new(Cache::new(&options.cache_dir), k).map_err(|e| e.to_string())
-            })
+        let client = |keyring: std::result::Result<Keyring, KeyringProblem>| {
+            keyring
+                .map(|k| AptClient::new(options.http.clone(), Cache::new(&options.cache_dir), k))
+                .map_err(Arc::new)
         };
         let debian = client(keyring(&options.debian_keyrings, None));
         let ubuntu = client(keyring(&options.ubuntu_keyrings, Some(UBUNTU_ARCHIVE_KEY)));
         Ok(SecurityRepo {
             disk: Disk::new(&options.cache_dir),
             options,
-            http,
             debian,
             ubuntu,
             memo: Mutex::new(HashMap::new()),
@@ -193,24 +189,18 @@ impl SecurityRepo {
 
     /// The suite serving `distro`'s security updates for `architecture`.
     pub fn suite(&self, distro: &Distro, architecture: &str) -> Result<Suite> {
-        let name = select::suite_name(distro).map_err(|reason| Error::UnknownRelease {
+        let name = select::suite_name(distro).map_err(|source| Error::UnknownRelease {
             distro: distro.to_string(),
-            reason,
+            source,
         })?;
         let options = &self.options;
         let base = match distro.family {
             Family::Ubuntu if select::ubuntu_is_ports(architecture) => options
                 .ubuntu_ports_mirror
                 .as_deref()
-                .unwrap_or(UBUNTU_PORTS_MIRROR),
-            Family::Ubuntu => options
-                .ubuntu_mirror
-                .as_deref()
-                .unwrap_or(UBUNTU_SECURITY_MIRROR),
-            _ => options
-                .debian_mirror
-                .as_deref()
-                .unwrap_or(DEBIAN_SECURITY_MIRROR),
+                .unwrap_or(UBUNTU_PORTS),
+            Family::Ubuntu => options.ubuntu_mirror.as_deref().unwrap_or(UBUNTU_SECURITY),
+            _ => options.debian_mirror.as_deref().unwrap_or(DEBIAN_SECURITY),
         };
         Ok(Suite::new(base, &name))
     }
@@ -220,10 +210,10 @@ impl SecurityRepo {
             Family::Ubuntu => (&self.ubuntu, &self.options.ubuntu_keyrings),
             _ => (&self.debian, &self.options.debian_keyrings),
         };
-        client.as_ref().map_err(|message| Error::Keyring {
+        client.as_ref().map_err(|problem| Error::Keyring {
             family,
             paths: paths.clone(),
-            message: message.clone(),
+            source: Arc::clone(problem),
         })
     }
 
@@ -299,7 +289,7 @@ impl SecurityRepo {
         let url = format!("{}/dists/{}/InRelease", suite.base_url, suite.name);
         let repo_error = |source| Error::SecurityRepo {
             what: format!("the InRelease of {suite} did not verify"),
-            source,
+            source: Box::new(source),
         };
         let fresh = self.options.max_age.and_then(|max_age| {
             let age = self.disk.in_release_age(&suite.base_url, &suite.name)?;
@@ -361,16 +351,21 @@ impl SecurityRepo {
             url: url.to_string(),
             source,
         };
-        let response = self.http.get(url).send().await.map_err(http_error)?;
+        let response = self
+            .options
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(http_error)?;
         match response.status().as_u16() {
             200 => {}
             404 => {
                 return Err(Error::UnknownRelease {
                     distro: distro.to_string(),
-                    reason: format!(
-                        "{url} does not exist (HTTP 404): the release is not served there \
-                         (end of life, not released, or a mirror without it)"
-                    ),
+                    source: NoSecuritySuite::NotServed {
+                        url: url.to_string(),
+                    },
                 });
             }
             status => {
@@ -467,7 +462,7 @@ impl SecurityRepo {
                     .await
                     .map_err(|source| Error::SecurityRepo {
                         what: format!("cannot fetch {what}"),
-                        source,
+                        source: Box::new(source),
                     })?;
             let architecture = architecture.to_string();
             let parsed = tokio::task::spawn_blocking(move || {
@@ -480,7 +475,7 @@ impl SecurityRepo {
                     })
                     .map_err(|source| Error::SecurityRepo {
                         what: format!("cannot read {what}"),
-                        source: repo::Error::Index(source),
+                        source: Box::new(repo::Error::Index(source)),
                     })
             })
             .await
@@ -604,14 +599,14 @@ impl SecurityRepo {
             .await
             .map_err(|source| Error::SecurityRepo {
                 what: format!("cannot download {what}"),
-                source,
+                source: Box::new(source),
             })?;
         let doc = doc.to_string();
         tokio::task::spawn_blocking(move || {
             changelog::read_from_deb(&DebFile::new(&deb), &doc).map_err(|error| {
                 Error::SecurityRepo {
                     what: format!("cannot read {what}"),
-                    source: repo::Error::Deb(error),
+                    source: Box::new(repo::Error::Deb(error)),
                 }
             })
         })
@@ -663,19 +658,7 @@ fn file_matches(path: &Path, sha256: &str, size: u64) -> bool {
 }
 
 fn join_error(error: tokio::task::JoinError) -> Error {
-    Error::Io {
-        path: PathBuf::new(),
-        error: std::io::Error::other(error),
-    }
+    Error::Task(error)
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use oci::error_chain;

@@ -11,14 +11,18 @@ use pkgdb::version::dpkg::compare;
 use repo::apt::packages::IndexPackage;
 use serde::{Deserialize, Serialize};
 
+use crate::error::NoSecuritySuite;
 use crate::model::{Advisory, Details, Distro, Family, Severity, Status};
 
 /// What the feed keeps of one changelog entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The version the entry uploaded.
     pub version: String,
+    /// Its `urgency=`, lowercased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<String>,
+    /// The CVE ids its changes name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cves: Vec<String>,
 }
@@ -54,30 +58,28 @@ pub fn ubuntu_is_ports(architecture: &str) -> bool {
 
 /// The name of the security suite of `distro` (`bookworm-security`,
 /// `noble-security`), or why there is none.
-pub fn suite_name(distro: &Distro) -> Result<String, String> {
+pub fn suite_name(distro: &Distro) -> Result<String, NoSecuritySuite> {
     let release = distro.release.as_str();
     let codename_like =
         !release.is_empty() && release.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
     match distro.family {
         Family::Debian if matches!(release, "sid" | "unstable" | "experimental") => {
-            Err("unstable has no security suite".to_string())
+            Err(NoSecuritySuite::Unstable)
         }
         Family::Debian if codename_like => Ok(format!("{release}-security")),
-        Family::Debian => Err(format!(
-            "Debian releases are named by codename (bookworm, trixie), not {release:?}"
-        )),
+        Family::Debian => Err(NoSecuritySuite::NotACodename(release.to_string())),
         Family::Ubuntu => UBUNTU_RELEASES
             .iter()
             .find(|(version, codename)| *version == release || *codename == release)
             .map(|(_, codename)| format!("{codename}-security"))
             .ok_or_else(|| {
                 let known: Vec<&str> = UBUNTU_RELEASES.iter().map(|(v, _)| *v).collect();
-                format!(
-                    "unknown Ubuntu release {release:?} (known: {})",
-                    known.join(", ")
-                )
+                NoSecuritySuite::UnknownUbuntu {
+                    release: release.to_string(),
+                    known: known.join(", "),
+                }
             }),
-        Family::Alpine => Err("Alpine has no APT security repository".to_string()),
+        Family::Alpine => Err(NoSecuritySuite::Alpine),
     }
 }
 
@@ -130,6 +132,9 @@ fn upload_url(family: Family, source: &str, version: &str) -> String {
         _ => format!("https://security-tracker.debian.org/tracker/source-package/{source}"),
     }
 }
+
+/// The newest upload of each source of a suite's indexes, by source name.
+pub type Uploads = BTreeMap<String, SourceUpload>;
 
 /// The newest version of each source in a suite's index and the binaries
 /// built from it (smallest first, one per file).
@@ -372,7 +377,12 @@ mod tests {
         );
         assert_eq!(suite(Family::Ubuntu, "24.04").unwrap(), "noble-security");
         assert_eq!(suite(Family::Ubuntu, "jammy").unwrap(), "jammy-security");
-        assert!(suite(Family::Ubuntu, "7.04").unwrap_err().contains("24.04"));
+        assert!(
+            suite(Family::Ubuntu, "7.04")
+                .unwrap_err()
+                .to_string()
+                .contains("24.04")
+        );
         assert!(suite(Family::Debian, "12").is_err());
         assert!(suite(Family::Debian, "../x").is_err());
         assert!(suite(Family::Debian, "sid").is_err());

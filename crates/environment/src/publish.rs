@@ -1,7 +1,7 @@
 //! Getting an image to patch and putting the patched one where it belongs.
 //!
-//! Owns the edges around [`crate::patcher::Patcher`] that every caller (the
-//! `drydock patch` command, the workflow runner) shares: copying the image
+//! Owns the edges around [`patch::patcher::Patcher`] that the one publish
+//! sequence ([`crate::Environment::patch_and_publish`]) runs: copying the image
 //! into a working layout (only the blobs it lacks; the user's registry or
 //! layout never sees an intermediate tag), following a patched image back to
 //! its original, writing the result (new blobs first, the tag last, the
@@ -17,15 +17,88 @@ use oci::manifest::{ContentRef, media_type};
 use oci::{ClientOptions, Digest, ImageLocation, OciLayout, RegistryClient};
 use serde_json::{Value, json};
 
-use crate::error::PatchError;
-use crate::image::{ANNOTATION_BASE_NAME, ANNOTATION_ORIGINAL};
-use crate::patcher::Outcome;
+use oci::digest::DigestError;
+use patch::image::{ANNOTATION_BASE_NAME, ANNOTATION_ORIGINAL};
+use patch::patcher::Outcome;
 
+/// Why an image could not be read for patching, or its patch not written.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The name is not a registry reference, `oci:DIR[:TAG]` or an archive.
+    #[error("{image:?} is not an image reference")]
+    Reference {
+        /// The name as given.
+        image: String,
+        /// What is wrong with it.
+        #[source]
+        source: oci::reference::ReferenceError,
+    },
+    /// Copying an image from or to a registry, layout or archive failed.
+    #[error("copying {image}")]
+    Copy {
+        /// The image copied (`registry/repository/reference`, `oci:…`, a file).
+        image: String,
+        /// The registry's, the layout's or the archive's error.
+        #[source]
+        source: oci::Error,
+    },
+    /// The image's manifest does not parse.
+    #[error("the manifest of {image} is not JSON")]
+    Manifest {
+        /// The image.
+        image: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A patched image names its original with a malformed digest.
+    #[error("{image}: the annotation {ANNOTATION_ORIGINAL} is not a digest")]
+    OriginalAnnotation {
+        /// The patched image.
+        image: String,
+        /// What is wrong with the digest.
+        #[source]
+        source: DigestError,
+    },
+    /// A patched image in a layout whose original is not tagged there: a
+    /// patch is always rebuilt from its original.
+    #[error("{image} is a patched image; its original {digest} must be tagged in {} to patch again", layout.display())]
+    OriginalMissing {
+        /// The patched image.
+        image: String,
+        /// The original's manifest digest.
+        digest: Digest,
+        /// The layout searched.
+        layout: PathBuf,
+    },
+    /// The image came from a `docker save` archive, which is never rewritten.
+    #[error("{} is a docker save archive, which drydock does not rewrite; the patched image needs an OCI layout to go to", archive.display())]
+    ArchiveNotRewritten {
+        /// The archive.
+        archive: PathBuf,
+    },
+    /// The patched tag is the original's own.
+    #[error("refusing to overwrite the original tag {tag:?}; choose another tag")]
+    OriginalTag {
+        /// The tag.
+        tag: String,
+    },
+    /// Reading or writing the working layout or the destination failed.
+    #[error(transparent)]
+    Oci(#[from] oci::Error),
+    /// The scan of the patched image (its evidence) failed.
+    #[error("scanning the patched image")]
+    Scan(#[from] scan::ScanError),
+}
+
+/// The artifact type of the OpenVEX document attached to a patched image.
 pub const VEX_TYPE: &str = "application/vnd.openvex+json";
+/// The artifact type of the post-patch scan attached to each patched platform.
 pub const REPORT_TYPE: &str = "application/vnd.drydock.scan.report.v1+json";
 
 /// The image to patch, copied into the working layout.
 pub struct Source {
+    /// The working layout holding the image (and, later, its patch).
     pub work: OciLayout,
     /// What to patch in `work` (the original, for an already patched image).
     pub content: ContentRef,
@@ -46,7 +119,9 @@ pub enum Output {
     Beside(String),
     /// Another OCI layout.
     Layout {
+        /// The layout's directory (created when absent).
         path: std::path::PathBuf,
+        /// The tag the patched image gets there.
         tag: String,
     },
 }
@@ -55,20 +130,19 @@ pub enum Output {
 pub struct Written {
     /// `registry/repo:tag` or `oci:DIR:TAG`.
     pub name: String,
+    /// Where it was written.
     pub destination: Endpoint,
+    /// What the copy sent and found already there.
     pub copy: CopyReport,
     /// The destination already held exactly this image under the tag.
     pub unchanged: bool,
 }
 
-fn copy_error(what: String) -> impl FnOnce(oci::Error) -> PatchError {
-    move |e| PatchError::Image {
-        image: what,
-        message: e.to_string(),
-    }
+fn copy_error(image: String) -> impl FnOnce(oci::Error) -> PublishError {
+    move |source| PublishError::Copy { image, source }
 }
 
-async fn copy_into(source: &Endpoint, work: &OciLayout, tag: &str) -> Result<(), PatchError> {
+async fn copy_into(source: &Endpoint, work: &OciLayout, tag: &str) -> Result<(), PublishError> {
     let destination = Endpoint::Layout {
         layout: work.clone(),
         tag: Some(tag.to_string()),
@@ -86,7 +160,7 @@ pub async fn open(
     image: &str,
     registry: ClientOptions,
     cache_dir: &Path,
-) -> Result<Source, PatchError> {
+) -> Result<Source, PublishError> {
     let archive = image
         .strip_prefix("docker-archive:")
         .map(PathBuf::from)
@@ -113,13 +187,10 @@ pub async fn open(
         follow_to_original(&mut source).await?;
         return Ok(source);
     }
-    let location: ImageLocation =
-        image
-            .parse()
-            .map_err(|e: oci::reference::ReferenceError| PatchError::Image {
-                image: image.to_string(),
-                message: e.to_string(),
-            })?;
+    let location: ImageLocation = image.parse().map_err(|source| PublishError::Reference {
+        image: image.to_string(),
+        source,
+    })?;
     let work = OciLayout::create(cache_dir.join("images")).await?;
     let (endpoint, tag, label) = match location {
         ImageLocation::Layout { path, tag } => {
@@ -169,12 +240,13 @@ pub async fn open(
 }
 
 /// Re-patching starts from the original: follows the annotation a patch leaves.
-async fn follow_to_original(source: &mut Source) -> Result<(), PatchError> {
+async fn follow_to_original(source: &mut Source) -> Result<(), PublishError> {
     let bytes = source.work.read_blob_bytes(&source.content).await?;
-    let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| PatchError::Image {
-        image: source.base_name.clone(),
-        message: format!("the manifest is not JSON: {e}"),
-    })?;
+    let manifest: Value =
+        serde_json::from_slice(&bytes).map_err(|error| PublishError::Manifest {
+            image: source.base_name.clone(),
+            source: error,
+        })?;
     let annotation = |name: &str| {
         manifest
             .get("annotations")
@@ -185,13 +257,12 @@ async fn follow_to_original(source: &mut Source) -> Result<(), PatchError> {
     let Some(original) = annotation(ANNOTATION_ORIGINAL) else {
         return Ok(());
     };
-    let refused = |message: String| PatchError::Image {
-        image: source.base_name.clone(),
-        message,
-    };
     let digest: Digest = original
         .parse()
-        .map_err(|e| refused(format!("annotation {ANNOTATION_ORIGINAL}: {e}")))?;
+        .map_err(|error| PublishError::OriginalAnnotation {
+            image: source.base_name.clone(),
+            source: error,
+        })?;
     let local = format!("original-{}", &digest.hex()[..32]);
     let endpoint = match &source.endpoint {
         Endpoint::Registry { client, image } => Endpoint::Registry {
@@ -211,11 +282,10 @@ async fn follow_to_original(source: &mut Source) -> Result<(), PatchError> {
                         .get(oci::layout::REF_NAME_ANNOTATION)
                         .cloned()
                 })
-                .ok_or_else(|| {
-                    refused(format!(
-                        "this is a patched image; its original {digest} must be tagged in {} to patch again",
-                        layout.root().display()
-                    ))
+                .ok_or_else(|| PublishError::OriginalMissing {
+                    image: source.base_name.clone(),
+                    digest: digest.clone(),
+                    layout: layout.root().to_path_buf(),
                 })?;
             Endpoint::Layout {
                 layout: layout.clone(),
@@ -237,7 +307,7 @@ pub async fn write(
     source: &Source,
     patched: &ContentRef,
     output: Output,
-) -> Result<Written, PatchError> {
+) -> Result<Written, PublishError> {
     let local = format!("patched-{}", &patched.digest.hex()[..32]);
     source.work.set_tag(Some(&local), patched).await?;
     let from = Endpoint::Layout {
@@ -254,16 +324,12 @@ pub async fn write(
         ),
         Output::Beside(tag) => {
             if let Some(archive) = &source.archive {
-                return Err(PatchError::Refused(format!(
-                    "{} is a docker save archive, which drydock does not rewrite; \
-                     the patched image needs an OCI layout to go to",
-                    archive.display()
-                )));
+                return Err(PublishError::ArchiveNotRewritten {
+                    archive: archive.clone(),
+                });
             }
             if source.tag.as_deref() == Some(tag.as_str()) {
-                return Err(PatchError::Refused(format!(
-                    "refusing to overwrite the original tag {tag:?}; choose another tag"
-                )));
+                return Err(PublishError::OriginalTag { tag });
             }
             match &source.endpoint {
                 Endpoint::Registry { client, image } => {
@@ -315,7 +381,9 @@ pub async fn write(
 /// The evidence of a patch: the OpenVEX document and, per patched platform
 /// manifest, the post-patch scan.
 pub struct Evidence {
+    /// The OpenVEX document: what the patch fixed, per vulnerability.
     pub vex: Value,
+    /// The post-patch scan of each patched platform's manifest.
     pub reports: Vec<(ContentRef, scan::Report)>,
 }
 
@@ -325,13 +393,13 @@ pub async fn evidence(
     patched: &ContentRef,
     written: &Written,
     scanner: &scan::Scanner,
-) -> Result<Evidence, PatchError> {
+) -> Result<Evidence, PublishError> {
     let (_, timestamp) = scan::scanner::now_utc();
     let repository = match &written.destination {
         Endpoint::Registry { image, .. } => format!("{}/{}", image.registry(), image.repository()),
         Endpoint::Layout { .. } => written.name.clone(),
     };
-    let product = crate::vex::oci_purl(&repository, &patched.digest.to_string());
+    let product = patch::vex::oci_purl(&repository, &patched.digest.to_string());
     let mut reports = Vec::new();
     let mut parts = Vec::new();
     for platform in &outcome.platforms {
@@ -342,7 +410,7 @@ pub async fn evidence(
             .scan_inventory(&written.name, after, Some(manifest.digest.clone()))
             .await?;
         reports.push((manifest.clone(), report));
-        parts.push(crate::vex::Patched {
+        parts.push(patch::vex::Patched {
             plan: &platform.plan,
             product: product.clone(),
             distro: &platform.distro.0,
@@ -353,7 +421,7 @@ pub async fn evidence(
                 .map_or(&[], |l| l.script_effects.as_slice()),
         });
     }
-    let vex = crate::vex::document(
+    let vex = patch::vex::document(
         &format!("urn:drydock:vex:{}", patched.digest),
         &timestamp,
         &parts,
@@ -366,7 +434,7 @@ pub async fn attach(
     written: &Written,
     patched: &ContentRef,
     evidence: &Evidence,
-) -> Result<(), PatchError> {
+) -> Result<(), PublishError> {
     let vex = Bytes::from(serde_json::to_vec_pretty(&evidence.vex).expect("JSON serialises"));
     attach_one(&written.destination, patched, VEX_TYPE, vex).await?;
     for (manifest, report) in &evidence.reports {
@@ -396,7 +464,7 @@ async fn attach_one(
     subject: &ContentRef,
     artifact_type: &str,
     body: Bytes,
-) -> Result<(), PatchError> {
+) -> Result<(), PublishError> {
     let empty = Bytes::from_static(b"{}");
     let blob = ContentRef {
         digest: Digest::sha256_of(&body),

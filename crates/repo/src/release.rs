@@ -7,20 +7,42 @@
 
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a verified `Release` text is not usable.
+#[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
-    #[error("Release file of {suite}: {message}")]
-    Syntax { suite: String, message: String },
+    /// Text that is not in control-file syntax.
+    #[error("Release file of {suite} is not a control file")]
+    Syntax {
+        /// The suite it was fetched for.
+        suite: String,
+        /// The syntax error, with its line.
+        #[source]
+        source: Box<pkgdb::Error>,
+    },
+    /// A Release without the SHA256 list every index is verified against.
     #[error(
         "Release file of {suite} has no SHA256 file list; drydock needs SHA256 to verify indexes"
     )]
-    NoSha256 { suite: String },
+    NoSha256 {
+        /// The suite it was fetched for.
+        suite: String,
+    },
+    /// A SHA256 line that is malformed or names a path outside `dists/`.
     #[error("Release file of {suite}: SHA256 entry {entry:?} is not `<64 hex> <size> <path>`")]
-    BadEntry { suite: String, entry: String },
+    BadEntry {
+        /// The suite it was fetched for.
+        suite: String,
+        /// The line as written.
+        entry: String,
+    },
+    /// A `Date` or `Valid-Until` that is not an RFC 2822 date.
     #[error("Release file of {suite}: {field} {value:?} is not an RFC 2822 date")]
     BadDate {
+        /// The suite it was fetched for.
         suite: String,
+        /// `Date` or `Valid-Until`.
         field: &'static str,
+        /// The value as written.
         value: String,
     },
 }
@@ -28,28 +50,39 @@ pub enum ReleaseError {
 /// One index file a Release lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFile {
+    /// Its SHA256, lowercase hex.
     pub sha256: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
+/// What a suite's verified `Release` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     /// `Origin` (`Debian`), `Label`, `Suite` (the archive, `stable`),
     /// `Codename` and `Version`: what apt's pins match (`o=`, `l=`, `a=`, `n=`, `v=`).
     pub origin: Option<String>,
+    /// `Label`.
     pub label: Option<String>,
+    /// `Suite` (the archive name, `stable-security`).
     pub suite: Option<String>,
+    /// `Codename` (`bookworm-security`).
     pub codename: Option<String>,
+    /// `Version` (`12`).
     pub version: Option<String>,
     /// `NotAutomatic: yes`, `ButAutomaticUpgrades: yes`: apt's default priority of the suite.
     pub not_automatic: bool,
+    /// `ButAutomaticUpgrades: yes` (see `not_automatic`).
     pub but_automatic_upgrades: bool,
     /// Seconds since the epoch.
     pub date: Option<i64>,
     /// Seconds since the epoch; after this the index must not be trusted (replay protection).
     pub valid_until: Option<i64>,
+    /// `Acquire-By-Hash: yes`: indexes can be fetched by checksum (`by-hash/SHA256/…`).
     pub acquire_by_hash: bool,
+    /// `Architectures`, split on spaces.
     pub architectures: Vec<String>,
+    /// `Components` (`main`, `updates/main`), split on spaces.
     pub components: Vec<String>,
     /// Path relative to `dists/<suite>/` → checksum and size.
     pub files: BTreeMap<String, IndexFile>,
@@ -59,9 +92,9 @@ impl Release {
     /// Parses the signed text of an `InRelease`. `suite` names it in errors.
     pub fn parse(text: &str, suite: &str) -> Result<Release, ReleaseError> {
         let paragraphs = pkgdb::dpkg::paragraphs(&format!("Release of {suite}"), text.as_bytes())
-            .map_err(|e| ReleaseError::Syntax {
+            .map_err(|source| ReleaseError::Syntax {
             suite: suite.to_string(),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
         let fields: Vec<(String, String)> = paragraphs
             .first()

@@ -13,27 +13,60 @@ use std::path::{Path, PathBuf};
 use pgp::composed::{CleartextSignedMessage, PublicOrSecret, SignedPublicKey};
 use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
+/// Why a keyring cannot be used, or why a signed file is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
+    /// A keyring file that cannot be read.
     #[error("cannot read keyring {}", path.display())]
     Read {
+        /// The keyring file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
-    #[error("keyring {} holds no usable OpenPGP public key: {message}", path.display())]
-    NoKeys { path: PathBuf, message: String },
-    #[error("{what} is not an OpenPGP cleartext-signed file: {message}")]
-    NotSigned { what: String, message: String },
+    /// A keyring file without one usable key.
+    #[error("keyring {} holds no usable OpenPGP public key", path.display())]
+    NoKeys {
+        /// The keyring file.
+        path: PathBuf,
+        /// Why none of its keys is usable.
+        #[source]
+        source: KeyError,
+    },
+    /// A file that should be cleartext-signed and is not.
+    #[error("{what} is not an OpenPGP cleartext-signed file")]
+    NotSigned {
+        /// The file (`InRelease of <suite>`).
+        what: String,
+        /// The OpenPGP parser's error.
+        #[source]
+        source: Box<pgp::errors::Error>,
+    },
+    /// A signed file none of whose signatures verifies against a trusted key.
     #[error(
         "{what}: none of its {signatures} signature(s) verifies against the trusted keys ({keys}); refusing it. \
-         If the archive changed keys, update the keyring; --allow-unsigned skips this check at your own risk"
+         If the archive changed keys, update the keyring"
     )]
     BadSignature {
+        /// The file (`InRelease of <suite>`).
         what: String,
+        /// How many signatures it carries.
         signatures: usize,
+        /// The trusted keys' user ids.
         keys: String,
     },
+}
+
+/// Why keyring bytes yield no trusted key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Bytes that are not OpenPGP key material (binary or armored).
+    #[error("not an OpenPGP keyring")]
+    Parse(#[source] Box<pgp::errors::Error>),
+    /// Keys whose self-signatures do not verify (or no public key at all).
+    #[error("no public key with valid self-signatures")]
+    NoSelfSigned,
 }
 
 /// A key a signature may be made with: a primary key or a bound subkey.
@@ -89,19 +122,18 @@ impl Keyring {
                 path: path.to_path_buf(),
                 source,
             })?;
-            keyring
-                .add(&bytes)
-                .map_err(|message| KeyringError::NoKeys {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
+            keyring.add(&bytes).map_err(|source| KeyringError::NoKeys {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         Ok(keyring)
     }
 
     /// Adds the keys of one keyring's bytes; fails when none is usable.
-    pub fn add(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let (parsed, _) = PublicOrSecret::from_reader_many(bytes).map_err(|e| e.to_string())?;
+    pub fn add(&mut self, bytes: &[u8]) -> Result<(), KeyError> {
+        let (parsed, _) =
+            PublicOrSecret::from_reader_many(bytes).map_err(|e| KeyError::Parse(Box::new(e)))?;
         let before = self.keys.len();
         for item in parsed {
             let Ok(PublicOrSecret::Public(key)) = item else {
@@ -134,7 +166,7 @@ impl Keyring {
             self.keys.push(SigningKey::Primary(key));
         }
         if self.keys.len() == before {
-            return Err("no public key with valid self-signatures".to_string());
+            return Err(KeyError::NoSelfSigned);
         }
         Ok(())
     }
@@ -142,11 +174,12 @@ impl Keyring {
     /// Verifies a cleartext-signed file (an `InRelease`) and returns the text
     /// that was signed, with `\n` line ends. `what` names the file in errors.
     pub fn verify_cleartext(&self, signed: &str, what: &str) -> Result<String, KeyringError> {
-        let (message, _) =
-            CleartextSignedMessage::from_string(signed).map_err(|e| KeyringError::NotSigned {
+        let (message, _) = CleartextSignedMessage::from_string(signed).map_err(|source| {
+            KeyringError::NotSigned {
                 what: what.to_string(),
-                message: e.to_string(),
-            })?;
+                source: Box::new(source),
+            }
+        })?;
         let text = message.signed_text();
         let good = message.signatures().iter().any(|signature| {
             self.keys
