@@ -28,7 +28,7 @@ use oci::{ClientOptions, Credentials, RegistryClient};
 use patch::patcher::{Patcher, PatcherOptions};
 use patch::sources::Mirror;
 use scan::matching::Filters;
-use scan::{Scanner, ScannerOptions};
+use scan::{Clock, Scanner, ScannerOptions};
 
 pub use error::EnvironmentError;
 pub use layout::DataLayout;
@@ -74,6 +74,8 @@ pub struct Config {
     /// PEM files of certificate authorities trusted besides the system's,
     /// for registries, mirrors and feeds alike.
     pub ca_certificates: Vec<PathBuf>,
+    /// Where "now" comes from for scans, patches and their evidence.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -91,6 +93,7 @@ impl Config {
             release_max_age: Duration::ZERO,
             registry: RegistryPolicy::default(),
             ca_certificates: Vec::new(),
+            clock: Clock::System,
         }
     }
 }
@@ -256,6 +259,7 @@ impl Environment {
                 cache_dir: self.layout.scan_cache(),
                 registry: self.registry_options(registry),
                 filters,
+                clock: self.config.clock,
             },
         )?)
     }
@@ -284,6 +288,7 @@ impl Environment {
             platforms: policy.platforms,
             release_max_age: self.config.release_max_age,
             http: self.http.clone(),
+            clock: self.config.clock,
         })?)
     }
 }

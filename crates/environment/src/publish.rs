@@ -394,7 +394,7 @@ pub async fn evidence(
     written: &Written,
     scanner: &scan::Scanner,
 ) -> Result<Evidence, PublishError> {
-    let (_, timestamp) = scan::scanner::now_utc();
+    let (_, timestamp) = scanner.clock().today_and_stamp();
     let repository = match &written.destination {
         Endpoint::Registry { image, .. } => format!("{}/{}", image.registry(), image.repository()),
         Endpoint::Layout { .. } => written.name.clone(),

@@ -19,7 +19,7 @@ use oci::manifest::{ContentRef, Manifest, media_type};
 use oci::{OciLayout, ParsedManifest};
 use pkgdb::inventory::{ImageFiles, read_image, read_manifest};
 use pkgdb::{Inventory, Rootfs, ScanLimits, Selection};
-use repo::{AptClient, Cache, DebFile, Keyring, Suite, distributions};
+use repo::{AptClient, Cache, DebFile, Keyring, ReleaseReuse, Suite, distributions};
 use scan::scanner::DiskLayerCache;
 use serde_json::Value;
 
@@ -108,6 +108,8 @@ pub struct PatcherOptions {
     pub release_max_age: std::time::Duration,
     /// The HTTP client every suite, index and package is fetched with.
     pub http: reqwest::Client,
+    /// Where "now" comes from (a release's end of life).
+    pub clock: scan::Clock,
 }
 
 /// How the upgraded packages' maintainer scripts and triggers are handled.
@@ -223,11 +225,7 @@ pub struct Patcher {
     layers: DiskLayerCache,
     /// Read and written on blocking threads only (SQLite, parsing indexes).
     indexes: Arc<IndexCache>,
-    /// Verified suites by (base URL, suite), with when they were fetched.
-    releases: std::sync::Mutex<ReleaseMemo>,
 }
-
-type ReleaseMemo = BTreeMap<(String, String), (std::time::Instant, repo::VerifiedSuite)>;
 
 /// Why a keyring cannot be used (its files, or a key built into drydock).
 type KeyringProblem = Box<dyn std::error::Error + Send + Sync>;
@@ -248,7 +246,6 @@ impl Patcher {
             ubuntu: std::sync::OnceLock::new(),
             layers: DiskLayerCache::new(options.cache_dir.join(PATCH_SELECTION_CACHE)),
             indexes: Arc::new(IndexCache::open(&options.cache_dir.join("indexes.db"))?),
-            releases: std::sync::Mutex::default(),
             options,
         })
     }
@@ -440,7 +437,7 @@ impl Patcher {
         let Some(codename) = os.codename.clone() else {
             return Err(PatchError::NoCodename { image: label });
         };
-        let (today, _) = scan::scanner::now_utc();
+        let (today, _) = self.options.clock.today_and_stamp();
         if let Some(lifecycle) = inventory.lifecycle()
             && lifecycle.is_end_of_life(today)
             && !self.options.allow_eol
@@ -665,19 +662,12 @@ impl Patcher {
         apt: &AptClient,
         source: &'s AptSource,
     ) -> Result<(&'s AptSource, repo::VerifiedSuite), PatchError> {
-        let key = (source.uri.clone(), source.suite.clone());
-        let recent = self
-            .releases
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < self.options.release_max_age)
-            .map(|(_, verified)| verified.clone());
-        if let Some(verified) = recent {
-            return Ok((source, verified));
-        }
         let suite = Suite::new(&source.uri, &source.suite);
-        let verified = match apt.release(&suite).await {
+        let reuse = ReleaseReuse {
+            max_age: Some(self.options.release_max_age).filter(|age| !age.is_zero()),
+            offline: false,
+        };
+        let verified = match apt.release_reusing(&suite, reuse).await {
             Ok(verified) => verified,
             Err(repo::Error::Keyring(e)) if self.options.allow_unsigned || source.trusted => {
                 tracing::warn!(
@@ -694,10 +684,6 @@ impl Patcher {
             }
             Err(e) => return Err(e.into()),
         };
-        self.releases
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, (std::time::Instant::now(), verified.clone()));
         Ok((source, verified))
     }
 

@@ -42,6 +42,14 @@ pub enum Error {
         /// The HTTP status code.
         status: u16,
     },
+    /// Offline, and no verified `InRelease` of the suite was ever stored.
+    #[error("the InRelease of {suite} is not stored under {} and drydock runs offline; run once online to store it", cache.display())]
+    NotStored {
+        /// The suite.
+        suite: String,
+        /// The download cache it would be stored in.
+        cache: std::path::PathBuf,
+    },
     /// The server answered 404 (at every URL tried).
     #[error("{url} not found (HTTP 404); the mirror may be out of date or the suite may not exist")]
     NotFound {

@@ -13,7 +13,7 @@ pub mod error;
 mod keyring;
 mod release;
 
-pub use apt::{AptClient, Suite, VerifiedSuite};
+pub use apt::{AptClient, ReleaseReuse, Suite, VerifiedSuite};
 pub use cache::Cache;
 pub use deb::{DataEntry, DebError, DebFile};
 pub use error::{Error, Result};

@@ -329,6 +329,7 @@ fn scanner(db: &Path, cache: &Path) -> Scanner {
             cache_dir: cache.to_path_buf(),
             registry: ClientOptions::default(),
             filters: Default::default(),
+            clock: Default::default(),
         },
     )
     .expect("scanner")

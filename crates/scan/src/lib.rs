@@ -15,4 +15,4 @@ pub mod report;
 pub mod scanner;
 
 pub use report::{Finding, OsFamily, OsSummary, PackageEntry, Report, TargetResult};
-pub use scanner::{ScanError, Scanner, ScannerOptions};
+pub use scanner::{Clock, ScanError, Scanner, ScannerOptions};

@@ -154,16 +154,38 @@ impl LayerCache for DiskLayerCache {
     }
 }
 
-/// Today's date and the current time in RFC 3339 (whole seconds), in UTC.
-pub fn now_utc() -> (Date, String) {
-    use chrono::Datelike as _;
-    let now = chrono::Utc::now();
-    let date = Date {
-        year: u16::try_from(now.year()).unwrap_or(u16::MAX),
-        month: now.month() as u8,
-        day: now.day() as u8,
-    };
-    (date, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+/// Where "now" comes from for the decisions that depend on it (a
+/// release's end of life) and the times reports carry: the system's clock,
+/// or a fixed instant (reproducible reports, tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system's clock.
+    #[default]
+    System,
+    /// Always this instant.
+    Fixed(chrono::DateTime<chrono::Utc>),
+}
+
+impl Clock {
+    /// The current instant.
+    pub fn now(self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Clock::System => chrono::Utc::now(),
+            Clock::Fixed(instant) => instant,
+        }
+    }
+
+    /// Today's date and the current time in RFC 3339 (whole seconds), in UTC.
+    pub fn today_and_stamp(self) -> (Date, String) {
+        use chrono::Datelike as _;
+        let now = self.now();
+        let date = Date {
+            year: u16::try_from(now.year()).unwrap_or(u16::MAX),
+            month: now.month() as u8,
+            day: now.day() as u8,
+        };
+        (date, now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
 }
 
 /// What the scanner reads and where it keeps its caches.
@@ -174,6 +196,8 @@ pub struct ScannerOptions {
     pub registry: ClientOptions,
     /// Which findings the reports keep.
     pub filters: Filters,
+    /// Where "now" comes from (end of life, report times).
+    pub clock: Clock,
 }
 
 /// Scans images: reads their package databases (layer by layer, cached)
@@ -189,6 +213,7 @@ pub struct Scanner {
     client: std::sync::OnceLock<RegistryClient>,
     registry_options: ClientOptions,
     filters: Filters,
+    clock: Clock,
     memo: Arc<Mutex<AdvisoryMemo>>,
 }
 
@@ -239,6 +264,7 @@ impl Scanner {
             client: std::sync::OnceLock::new(),
             registry_options: options.registry,
             filters: options.filters,
+            clock: options.clock,
             memo: Arc::default(),
         })
     }
@@ -297,6 +323,11 @@ impl Scanner {
         }
     }
 
+    /// Where the scanner's "now" comes from.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Scans `image` (as the user wrote it) and returns the report.
     pub async fn scan(&self, image: &str) -> Result<Report, ScanError> {
         let source = ImageSource::parse(image)?;
@@ -339,7 +370,7 @@ impl Scanner {
                 os: os_text,
             });
         };
-        let (today, created_at) = now_utc();
+        let (today, created_at) = self.clock.today_and_stamp();
         let os_name = os
             .release
             .clone()
@@ -577,6 +608,7 @@ mod tests {
                 cache_dir: work.path().join("cache"),
                 registry: ClientOptions::default(),
                 filters: Filters::default(),
+                clock: Clock::System,
             },
         )
         .unwrap();
@@ -594,6 +626,49 @@ mod tests {
         assert_eq!(findings(&scanner), 0, "from the memo");
         import("1:1.2.13.dfsg-1+deb12u1");
         assert_eq!(findings(&scanner), 1, "the re-imported feed is seen");
+    }
+
+    /// The scanner's clock decides end of life and stamps the report: the
+    /// same Debian 12 root is supported in 2025 and past its end in 2031.
+    #[test]
+    fn the_clock_decides_end_of_life_and_stamps_the_report() {
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+        std::fs::write(
+            root.join("etc/os-release"),
+            "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let scan_at = |instant: &str| {
+            let instant = chrono::DateTime::parse_from_rfc3339(instant)
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            let scanner = Scanner::new(
+                None,
+                None,
+                ScannerOptions {
+                    cache_dir: work.path().join("cache"),
+                    registry: ClientOptions::default(),
+                    filters: Filters::default(),
+                    clock: Clock::Fixed(instant),
+                },
+            )
+            .unwrap();
+            runtime
+                .block_on(scanner.scan(&format!("dir:{}", root.display())))
+                .unwrap()
+        };
+        let supported = scan_at("2025-03-01T12:00:00Z");
+        assert_eq!(supported.created_at, "2025-03-01T12:00:00Z");
+        assert!(!supported.os.unwrap().eosl);
+        assert!(scan_at("2031-01-01T00:00:00Z").os.unwrap().eosl);
     }
 
     #[test]
@@ -624,7 +699,7 @@ mod tests {
 
     #[test]
     fn clock_formats_rfc3339() {
-        let (date, stamp) = now_utc();
+        let (date, stamp) = Clock::System.today_and_stamp();
         assert!(date.year >= 2024);
         assert_eq!(stamp.len(), 20);
         assert!(stamp.ends_with('Z'));

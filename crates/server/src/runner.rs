@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
 use environment::{
     Environment, EnvironmentError, Observer, PatchPolicy, PatchRequest, PatchResult,
     RegistryPolicy, TagChoice, Wants,
@@ -210,7 +209,9 @@ impl Runner {
             .workflow(workflow)
             .await?
             .ok_or_else(|| RunnerError::NoWorkflow(workflow.to_string()))?;
-        self.store.set_last_trigger(workflow, Utc::now()).await?;
+        self.store
+            .set_last_trigger(workflow, self.environment.config().clock.now())
+            .await?;
         let run = self
             .store
             .queue_run(workflow, TaskKind::Trigger, NewRun::default())
@@ -403,7 +404,7 @@ impl Runner {
                     .await;
             }
         };
-        let now = Utc::now().timestamp();
+        let now = self.environment.config().clock.now().timestamp();
         let max_age = self.options.advisory_max_age.as_secs() as i64;
         let stale: std::collections::BTreeSet<advisory::Source> = feeds
             .into_iter()

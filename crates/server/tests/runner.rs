@@ -734,6 +734,7 @@ async fn a_scan_policy_sets_findings_aside() {
                 ignore_unfixed: true,
                 severities: Vec::new(),
             },
+            clock: scan::Clock::System,
         },
     )
     .unwrap();

@@ -12,7 +12,7 @@ pub mod packages;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oci::Digest;
 
@@ -64,6 +64,18 @@ pub struct VerifiedSuite {
     pub release: Release,
 }
 
+/// When a suite's verified `InRelease` may be used again instead of
+/// fetched: the one policy the security feed and the patcher share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleaseReuse {
+    /// A stored `InRelease` younger than this is verified again (signature
+    /// and `Valid-Until`) and used; `None` always fetches.
+    pub max_age: Option<Duration>,
+    /// Never fetch: the stored `InRelease`, verified again, is used even
+    /// past its `Valid-Until` (with a warning).
+    pub offline: bool,
+}
+
 /// A client of APT archives that trusts one keyring and downloads through
 /// one cache. Cloning is cheap and shares both.
 #[derive(Clone)]
@@ -100,6 +112,66 @@ impl AptClient {
     pub async fn release(&self, suite: &Suite) -> Result<VerifiedSuite> {
         let text = self.fetch_small(&suite.dists_url("InRelease")).await?;
         self.verify_release(suite, &text, now())
+    }
+
+    /// A suite's verified `InRelease`, reused as `reuse` says. Each one
+    /// fetched is stored under the cache (`releases/`), keyed by suite, so
+    /// another process (the next scan, an offline one) can reuse it; a
+    /// stored one is always verified again with this client's keyring, so
+    /// no verification is reused across keys.
+    pub async fn release_reusing(
+        &self,
+        suite: &Suite,
+        reuse: ReleaseReuse,
+    ) -> Result<VerifiedSuite> {
+        let stored = self.stored_release(suite);
+        if reuse.offline {
+            let text = std::fs::read_to_string(&stored).map_err(|_| Error::NotStored {
+                suite: suite.to_string(),
+                cache: self.cache.dir().to_path_buf(),
+            })?;
+            let verified = self.verify_release(suite, &text, 0)?;
+            if let Some(valid_until) = verified.release.valid_until
+                && valid_until < now()
+            {
+                tracing::warn!(
+                    suite = %suite,
+                    valid_until,
+                    "offline: using the stored InRelease although its Valid-Until has passed; \
+                     newer updates may be missing"
+                );
+            }
+            return Ok(verified);
+        }
+        let young = reuse.max_age.and_then(|max_age| {
+            let age = std::fs::metadata(&stored)
+                .ok()?
+                .modified()
+                .ok()?
+                .elapsed()
+                .ok()?;
+            (age < max_age).then(|| std::fs::read_to_string(&stored).ok())?
+        });
+        if let Some(text) = young
+            && let Ok(verified) = self.verify_release(suite, &text, now())
+        {
+            return Ok(verified);
+        }
+        let text = self.fetch_small(&suite.dists_url("InRelease")).await?;
+        let verified = self.verify_release(suite, &text, now())?;
+        if let Err(e) =
+            oci::atomic::write_atomic(&stored, text.as_bytes(), oci::atomic::Durability::Synced)
+        {
+            tracing::warn!("cannot store the InRelease of {suite}: {e}");
+        }
+        Ok(verified)
+    }
+
+    /// Where a suite's last verified `InRelease` is kept.
+    fn stored_release(&self, suite: &Suite) -> PathBuf {
+        use sha2::Digest as _;
+        let key = sha2::Sha256::digest(format!("{} {}", suite.base_url, suite.name));
+        self.cache.dir().join("releases").join(hex::encode(key))
     }
 
     /// A suite's `Release` **without** checking any signature, for a

@@ -1,9 +1,9 @@
 //! What the security-repository feed keeps on disk under
 //! `<cache dir>/security-repo/` besides the download cache: the changelog
 //! entries of each upload, read once per (family, source, version)
-//! (`changelogs/<family>/<source>/<version>.json`), and the last verified
-//! `InRelease` of each suite (`inrelease/<suite>-<hash of the base URL>`)
-//! for offline use. Every write is atomic (temp file, fsync, rename), so
+//! (`changelogs/<family>/<source>/<version>.json`), and the uploads
+//! selected from each set of indexes (`uploads/`); the verified `InRelease`
+//! of each suite is the APT client's (`repo::ReleaseReuse`). Every write is atomic (temp file, fsync, rename), so
 //! concurrent scans in other processes see a whole file or none. An entry
 //! that fails to parse, does not match its key or its checksum is reported
 //! as absent (and removed), so it is read again from the archive.
@@ -143,18 +143,6 @@ impl Disk {
         write_atomic(&path, &bytes)
     }
 
-    fn in_release_path(&self, base_url: &str, suite: &str) -> PathBuf {
-        let key = hex::encode(Sha256::digest(base_url.as_bytes()));
-        self.root
-            .join("inrelease")
-            .join(format!("{suite}-{}", &key[..16]))
-    }
-
-    /// The last `InRelease` text stored for a suite (it is verified again on use).
-    pub fn in_release(&self, base_url: &str, suite: &str) -> Option<String> {
-        std::fs::read_to_string(self.in_release_path(base_url, suite)).ok()
-    }
-
     fn uploads_path(&self, key: &str) -> PathBuf {
         let key = hex::encode(Sha256::digest(key.as_bytes()));
         self.root.join("uploads").join(format!("{key}.json"))
@@ -175,18 +163,6 @@ impl Disk {
             source,
         })?;
         write_atomic(&path, &bytes)
-    }
-
-    /// How long ago the stored `InRelease` of a suite was fetched.
-    pub fn in_release_age(&self, base_url: &str, suite: &str) -> Option<std::time::Duration> {
-        let modified = std::fs::metadata(self.in_release_path(base_url, suite))
-            .and_then(|m| m.modified())
-            .ok()?;
-        modified.elapsed().ok()
-    }
-
-    pub fn put_in_release(&self, base_url: &str, suite: &str, text: &str) -> Result<()> {
-        write_atomic(&self.in_release_path(base_url, suite), text.as_bytes())
     }
 }
 
@@ -246,24 +222,5 @@ mod tests {
         // Names that are not Debian source names or versions never touch the disk.
         assert_eq!(disk.changelog_path(key.0, "../x", "1"), None);
         assert_eq!(disk.changelog_path(key.0, "x", "1/2"), None);
-    }
-
-    #[test]
-    fn in_release_texts_are_kept_per_mirror_and_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let disk = Disk::new(dir.path());
-        disk.put_in_release("http://a", "bookworm-security", "A")
-            .unwrap();
-        disk.put_in_release("http://b", "bookworm-security", "B")
-            .unwrap();
-        assert_eq!(
-            disk.in_release("http://a", "bookworm-security").as_deref(),
-            Some("A")
-        );
-        assert_eq!(
-            disk.in_release("http://b", "bookworm-security").as_deref(),
-            Some("B")
-        );
-        assert_eq!(disk.in_release("http://a", "trixie-security"), None);
     }
 }

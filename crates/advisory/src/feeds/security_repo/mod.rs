@@ -48,12 +48,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{StreamExt, stream};
 use repo::apt::packages::{self, IndexPackage};
 use repo::changelog::{self, ChangelogLocation};
-use repo::{AptClient, Cache, DebFile, Keyring, Suite, VerifiedSuite};
+use repo::{AptClient, Cache, DebFile, Keyring, ReleaseReuse, Suite, VerifiedSuite};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, KeyringProblem, NoSecuritySuite, Result};
@@ -70,7 +69,6 @@ use repo::distributions::{
 const PARALLEL: usize = 4;
 /// How many binaries of an upload are tried for its changelog.
 const MAX_CHANGELOG_TRIES: usize = 4;
-const MAX_IN_RELEASE_BYTES: usize = 32 * 1024 * 1024;
 
 /// An installed source package: the name and version an installed binary's
 /// `Source:` field gives (its own name and version without one).
@@ -144,13 +142,6 @@ pub struct SecurityRepo {
     disk: Disk,
     /// `<suite> <architecture>` → (the index checksums, what they hold).
     memo: Mutex<HashMap<String, (String, Arc<Uploads>)>>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn keyring(
@@ -287,47 +278,36 @@ impl SecurityRepo {
         distro: &Distro,
     ) -> Result<VerifiedSuite> {
         let url = format!("{}/dists/{}/InRelease", suite.base_url, suite.name);
-        let repo_error = |source| Error::SecurityRepo {
-            what: format!("the InRelease of {suite} did not verify"),
-            source: Box::new(source),
+        let reuse = ReleaseReuse {
+            max_age: self.options.max_age,
+            offline: self.options.offline,
         };
-        let fresh = self.options.max_age.and_then(|max_age| {
-            let age = self.disk.in_release_age(&suite.base_url, &suite.name)?;
-            let text = self.disk.in_release(&suite.base_url, &suite.name)?;
-            (age < max_age).then_some(text)
-        });
-        let verified = if let Some(text) = fresh.filter(|_| !self.options.offline) {
-            client
-                .verify_release(suite, &text, now())
-                .map_err(repo_error)?
-        } else if self.options.offline {
-            let text = self
-                .disk
-                .in_release(&suite.base_url, &suite.name)
-                .ok_or_else(|| Error::NotCached {
+        let verified = match client.release_reusing(suite, reuse).await {
+            Ok(verified) => verified,
+            Err(repo::Error::NotFound { url }) => {
+                return Err(Error::UnknownRelease {
+                    distro: distro.to_string(),
+                    source: NoSecuritySuite::NotServed { url },
+                });
+            }
+            Err(repo::Error::NotStored { .. }) => {
+                return Err(Error::NotCached {
                     what: format!("the InRelease of {suite}"),
                     cache: self.options.cache_dir.clone(),
-                })?;
-            let verified = client.verify_release(suite, &text, 0).map_err(repo_error)?;
-            if let Some(valid_until) = verified.release.valid_until
-                && valid_until < now()
-            {
-                tracing::warn!(
-                    suite = %suite,
-                    valid_until,
-                    "offline: using the cached InRelease although its Valid-Until has passed; \
-                     advisories may be missing newer security updates"
-                );
+                });
             }
-            verified
-        } else {
-            let text = self.fetch_in_release(&url, distro).await?;
-            let verified = client
-                .verify_release(suite, &text, now())
-                .map_err(repo_error)?;
-            self.disk
-                .put_in_release(&suite.base_url, &suite.name, &text)?;
-            verified
+            Err(source @ repo::Error::Keyring(_)) => {
+                return Err(Error::SecurityRepo {
+                    what: format!("the InRelease of {suite} did not verify"),
+                    source: Box::new(source),
+                });
+            }
+            Err(source) => {
+                return Err(Error::SecurityRepo {
+                    what: format!("cannot fetch the InRelease of {suite}"),
+                    source: Box::new(source),
+                });
+            }
         };
         let release = &verified.release;
         if release.suite.as_deref() != Some(&suite.name)
@@ -344,45 +324,6 @@ impl SecurityRepo {
             });
         }
         Ok(verified)
-    }
-
-    async fn fetch_in_release(&self, url: &str, distro: &Distro) -> Result<String> {
-        let http_error = |source| Error::Http {
-            url: url.to_string(),
-            source,
-        };
-        let response = self
-            .options
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(http_error)?;
-        match response.status().as_u16() {
-            200 => {}
-            404 => {
-                return Err(Error::UnknownRelease {
-                    distro: distro.to_string(),
-                    source: NoSecuritySuite::NotServed {
-                        url: url.to_string(),
-                    },
-                });
-            }
-            status => {
-                return Err(Error::Status {
-                    url: url.to_string(),
-                    status,
-                });
-            }
-        }
-        let bytes = response.bytes().await.map_err(http_error)?;
-        if bytes.len() > MAX_IN_RELEASE_BYTES {
-            return Err(Error::TooLarge {
-                input: url.to_string(),
-                limit: MAX_IN_RELEASE_BYTES as u64,
-            });
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// The newest upload of each source in the suite's `Packages` indexes
