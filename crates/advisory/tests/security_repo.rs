@@ -22,8 +22,8 @@ fn bookworm() -> Distro {
     Distro::new(Family::Debian, "bookworm")
 }
 
-fn http() -> reqwest::Client {
-    oci::client::http_client_builder().build().unwrap()
+fn http() -> oci::SharedHttp {
+    oci::SharedHttp::default()
 }
 
 fn repo(cache: &Path, offline: bool) -> SecurityRepo {
@@ -528,7 +528,7 @@ async fn a_validly_signed_release_of_another_suite_is_refused() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let cache = tempfile::tempdir().unwrap();
-    let mut options = SecurityRepoOptions::new(cache.path(), http.clone());
+    let mut options = SecurityRepoOptions::new(cache.path(), oci::SharedHttp::default());
     options.debian_mirror = Some(format!("http://{address}"));
     let feed = SecurityRepo::new(options).unwrap();
     let error = feed
@@ -541,9 +541,10 @@ async fn a_validly_signed_release_of_another_suite_is_refused() {
 #[test]
 fn the_shipped_ubuntu_key_is_the_2018_archive_key() {
     // The fingerprint is checked against the one Ubuntu publishes, recorded in keys/README.md.
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("keys/README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../repo/keys/README.md"),
+    )
+    .unwrap();
     assert!(readme.contains("F6EC B376 2474 EDA9 D21B  7022 8719 20D1 991B C93C"));
     if Command::new("gpg").arg("--version").output().is_ok() {
         let home = tempfile::tempdir().unwrap();
@@ -552,7 +553,10 @@ fn the_shipped_ubuntu_key_is_the_2018_archive_key() {
                 .arg("--homedir")
                 .arg(home.path())
                 .args(["--show-keys", "--with-colons"])
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("keys/ubuntu-archive-2018.gpg")),
+                .arg(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../repo/keys/ubuntu-archive-2018.gpg"),
+                ),
         );
         let fingerprints: Vec<&str> = shown
             .lines()

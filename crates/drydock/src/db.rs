@@ -156,7 +156,7 @@ async fn update(
     let fetcher = environment.advisory_fetcher(
         mirrors.into_iter().collect::<BTreeMap<_, _>>(),
         alpine_releases,
-    );
+    )?;
     let mut store = environment.advisory_store_for_update()?;
     let mut failed = Vec::new();
     for source in &sources {

@@ -7,6 +7,11 @@
 /// The hint for the first error in `error`'s chain that a flag answers.
 pub fn for_error(error: &anyhow::Error) -> Option<&'static str> {
     error.chain().find_map(|cause| {
+        // The environment's errors are transparent over the pieces' own:
+        // the piece's error is the environment error, not a cause of it.
+        if let Some(error) = cause.downcast_ref::<environment::EnvironmentError>() {
+            return environment_hint(error);
+        }
         if let Some(error) = cause.downcast_ref::<patch::PatchError>() {
             return patch_hint(error);
         }
@@ -18,6 +23,16 @@ pub fn for_error(error: &anyhow::Error) -> Option<&'static str> {
         }
         None
     })
+}
+
+fn environment_hint(error: &environment::EnvironmentError) -> Option<&'static str> {
+    use environment::EnvironmentError;
+    match error {
+        EnvironmentError::Patch(error) => patch_hint(error),
+        EnvironmentError::SecurityRepo(error) => advisory_hint(error),
+        EnvironmentError::AdvisoryDatabase { source, .. } => advisory_hint(source),
+        _ => None,
+    }
 }
 
 fn patch_hint(error: &patch::PatchError) -> Option<&'static str> {
@@ -71,5 +86,14 @@ mod tests {
             Some("check the platforms given with --platform")
         );
         assert_eq!(for_error(&anyhow::anyhow!("something else")), None);
+        let through_the_environment = anyhow::Error::from(environment::EnvironmentError::from(
+            patch::PatchError::NoPlatform {
+                image: "app:1".to_string(),
+            },
+        ));
+        assert_eq!(
+            for_error(&through_the_environment),
+            Some("check the platforms given with --platform")
+        );
     }
 }

@@ -193,12 +193,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{text:?} is not a duration like 30s, 15m, 1h or 7d ({e})"))
 }
 
-/// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes.
+/// Parses `4MiB`, `512KiB`, `1GiB`, `8MB` or a bare number of bytes, up to 1 EiB.
 fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
+    let size = text
+        .trim()
         .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|e| format!("{text:?} is not a size like 4MiB or 4194304 ({e})"))
+        .map_err(|e| format!("{text:?} is not a size like 4MiB or 4194304 ({e})"))?;
+    // bytesize saturates what overflows; nothing drydock sizes comes near 1 EiB.
+    if size.as_u64() >= 1 << 60 {
+        return Err(format!("{text:?} is too large"));
+    }
+    Ok(size.as_u64())
 }
 
 #[cfg(test)]
@@ -211,7 +216,9 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_duration("1w").is_err());
+        assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("1x").is_err());
         assert!(parse_duration("h").is_err());
     }
 

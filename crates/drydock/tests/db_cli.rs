@@ -170,7 +170,7 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
     .unwrap();
     let error = fail(&db, &["import", bad_status.to_str().unwrap()]);
     assert!(
-        error.contains("package \"zlib\", CVE-2024-1: release sid: unknown status \"fixed-ish\""),
+        error.contains("package \"zlib\", CVE-2024-1, release sid: unknown status \"fixed-ish\""),
         "{error}"
     );
 

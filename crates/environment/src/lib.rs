@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use advisory::{Fetcher, SecurityRepo, SecurityRepoOptions};
-use oci::{ClientOptions, Credentials, RegistryClient};
+use oci::{ClientOptions, Credentials, RegistryClient, SharedHttp};
 use patch::patcher::{Patcher, PatcherOptions};
 use patch::sources::Mirror;
 use scan::matching::Filters;
@@ -114,14 +114,14 @@ pub struct PatchPolicy {
 pub struct Environment {
     config: Config,
     layout: DataLayout,
-    http: reqwest::Client,
+    http: SharedHttp,
 }
 
 impl Environment {
-    /// Builds the environment: reads the trusted certificates and builds
-    /// the one HTTP client.
+    /// Builds the environment: reads the trusted certificates (the one
+    /// HTTP client is built on its first request).
     pub fn new(config: Config) -> Result<Environment, EnvironmentError> {
-        let mut builder = oci::client::http_client_builder();
+        let mut trusted = Vec::new();
         for path in &config.ca_certificates {
             let pem = std::fs::read(path).map_err(|source| EnvironmentError::ReadCertificate {
                 path: path.clone(),
@@ -136,13 +136,12 @@ impl Environment {
             if certificates.is_empty() {
                 return Err(EnvironmentError::NoCertificate { path: path.clone() });
             }
-            builder = builder.tls_certs_merge(certificates);
+            trusted.extend(certificates);
         }
-        let http = builder.build().map_err(EnvironmentError::HttpClient)?;
         Ok(Environment {
             layout: DataLayout::new(&config.data_dir),
             config,
-            http,
+            http: SharedHttp::new(trusted),
         })
     }
 
@@ -156,9 +155,10 @@ impl Environment {
         &self.layout
     }
 
-    /// The HTTP client (system roots plus the configured certificates).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client (system roots plus the configured certificates),
+    /// built on the first call.
+    pub fn http(&self) -> Result<reqwest::Client, EnvironmentError> {
+        self.http.get().map_err(EnvironmentError::HttpClient)
     }
 
     /// The advisory database's path.
@@ -216,14 +216,19 @@ impl Environment {
         &self,
         feed_mirrors: std::collections::BTreeMap<advisory::Source, String>,
         alpine_releases: Vec<String>,
-    ) -> Fetcher {
+    ) -> Result<Fetcher, EnvironmentError> {
         // Downloads are spooled beside the database, so big zips stay off tmpfs.
         let scratch = self
             .advisory_db()
             .parent()
             .filter(|dir| !dir.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        Fetcher::new(self.http.clone(), feed_mirrors, alpine_releases, &scratch)
+        Ok(Fetcher::new(
+            self.http()?,
+            feed_mirrors,
+            alpine_releases,
+            &scratch,
+        ))
     }
 
     /// The distributions' security repositories as a feed, when the

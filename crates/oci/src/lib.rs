@@ -15,7 +15,7 @@ pub mod layout;
 pub mod manifest;
 pub mod reference;
 
-pub use client::{ClientOptions, Credentials, RegistryClient};
+pub use client::{ClientOptions, Credentials, RegistryClient, SharedHttp};
 pub use digest::{Algorithm, Digest, DigestError, DigestMismatch, Hasher, Verifier, VerifyError};
 pub use error::{
     ArchiveError, AuthError, CredentialsError, Error, LayoutError, RegistryErrorBody, Result,

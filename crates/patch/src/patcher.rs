@@ -107,7 +107,7 @@ pub struct PatcherOptions {
     /// (a server patching many images); zero fetches it for every image.
     pub release_max_age: std::time::Duration,
     /// The HTTP client every suite, index and package is fetched with.
-    pub http: reqwest::Client,
+    pub http: oci::SharedHttp,
     /// Where "now" comes from (a release's end of life).
     pub clock: scan::Clock,
 }

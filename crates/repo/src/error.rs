@@ -25,6 +25,9 @@ pub enum Error {
     /// A `Packages` index that does not parse.
     #[error(transparent)]
     Index(#[from] pkgdb::Error),
+    /// The HTTP client cannot be built (the TLS backend refused its setup).
+    #[error("setting up the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
     /// The request did not complete (connection, TLS, timeout, a broken body).
     #[error("request to {url} failed")]
     Http {

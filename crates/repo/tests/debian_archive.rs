@@ -15,8 +15,7 @@ const REMOVED_KEYS: &str = "/usr/share/keyrings/debian-archive-removed-keys.gpg"
 fn client(cache: &std::path::Path, keyring: &str) -> AptClient {
     let keyring = Keyring::from_files(&[keyring])
         .unwrap_or_else(|e| panic!("{e} (the debian-archive-keyring package provides it)"));
-    let http = oci::client::http_client_builder().build().unwrap();
-    AptClient::new(http, Cache::new(cache), keyring)
+    AptClient::new(oci::SharedHttp::default(), Cache::new(cache), keyring)
 }
 
 async fn raw_in_release(suite: &Suite) -> String {

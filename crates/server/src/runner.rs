@@ -416,12 +416,22 @@ impl Runner {
         if stale.is_empty() {
             return;
         }
-        let fetcher = self.environment.advisory_fetcher(
+        let fetcher = match self.environment.advisory_fetcher(
             BTreeMap::new(),
             advisory::feeds::fetch::DEFAULT_ALPINE_RELEASES
                 .map(str::to_string)
                 .to_vec(),
-        );
+        ) {
+            Ok(fetcher) => fetcher,
+            Err(e) => {
+                return self
+                    .log(
+                        id,
+                        &format!("cannot refresh advisories: {}", error_chain(&e)),
+                    )
+                    .await;
+            }
+        };
         let store = Arc::new(Mutex::new(store));
         for source in stale {
             self.log(

@@ -720,7 +720,7 @@ async fn a_scan_policy_sets_findings_aside() {
         Some(
             advisory::SecurityRepo::new(advisory::SecurityRepoOptions::new(
                 cache.clone(),
-                oci::client::http_client_builder().build().unwrap(),
+                oci::SharedHttp::default(),
             ))
             .unwrap(),
         ),

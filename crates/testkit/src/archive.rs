@@ -37,7 +37,7 @@ fn client() -> AptClient {
     let keyring = Keyring::from_files(&[DEBIAN_KEYRING])
         .unwrap_or_else(|e| panic!("{e} (the debian-archive-keyring package provides it)"));
     AptClient::new(
-        reqwest::Client::new(),
+        oci::SharedHttp::default(),
         Cache::new(cache_dir().join("apt")),
         keyring,
     )

@@ -49,10 +49,48 @@ pub struct ClientOptions {
     pub credentials: Option<Credentials>,
     /// Upload blobs in PATCH chunks of this many bytes instead of one PUT.
     pub chunk_size: Option<usize>,
-    /// An HTTP client built by the caller (e.g. one that also trusts the
+    /// The caller's shared HTTP client (e.g. one that also trusts the
     /// user's CA certificates), used instead of one from
-    /// [`http_client_builder`]. Its TLS setup and user agent are the caller's.
-    pub http: Option<reqwest::Client>,
+    /// [`http_client_builder`].
+    pub http: Option<SharedHttp>,
+}
+
+/// One HTTP client for a whole process, built on first use: drydock's TLS
+/// setup ([`http_client_builder`]) with extra trusted certificates. Loading
+/// the system's roots costs milliseconds that work needing no network (a
+/// local scan, a fresh cached index) does not pay. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedHttp {
+    inner: Arc<SharedHttpInner>,
+}
+
+#[derive(Debug, Default)]
+struct SharedHttpInner {
+    certificates: Vec<reqwest::Certificate>,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl SharedHttp {
+    /// A client trusting the system's roots and `certificates`.
+    pub fn new(certificates: Vec<reqwest::Certificate>) -> SharedHttp {
+        SharedHttp {
+            inner: Arc::new(SharedHttpInner {
+                certificates,
+                client: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The client, built on the first call.
+    pub fn get(&self) -> std::result::Result<reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.inner.client.get() {
+            return Ok(client.clone());
+        }
+        let client = http_client_builder()
+            .tls_certs_merge(self.inner.certificates.iter().cloned())
+            .build()?;
+        Ok(self.inner.client.get_or_init(|| client).clone())
+    }
 }
 
 /// A manifest as fetched, with the digest its bytes hash to.
@@ -117,9 +155,10 @@ impl RegistryClient {
     /// from [`http_client_builder`].
     pub fn new(options: ClientOptions) -> Result<RegistryClient> {
         let http = match &options.http {
-            Some(http) => http.clone(),
-            None => http_client_builder().build().map_err(Error::HttpClient)?,
-        };
+            Some(http) => http.get(),
+            None => http_client_builder().build(),
+        }
+        .map_err(Error::HttpClient)?;
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 http,
@@ -1007,14 +1046,16 @@ mod tests {
     }
 
     #[test]
-    fn uses_the_http_client_it_is_given() {
-        let http = http_client_builder().build().unwrap();
+    fn a_shared_http_client_is_built_once_on_first_use() {
+        let shared = SharedHttp::default();
+        assert!(shared.inner.client.get().is_none(), "not built up front");
         let client = RegistryClient::new(ClientOptions {
-            http: Some(http),
+            http: Some(shared.clone()),
             ..ClientOptions::default()
         })
         .unwrap();
         assert!(client.options().http.is_some());
+        assert!(shared.inner.client.get().is_some(), "built for every clone");
     }
 
     #[test]

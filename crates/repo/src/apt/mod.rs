@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oci::Digest;
+use oci::{Digest, SharedHttp};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -80,7 +80,7 @@ pub struct ReleaseReuse {
 /// one cache. Cloning is cheap and shares both.
 #[derive(Clone)]
 pub struct AptClient {
-    http: reqwest::Client,
+    http: SharedHttp,
     cache: Cache,
     keyring: Arc<Keyring>,
 }
@@ -95,12 +95,17 @@ fn now() -> i64 {
 impl AptClient {
     /// A client making its requests with `http` (which carries the user's
     /// TLS trust), keeping downloads in `cache`, trusting `keyring`.
-    pub fn new(http: reqwest::Client, cache: Cache, keyring: Keyring) -> AptClient {
+    pub fn new(http: SharedHttp, cache: Cache, keyring: Keyring) -> AptClient {
         AptClient {
             http,
             cache,
             keyring: Arc::new(keyring),
         }
+    }
+
+    /// The shared HTTP client, built on the first request.
+    fn http(&self) -> Result<reqwest::Client> {
+        self.http.get().map_err(Error::HttpClient)
     }
 
     /// The download cache it fetches through.
@@ -197,7 +202,7 @@ impl AptClient {
     async fn fetch_small_once(&self, url: &str) -> Result<String> {
         let url = url.to_string();
         let response = self
-            .http
+            .http()?
             .get(&url)
             .send()
             .await
@@ -278,7 +283,7 @@ impl AptClient {
         urls.push(verified.suite.dists_url(&path));
         let cached = self
             .cache
-            .fetch(&self.http, &urls, &digest, file.size)
+            .fetch(&self.http()?, &urls, &digest, file.size)
             .await?;
         let what = format!("{} {path}", verified.suite);
         tokio::task::spawn_blocking(move || decompress_file(&cached, &what, MAX_INDEX_BYTES))
@@ -313,7 +318,7 @@ impl AptClient {
             });
         }
         let url = format!("{}/{filename}", base_url.trim_end_matches('/'));
-        self.cache.fetch(&self.http, &[url], &digest, size).await
+        self.cache.fetch(&self.http()?, &[url], &digest, size).await
     }
 }
 

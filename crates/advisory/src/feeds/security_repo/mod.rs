@@ -92,8 +92,9 @@ impl From<&pkgdb::Package> for InstalledSource {
 /// How the security-repository feed reaches the archives and where it keeps its files.
 #[derive(Debug, Clone)]
 pub struct SecurityRepoOptions {
-    /// The HTTP client every request goes through (with the user's TLS trust).
-    pub http: reqwest::Client,
+    /// The HTTP client every request goes through (with the user's TLS
+    /// trust), built on the first request.
+    pub http: oci::SharedHttp,
     /// Downloads (`sha256/…`) and the feed's own files (`security-repo/…`).
     pub cache_dir: PathBuf,
     /// Keyrings trusted for Debian suites; default [`DEBIAN_KEYRING`].
@@ -117,7 +118,7 @@ pub struct SecurityRepoOptions {
 impl SecurityRepoOptions {
     /// The defaults: official mirrors, the keyrings above, online, requests
     /// made with `http`.
-    pub fn new(cache_dir: impl Into<PathBuf>, http: reqwest::Client) -> SecurityRepoOptions {
+    pub fn new(cache_dir: impl Into<PathBuf>, http: oci::SharedHttp) -> SecurityRepoOptions {
         SecurityRepoOptions {
             http,
             cache_dir: cache_dir.into(),
