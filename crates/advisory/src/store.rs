@@ -143,15 +143,33 @@ impl Store {
         }
         let sqlite = sqlite_error(path);
         let mut conn = Connection::open(path).map_err(sqlite)?;
-        conn.busy_timeout(Duration::from_secs(30))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite_error(path))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        // Several processes may open (and create) the same file at once:
+        // switching a fresh file to WAL and the first migration can answer
+        // SQLITE_BUSY at once, without waiting out the busy timeout.
+        while_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))
             .map_err(sqlite_error(path))?;
         // The data can always be fetched again: consistency matters, the last
         // transaction's durability after a power cut does not.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sqlite_error(path))?;
-        migrate(&mut conn, path)?;
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let migrated = migrate(&mut conn, path);
+            let busy = match &migrated {
+                Err(Error::Sqlite { source, .. }) => is_busy(source),
+                Err(Error::Migration { source, .. }) => matches!(
+                    source,
+                    rusqlite_migration::Error::RusqliteError { err, .. } if is_busy(err)
+                ),
+                _ => false,
+            };
+            if !busy || std::time::Instant::now() >= deadline {
+                break migrated?;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(Store {
             conn,
             path: Arc::from(path),
@@ -362,6 +380,28 @@ fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 
 /// Brings the schema to [`SCHEMA_VERSION`]: creates it in a fresh file,
 /// rewrites a version 1 store; refuses a newer one.
+/// How long opening the store waits for other processes' locks.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether SQLite answered that another connection holds the lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
+/// Runs `work` again while SQLite answers busy without waiting (a fresh
+/// file's journal mode switch), up to [`BUSY_TIMEOUT`].
+fn while_busy<T>(mut work: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match work() {
+            Err(error) if is_busy(&error) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     // The version 1 → 2 rewrite's own error: the migration library carries a
     // hook's error as text only, so the typed one is kept here.
