@@ -297,3 +297,36 @@ impl Environment {
         })?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_certificate(path: PathBuf) -> Result<Environment, EnvironmentError> {
+        Environment::new(Config {
+            ca_certificates: vec![path],
+            ..Config::new("unused")
+        })
+    }
+
+    #[test]
+    fn a_certificate_file_that_cannot_be_used_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(
+            with_certificate(missing),
+            Err(EnvironmentError::ReadCertificate { path, .. }) if path.ends_with("missing.pem")
+        ));
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a certificate\n").unwrap();
+        let refused = with_certificate(text).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                EnvironmentError::NoCertificate { .. } | EnvironmentError::ParseCertificate { .. }
+            ),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("notes.txt"), "{refused}");
+    }
+}

@@ -561,22 +561,13 @@ impl Scanner {
     }
 }
 
-/// The default cache directory under a drydock data directory.
-pub fn cache_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("scan-cache")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// One scanner, two scans; between them the feed is re-imported with the
-    /// advisory's fix moved past the installed version: the second scan must
-    /// see the new data, not the memo's.
-    #[test]
-    fn advisory_memo_follows_feed_updates() {
-        let work = tempfile::tempdir().unwrap();
-        let root = work.path().join("rootfs");
+    /// A Debian 12 root filesystem under `dir` whose dpkg status is `status`.
+    fn bookworm_root(dir: &Path, status: &str) -> PathBuf {
+        let root = dir.join("rootfs");
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
         std::fs::write(
@@ -584,12 +575,21 @@ mod tests {
             "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
         )
         .unwrap();
-        std::fs::write(
-            root.join("var/lib/dpkg/status"),
+        std::fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+        root
+    }
+
+    /// One scanner, two scans; between them the feed is re-imported with the
+    /// advisory's fix moved past the installed version: the second scan must
+    /// see the new data, not the memo's.
+    #[test]
+    fn advisory_memo_follows_feed_updates() {
+        let work = tempfile::tempdir().unwrap();
+        let root = bookworm_root(
+            work.path(),
             "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
              Source: zlib\nVersion: 1:1.2.13.dfsg-1\n",
-        )
-        .unwrap();
+        );
         let db = work.path().join("advisories.db");
         let import = |fixed: &str| {
             let feed = work.path().join("tracker.json");
@@ -633,15 +633,7 @@ mod tests {
     #[test]
     fn the_clock_decides_end_of_life_and_stamps_the_report() {
         let work = tempfile::tempdir().unwrap();
-        let root = work.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
-        std::fs::write(
-            root.join("etc/os-release"),
-            "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        let root = bookworm_root(work.path(), "");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -714,30 +714,13 @@ async fn a_scan_policy_sets_findings_aside() {
     let original = push_debian(&address, "debian", "12").await;
     let data = dir.path().join("data");
     // What the image has fixable today, computed now.
-    let cache = scan::scanner::cache_dir(&data);
-    let scanner = scan::Scanner::new(
-        None,
-        Some(
-            advisory::SecurityRepo::new(advisory::SecurityRepoOptions::new(
-                cache.clone(),
-                oci::SharedHttp::default(),
-            ))
-            .unwrap(),
-        ),
-        scan::ScannerOptions {
-            cache_dir: cache,
-            registry: ClientOptions {
-                plain_http: true,
-                ..ClientOptions::default()
-            },
-            filters: scan::matching::Filters {
-                ignore_unfixed: true,
-                severities: Vec::new(),
-            },
-            clock: scan::Clock::System,
-        },
-    )
-    .unwrap();
+    let scanner = environment::Environment::new(environment::Config::new(&data))
+        .unwrap()
+        .patch_scanner(&environment::RegistryPolicy {
+            plain_http: true,
+            ..environment::RegistryPolicy::default()
+        })
+        .unwrap();
     let report = scanner.scan(&format!("{address}/debian:12")).await.unwrap();
     let findings: Vec<&scan::Finding> = report.results.iter().flat_map(|r| &r.findings).collect();
     assert!(
