@@ -23,6 +23,10 @@ packages=(
   bubblewrap      # patch --run-maintainer-scripts: the sandbox the image's own dpkg runs in
   qemu-user-static # runs arm64 images' programs (debootstrap's second stage, apt, sandbox mode)
   binfmt-support   # registers qemu-user-static's emulators with the kernel
+  golang-go                      # builds scripts/bench/trivydb/, the Trivy DB writer (GOPATH mode, no module proxy)
+  golang-github-coreos-bbolt-dev # go.etcd.io/bbolt for it: Trivy's DB is a BoltDB file
+  golang-golang-x-sys-dev        # golang.org/x/sys, which bbolt imports
+  zstd             # scripts/bench/trivydb.py reads zstd-compressed image layers
 )
 
 sudo_cmd=()

@@ -1,26 +1,64 @@
 #!/usr/bin/env python3
-"""Scanner benchmark helper (Python stdlib only). See docs/performance.md.
+"""Scanner benchmark helper (Python stdlib only). See docs/performance.md and scan.sh.
 
 Subcommands:
-  packages LAYOUT TAG          print the image's installed packages and sources (from its dpkg status)
+  packages LAYOUT TAG          print the image's installed packages and sources (dpkg status or status.d)
   tracker LAYOUT TAG OUT       write a Debian Security Tracker-format JSON sized like the real tracker
                                for bookworm, deterministic (fixed seed), with records for the image's
-                               installed sources in every status
-  run --drydock BIN --trivy BIN --layout DIR --tag TAG --data DIR [--runs N] [--cold-runs N]
-                               cold and warm wall time and peak RSS of `drydock scan` and
-                               `trivy image --input` on the same layout, and the ratios
+                               installed sources in every status. Only crates/scan/benches/rescan.rs uses
+                               it now (its own store, target/bench-fixtures/scan/data/advisories.db).
+  run --drydock BIN --trivy BIN --row SLUG LAYOUT:TAG LABEL [--row ...] --workdir DIR
+      [--inventory-row SLUG] [--target-row SLUG] [--runs N] [--cold-runs N] [--json FILE]
+                               per row, in one run with the tools alternating: the default
+                               `drydock scan` against Trivy's vulnerability scan on a Trivy database
+                               built from the same security pocket, warm and cold (medians, peak
+                               RSS, ratios), and whether both report the same findings; for
+                               --inventory-row also the inventory-only comparison (CycloneDX).
 
-Timing: each run is one process, wall time from spawn to exit (time.perf_counter), peak RSS and CPU
-from that process's own rusage (os.wait4), so no wrapper process is on the clock.
+What `run` measures, per row (everything below is printed with the real paths):
+
+  drydock   drydock scan oci:LAYOUT:TAG --ignore-unfixed --format json --data-dir DATA
+            The default command, no extra flag. DATA (DIR/rows/SLUG/data) has no advisory store
+            (advisories.db): the findings come from the live security-repository feed, the image's
+            `<codename>-security` pocket. Its state (verified InRelease, Packages indexes, upload
+            changelogs) is filled online by one unmeasured run with --security-repo-max-age 0 just
+            before the row is measured; the measured runs reuse that InRelease (default reuse: one hour),
+            so they make no network request (checked after the row: under strace -f, the same commands,
+            warm and cold, connect to no AF_INET/AF_INET6 address; the stored InRelease's mtime is
+            unchanged, i.e. it was not refetched during the row).
+  trivy     trivy image --input LAYOUT:TAG --scanners vuln --pkg-types os --ignore-unfixed --format json
+              --skip-db-update --skip-java-db-update --offline-scan --quiet --cache-dir C
+            C (DIR/rows/SLUG/trivy) holds db/trivy.db written by scripts/bench/trivydb.py (`build --refresh`,
+            just before drydock's feed is filled) for this image alone: for every installed source older
+            than the pocket's newest upload of it, every CVE named in that upload's Debian changelog, fixed
+            in the highest changelog version naming it, severity from that entry's urgency. Same pocket,
+            same InRelease (its Date is compared with the one drydock stored and printed).
+  warm      drydock's layer cache (DATA/scan-cache/layers) and Trivy's scan cache (C/fanal) filled by
+            one unmeasured run of each, then N measured runs each, the order alternating.
+  cold      before each drydock run DATA/scan-cache/layers is removed (the feed state in
+            DATA/scan-cache/{releases,security-repo,sha256} stays, as Trivy's DB does); before each
+            Trivy run everything in C except db/ is removed.
+  findings  off the clock, once per row, from the same two default commands: sets of (PkgName,
+            InstalledVersion, VulnerabilityID, FixedVersion, Severity). drydock's own ids
+            (`DRYDOCK-…`, pocket uploads whose changelog names no CVE) are counted apart, not compared.
+            A difference is printed loudly and recorded (identical: false); it does not fail the run.
+  inventory (--inventory-row only) drydock scan oci:LAYOUT:TAG --format cyclonedx --no-security-repo
+            --data-dir INV (no store, no feed: packages only) against trivy image --input LAYOUT:TAG
+            --format cyclonedx --skip-db-update --skip-java-db-update --skip-check-update --offline-scan
+            --quiet --cache-dir S (Trivy's SBOM: no vulnerability scan); cold = INV/scan-cache/layers
+            removed, S removed.
+
+Timing: each run is one process, wall time from spawn to exit (time.perf_counter), CPU from that
+process's own rusage (os.wait4), so no wrapper process is on the clock; stdout goes to /dev/null.
+Peak RSS: GNU time's %M in separate runs (3 per tool and phase), the highest reported.
 """
 
 import argparse
-import gzip
 import hashlib
-import io
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -28,6 +66,9 @@ import sys
 import tarfile
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trivydb  # noqa: E402  (the Trivy DB builder; its image reader serves `packages`)
 
 SEED = 20261123
 
@@ -252,125 +293,432 @@ def loadavg():
         return f.read().split()[0]
 
 
-def run_bench(args):
-    image = f"{args.layout}:{args.tag}"
-    env = dict(os.environ, DRYDOCK_LOG="warn")
-    db = os.path.join(args.data, "advisories.db")
-    if not os.path.exists(db):
-        sys.exit(f"[bench] no advisory store at {db}")
-    cache = os.path.join(args.data, "scan-cache")
-    work = tempfile.mkdtemp(prefix="drydock-scan-bench-", dir=args.workdir)
-    have_time = os.access("/usr/bin/time", os.X_OK)
+def machine():
+    info = {"cores": os.cpu_count(), "load_average": loadavg()}
+    with open("/proc/cpuinfo") as f:
+        info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    with open("/proc/meminfo") as f:
+        info["ram_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    return info
 
-    def drydock(fmt="cyclonedx", store=True):
-        # The advisory store alone: the security repository would need the network (see the doc).
-        # Without the store (a --db that does not exist) drydock reports the inventory only.
-        cmd = [args.drydock, "scan", f"oci:{image}", "--format", fmt, "--no-security-repo", "--data-dir", args.data]
-        return cmd + ([] if store else ["--db", os.path.join(work, "no-such.db")])
 
-    def trivy(cache_dir):
-        return [args.trivy, "image", "--input", image, "--format", "cyclonedx", "--skip-db-update",
-                "--skip-java-db-update", "--skip-check-update", "--offline-scan", "--quiet",
-                "--cache-dir", cache_dir]
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)
 
-    # What each tool reports, checked once, off the clock.
-    shutil.rmtree(cache, ignore_errors=True)
-    out = subprocess.run(drydock("json"), env=env, check=True, capture_output=True).stdout
-    findings = sum(len(r.get("Vulnerabilities") or []) for r in json.loads(out)["Results"])
-    out = subprocess.run(drydock(), env=env, check=True, capture_output=True).stdout
-    packages = sum(1 for c in json.loads(out).get("components", []) if c.get("type") == "library")
-    tc = os.path.join(work, "trivy-check")
-    bom = json.loads(subprocess.run(trivy(tc), check=True, capture_output=True).stdout)
-    shutil.rmtree(tc, ignore_errors=True)
-    trivy_packages = sum(1 for c in bom.get("components", []) if c.get("type") == "library")
-    print(f"[bench] drydock: {packages} packages, {findings} findings; "
-          f"trivy: {trivy_packages} packages (inventory only)", file=sys.stderr)
 
-    tools = {
-        "drydock": lambda phase, i: drydock(),
-        "drydock-inventory": lambda phase, i: drydock(store=False),
-        "trivy": lambda phase, i: trivy(os.path.join(work, f"trivy-cold-{i}") if phase == "cold"
-                                        else os.path.join(work, "trivy-warm")),
+def empty_except(directory, keep):
+    """Removes everything in DIRECTORY except the entries named in KEEP."""
+    for entry in os.listdir(directory) if os.path.isdir(directory) else []:
+        if entry in keep:
+            continue
+        p = os.path.join(directory, entry)
+        if os.path.isdir(p) and not os.path.islink(p):
+            rmtree(p)
+        else:
+            os.unlink(p)
+
+
+def capture(cmd, env=None):
+    r = subprocess.run(cmd, env=env, capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"[bench] {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr.decode(errors='replace')}")
+    return r.stdout, r.stderr.decode(errors="replace")
+
+
+def network_use(cmd, env=None):
+    """(AF_INET/AF_INET6 sockets opened, connects to them) by cmd and its threads and children,
+    from strace -f; None without strace."""
+    if not shutil.which("strace"):
+        return None
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        subprocess.run(["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", out.name] + cmd, env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lines = out.read().splitlines()
+    sockets = [l for l in lines if "socket(AF_INET" in l]
+    connects = [l for l in lines if "connect(" in l and ("AF_INET" in l or "sin_port" in l or "sin6_port" in l)]
+    return {"inet_sockets": len(sockets), "inet_connects": len(connects), "connects": connects[:5]}
+
+
+# --------------------------------------------------------------------------- findings
+
+KEY_FIELDS = ("PkgName", "InstalledVersion", "VulnerabilityID", "FixedVersion", "Severity")
+
+
+def findings(report):
+    """(set of KEY_FIELDS tuples without drydock's own ids, drydock-own-id tuples, raw count)."""
+    compared, own, raw = set(), set(), 0
+    for result in report.get("Results") or []:
+        for v in result.get("Vulnerabilities") or []:
+            raw += 1
+            t = tuple(v.get(k, "") for k in KEY_FIELDS)
+            (own if t[2].startswith("DRYDOCK-") else compared).add(t)
+    return compared, own, raw
+
+
+def compare(drydock_report, trivy_report):
+    d, d_own, d_raw = findings(drydock_report)
+    t, t_own, t_raw = findings(trivy_report)
+    by_key = lambda s: {x[:3]: x[3:] for x in s}
+    dk, tk = by_key(d), by_key(t)
+    differ = sorted((k, dk[k], tk[k]) for k in set(dk) & set(tk) if dk[k] != tk[k])
+    only_d = sorted(x for x in d - t if x[:3] not in tk)
+    only_t = sorted(x for x in t - d if x[:3] not in dk)
+    return {
+        "identical": d == t,
+        "drydock": len(d), "drydock_raw": d_raw, "drydock_own_ids": len(d_own),
+        "drydock_own_id_list": sorted(" ".join(x[:3]) for x in d_own),
+        "trivy": len(t), "trivy_raw": t_raw,
+        "cves": len({x[2] for x in d | t}),
+        "packages_with_findings": len({x[0] for x in d | t}),
+        "only_drydock": [dict(zip(KEY_FIELDS, x)) for x in only_d],
+        "only_trivy": [dict(zip(KEY_FIELDS, x)) for x in only_t],
+        "differ": [{"PkgName": k[0], "InstalledVersion": k[1], "VulnerabilityID": k[2],
+                    "drydock": {"FixedVersion": a[0], "Severity": a[1]},
+                    "trivy": {"FixedVersion": b[0], "Severity": b[1]}} for k, a, b in differ],
     }
 
-    def prepare(tool, phase, i):
-        if phase == "cold":
-            # Cold: drydock with no layer cache (the advisory store present), Trivy with an empty cache dir.
-            shutil.rmtree(cache, ignore_errors=True)
-            shutil.rmtree(os.path.join(work, f"trivy-cold-{i}"), ignore_errors=True)
 
-    results = {"load_start": loadavg(), "packages": packages, "findings": findings,
-               "trivy_packages": trivy_packages, "cold": {}, "warm": {}}
+def stored_inrelease_dates(data):
+    """{path: (Date field, mtime)} of the InRelease files drydock's feed stored under DATA."""
+    out = {}
+    releases = os.path.join(data, "scan-cache", "releases")
+    for name in sorted(os.listdir(releases)) if os.path.isdir(releases) else []:
+        if "." in name:
+            continue
+        p = os.path.join(releases, name)
+        with open(p, errors="replace") as f:
+            m = re.search(r"^Date:\s*(.+)$", f.read(), re.M)
+        out[p] = (m.group(1).strip() if m else "", os.path.getmtime(p))
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Row:
+    def __init__(self, slug, image, label, workdir):
+        layout, sep, tag = image.rpartition(":")
+        if not sep or "/" in tag:
+            sys.exit(f"[bench] --row {slug}: {image} is not LAYOUT:TAG")
+        self.slug, self.label = slug, label
+        self.layout, self.tag = os.path.abspath(layout), tag
+        self.image = f"{self.layout}:{self.tag}"
+        self.dir = os.path.join(os.path.abspath(workdir), "rows", slug)
+        self.trivy_cache = os.path.join(self.dir, "trivy")
+        self.data = os.path.join(self.dir, "data")
+        self.advisories = os.path.join(self.dir, "advisories.json")
+        self.inventory_data = os.path.join(self.dir, "inventory-data")
+        self.sbom_cache = os.path.join(self.dir, "trivy-sbom")
+
+
+def drydock_cmd(binary, row):
+    return [binary, "scan", f"oci:{row.image}", "--ignore-unfixed", "--format", "json", "--data-dir", row.data]
+
+
+def trivy_cmd(binary, row):
+    return [binary, "image", "--input", row.image, "--scanners", "vuln", "--pkg-types", "os", "--ignore-unfixed",
+            "--format", "json", "--skip-db-update", "--skip-java-db-update", "--offline-scan", "--quiet",
+            "--cache-dir", row.trivy_cache]
+
+
+def drydock_inventory_cmd(binary, row):
+    return [binary, "scan", f"oci:{row.image}", "--format", "cyclonedx", "--no-security-repo",
+            "--data-dir", row.inventory_data]
+
+
+def trivy_sbom_cmd(binary, row):
+    return [binary, "image", "--input", row.image, "--format", "cyclonedx", "--skip-db-update",
+            "--skip-java-db-update", "--skip-check-update", "--offline-scan", "--quiet", "--cache-dir", row.sbom_cache]
+
+
+def bench_row(args, row, inventory, env):
+    os.makedirs(row.dir, exist_ok=True)
+    result = {"label": row.label, "image": row.image, "load_start": loadavg()}
+    inv = trivydb.image_inventory(row.image, trivydb.DEFAULT_WORK)
+    result["os"] = f"{inv['os']['ID']} {inv['os']['VERSION_ID']} ({inv['os']['VERSION_CODENAME']})"
+    result["packages"] = len(inv["packages"])
+    result["sources"] = len({p["source"] for p in inv["packages"]})
+    state = trivydb.read_layers(row.layout, [l["digest"] for l in trivydb.resolve_manifest(row.layout, row.tag)[1]["layers"]])
+    result["dpkg_database"] = ("var/lib/dpkg/status" if "var/lib/dpkg/status" in state else
+                               "var/lib/dpkg/status.d/ (distroless)")
+    print(f"[bench] {row.slug}: {row.image}: {result['os']}, {result['packages']} packages from "
+          f"{result['sources']} sources ({result['dpkg_database']})", file=sys.stderr)
+
+    # 1. Trivy's DB for this image and 2. drydock's feed state, both from the pocket as published now
+    # (network, off the clock): the DB built (`--refresh`: its InRelease fetched now), then one unmeasured
+    # drydock run with --security-repo-max-age 0 (its InRelease fetched now; the measured runs reuse it).
+    # Should the pocket change in between (different InRelease Dates), both are done once more.
+    if os.path.exists(os.path.join(row.data, "advisories.db")):
+        sys.exit(f"[bench] {row.data}/advisories.db exists: the default-path rows must have no advisory store")
+    os.makedirs(row.trivy_cache, exist_ok=True)
+    for attempt in (1, 2):
+        empty_except(row.trivy_cache, {"db"})
+        _, err = capture([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "trivydb.py"),
+                          "build", "--image", row.image, "--out", row.trivy_cache, "--json", row.advisories,
+                          "--refresh"])
+        print("[bench] " + err.strip().splitlines()[-1], file=sys.stderr)
+        with open(row.advisories) as f:
+            adv = json.load(f)
+        suite = adv["suites"][0]
+        rmtree(os.path.join(row.data, "scan-cache", "layers"))
+        capture(drydock_cmd(args.drydock, row) + ["--security-repo-max-age", "0"], env)
+        primed = stored_inrelease_dates(row.data)
+        dates = sorted({d for d, _ in primed.values()})
+        same = dates == [suite["date"]]
+        if same:
+            break
+        print(f"[bench] WARNING {row.slug}: drydock's stored InRelease Date {dates} differs from the one the Trivy "
+              f"DB was built from ({suite['date']}): the pocket changed in between"
+              + ("; once more" if attempt == 1 else "; findings may differ"), file=sys.stderr)
+    result["trivy_db"] = {
+        "path": os.path.join(row.trivy_cache, "db", "trivy.db"), "suite": suite["suite"], "arch": suite["arch"],
+        "inrelease_date": suite["date"], "advisories": len(adv["advisories"]),
+        "cves": len({a["id"] for a in adv["advisories"]}), "sources_behind_pocket": len(suite["outdated_sources"]),
+        "truncated_changelogs": len(suite["truncated_changelogs"]),
+    }
+    result["drydock_feed"] = {"inrelease_dates": dates, "primed_at": time.time()}
+    result["same_pocket_snapshot"] = same
+
+    # 3. Findings, off the clock: the default commands, once each.
+    d_out, d_err = capture(drydock_cmd(args.drydock, row), env)
+    t_out, _ = capture(trivy_cmd(args.trivy, row))
+    cmp = compare(json.loads(d_out), json.loads(t_out))
+    if d_err.strip():
+        cmp["drydock_stderr"] = d_err.strip().splitlines()[:10]
+    result["findings"] = cmp
+    print(f"[bench] {row.slug}: findings drydock {cmp['drydock']} (+{cmp['drydock_own_ids']} DRYDOCK- ids), "
+          f"trivy {cmp['trivy']}: {'identical' if cmp['identical'] else 'DIFFERENT'}", file=sys.stderr)
+
+    # 4. The tools of this row.
+    tools = {
+        "drydock": (drydock_cmd(args.drydock, row), lambda: rmtree(os.path.join(row.data, "scan-cache", "layers"))),
+        "trivy": (trivy_cmd(args.trivy, row), lambda: empty_except(row.trivy_cache, {"db"})),
+    }
+    if inventory:
+        os.makedirs(row.inventory_data, exist_ok=True)
+        if os.path.exists(os.path.join(row.inventory_data, "advisories.db")):
+            sys.exit(f"[bench] {row.inventory_data}/advisories.db exists: the inventory row must have no store")
+        tools["drydock-inventory"] = (drydock_inventory_cmd(args.drydock, row),
+                                      lambda: rmtree(os.path.join(row.inventory_data, "scan-cache", "layers")))
+        tools["trivy-sbom"] = (trivy_sbom_cmd(args.trivy, row), lambda: rmtree(row.sbom_cache))
+        out, _ = capture(drydock_inventory_cmd(args.drydock, row), env)
+        result["drydock_inventory_packages"] = sum(1 for c in json.loads(out).get("components", [])
+                                                   if c.get("type") == "library")
+        rmtree(row.sbom_cache)
+        out, _ = capture(trivy_sbom_cmd(args.trivy, row))
+        result["trivy_sbom_packages"] = sum(1 for c in json.loads(out).get("components", [])
+                                            if c.get("type") == "library")
+    names = list(tools)
+    rotation = lambda i: names[i % len(names):] + names[:i % len(names)]
     samples = {phase: {t: [] for t in tools} for phase in ("cold", "warm")}
     for i in range(args.cold_runs):
-        names = list(tools)
-        for tool in names[i % 3:] + names[:i % 3]:
-            prepare(tool, "cold", i)
-            samples["cold"][tool].append(timed(tools[tool]("cold", i), env))
-    # Warm: both caches filled by a first (untimed) run, then N runs each, the order rotating.
-    shutil.rmtree(cache, ignore_errors=True)
-    for tool in tools:
-        timed(tools[tool]("warm", 0), env)
+        for tool in rotation(i):
+            cmd, make_cold = tools[tool]
+            make_cold()
+            samples["cold"][tool].append(timed(cmd, env))
+    # Warm: each cache filled by one unmeasured run, then the measured runs, the order rotating.
+    for tool in names:
+        timed(tools[tool][0], env)
     for i in range(args.runs):
-        names = list(tools)
-        for tool in names[i % 3:] + names[:i % 3]:
-            samples["warm"][tool].append(timed(tools[tool]("warm", i), env))
-    # drydock's other formats, warm (the table is the default; json is Trivy's own schema), and the
-    # floor: starting and ending the drydock process, no scan.
-    extra = {f"drydock --format {fmt}": drydock(fmt) for fmt in ("table", "json")}
-    extra["drydock --version (process start and exit only)"] = [args.drydock, "--version"]
+        for tool in rotation(i):
+            samples["warm"][tool].append(timed(tools[tool][0], env))
+    extra = {}
+    if inventory:
+        extra["drydock --version (process start and exit only)"] = [args.drydock, "--version"]
     extra_samples = {name: [timed(cmd, env) for _ in range(args.runs)] for name, cmd in extra.items()}
-    # Peak RSS, in separate runs under GNU time (3 per row).
+    # Peak RSS, in separate runs under GNU time (3 per tool and phase).
     rss = {phase: {t: [] for t in tools} for phase in ("cold", "warm")}
     extra_rss = {name: [] for name in extra}
-    if have_time:
+    if os.access("/usr/bin/time", os.X_OK):
         for phase in ("cold", "warm"):
-            for tool in tools:
-                for i in range(3):
-                    prepare(tool, phase, 100 + i)
-                    rss[phase][tool].append(peak_rss_kib(tools[tool](phase, 100 + i), env))
+            for _ in range(3):
+                for tool in names:
+                    cmd, make_cold = tools[tool]
+                    if phase == "cold":
+                        make_cold()
+                    rss[phase][tool].append(peak_rss_kib(cmd, env))
         for name, cmd in extra.items():
             extra_rss[name] = [peak_rss_kib(cmd, env) for _ in range(3)]
-    shutil.rmtree(work, ignore_errors=True)
-    results["load_end"] = loadavg()
-    for phase in ("cold", "warm"):
-        for tool in tools:
-            results[phase][tool] = summary(samples[phase][tool], rss[phase][tool])
-    results["extra_warm"] = {name: summary(extra_samples[name], extra_rss[name]) for name in extra}
 
-    labels = {"drydock": "drydock scan (inventory + advisories + CycloneDX with vulnerabilities)",
-              "drydock-inventory": "drydock scan, no advisory store (inventory-only CycloneDX)",
-              "trivy": "trivy image --format cyclonedx (inventory only)"}
-    fmt_rss = lambda s: "n/a" if s["rss_mib"] is None else f"{s['rss_mib']:.1f}"
-    print()
-    print(f"Scan of {image}: {packages} packages; drydock {findings} findings against the store; "
-          f"Trivy lists {trivy_packages} packages. Load average {results['load_start']} -> {results['load_end']}.")
-    print()
-    print("| run | what | wall median ms | min–max ms | CPU ms (median) | peak RSS MiB | n |")
+    # 5. No network on the clock: the measured commands under strace (warm, then cold), and no InRelease refetch.
+    after = stored_inrelease_dates(row.data)
+    refetched = sorted(p for p in after if p not in primed or after[p][1] != primed[p][1])
+    net = {"drydock warm": network_use(tools["drydock"][0], env), "trivy warm": network_use(tools["trivy"][0])}
+    tools["drydock"][1]()
+    net["drydock cold"] = network_use(tools["drydock"][0], env)
+    tools["trivy"][1]()
+    net["trivy cold"] = network_use(tools["trivy"][0])
+    timed(tools["drydock"][0], env)  # leave both caches warm
+    result["network"] = {"checks": net, "inrelease_refetched_during_row": refetched,
+                         "seconds_since_feed_fetch": time.time() - result["drydock_feed"]["primed_at"]}
+    offline = not refetched and all(v is None or v["inet_connects"] == 0 for v in net.values())
+    result["network"]["no_network_on_the_clock"] = offline
+    if not offline:
+        print(f"[bench] WARNING {row.slug}: network use by a measured command: {json.dumps(result['network'])}",
+              file=sys.stderr)
+
+    result["load_end"] = loadavg()
+    result["commands"] = {t: " ".join(tools[t][0]) for t in tools}
+    for phase in ("cold", "warm"):
+        result[phase] = {t: summary(samples[phase][t], rss[phase][t]) for t in tools}
+        result[f"{phase}_ratio"] = result[phase]["trivy"]["median_ms"] / result[phase]["drydock"]["median_ms"]
+        if inventory:
+            result[f"{phase}_ratio_inventory"] = (result[phase]["trivy-sbom"]["median_ms"]
+                                                  / result[phase]["drydock-inventory"]["median_ms"])
+    result["extra_warm"] = {name: summary(extra_samples[name], extra_rss[name]) for name in extra}
+    return result
+
+
+LABELS = {"drydock": "drydock scan (default: security-repository feed)",
+          "trivy": "trivy image --scanners vuln (DB from the same pocket)",
+          "drydock-inventory": "drydock scan --format cyclonedx --no-security-repo, no store (inventory)",
+          "trivy-sbom": "trivy image --format cyclonedx (SBOM: inventory only)"}
+
+
+def fmt_rss(s):
+    return "n/a" if s["rss_mib"] is None else f"{s['rss_mib']:.1f}"
+
+
+def table(res, tools):
+    print("| phase | what | wall median ms | min–max ms | CPU ms (median) | peak RSS MiB | n |")
     print("|---|---|---|---|---|---|---|")
     for phase in ("cold", "warm"):
         for tool in tools:
-            s = results[phase][tool]
-            print(f"| {phase} | {labels[tool]} | {s['median_ms']:.1f} | {s['min_ms']:.1f}–{s['max_ms']:.1f} | "
+            s = res[phase][tool]
+            print(f"| {phase} | {LABELS[tool]} | {s['median_ms']:.1f} | {s['min_ms']:.1f}–{s['max_ms']:.1f} | "
                   f"{s['cpu_ms']:.0f} | {fmt_rss(s)} | {s['n']} |")
-    for name, s in results["extra_warm"].items():
-        print(f"| warm | {name} | {s['median_ms']:.1f} | {s['min_ms']:.1f}–{s['max_ms']:.1f} | "
-              f"{s['cpu_ms']:.0f} | {fmt_rss(s)} | {s['n']} |")
+
+
+def print_findings(cmp, limit=60):
+    verdict = "IDENTICAL" if cmp["identical"] else "*** DIFFERENT ***"
+    print(f"Findings (off the clock, the same two commands; compared as sets of ({', '.join(KEY_FIELDS)})): "
+          f"drydock {cmp['drydock']}, Trivy {cmp['trivy']} -> {verdict}; {cmp['cves']} CVEs over "
+          f"{cmp['packages_with_findings']} packages. drydock also reports {cmp['drydock_own_ids']} update(s) "
+          f"under its own DRYDOCK- ids (changelog names no CVE), not compared"
+          + (f": {', '.join(cmp['drydock_own_id_list'][:8])}" if cmp["drydock_own_ids"] else "") + ".")
+    if cmp["identical"]:
+        return
+    print(f"!!! {len(cmp['only_drydock'])} only in drydock, {len(cmp['only_trivy'])} only in Trivy, "
+          f"{len(cmp['differ'])} with a different FixedVersion/Severity:")
+    lines = [f"    only drydock: {' '.join(x[k] for k in KEY_FIELDS)}" for x in cmp["only_drydock"]]
+    lines += [f"    only trivy:   {' '.join(x[k] for k in KEY_FIELDS)}" for x in cmp["only_trivy"]]
+    lines += [f"    differ:       {x['PkgName']} {x['InstalledVersion']} {x['VulnerabilityID']}: drydock "
+              f"{x['drydock']['FixedVersion']} {x['drydock']['Severity']}, trivy {x['trivy']['FixedVersion']} "
+              f"{x['trivy']['Severity']}" for x in cmp["differ"]]
+    for l in lines[:limit]:
+        print(l)
+    if len(lines) > limit:
+        print(f"    ... {len(lines) - limit} more in the results JSON")
+
+
+def run_bench(args):
+    sys.stdout.reconfigure(line_buffering=True)  # the report and stderr's progress lines in order
+    env = dict(os.environ, DRYDOCK_LOG="warn")
+    rows = [Row(slug, image, label, args.workdir) for slug, image, label in args.row]
+    for opt in ("inventory_row", "target_row"):
+        if getattr(args, opt) and getattr(args, opt) not in {r.slug for r in rows}:
+            print(f"[bench] --{opt.replace('_', '-')} {getattr(args, opt)} is not among the rows run; skipped",
+                  file=sys.stderr)
+            setattr(args, opt, None)
+    versions = {"drydock": capture([args.drydock, "--version"])[0].decode().strip(),
+                "trivy": capture([args.trivy, "--version"])[0].decode().strip().splitlines()[0].replace("Version: ", "")}
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+               "versions": versions,
+               "runs": args.runs, "cold_runs": args.cold_runs, "rows": {}}
+    for row in rows:
+        results["rows"][row.slug] = bench_row(args, row, row.slug == args.inventory_row, env)
+
     print()
-    for phase in ("cold", "warm"):
-        t = results[phase]["trivy"]["median_ms"]
-        full = t / results[phase]["drydock"]["median_ms"]
-        inv = t / results[phase]["drydock-inventory"]["median_ms"]
-        results[f"{phase}_ratio"] = full
-        results[f"{phase}_ratio_inventory"] = inv
-        print(f"{phase} ratio trivy/drydock (median wall): full scan {full:.1f}x; inventory vs inventory {inv:.1f}x")
-    dw = results["warm"]["drydock"]["median_ms"]
-    print(f"target warm ratio >= 10x (full scan vs Trivy's inventory): "
-          f"{'MET' if results['warm_ratio'] >= 10 else 'MISSED'} ({results['warm_ratio']:.1f}x)")
-    print(f"target drydock warm wall <= 50 ms: {'MET' if dw <= 50 else 'MISSED'} ({dw:.1f} ms median)")
+    print(f"Scan benchmark, {results['date']}: {versions['drydock']} ({args.drydock}) against Trivy "
+          f"{versions['trivy']} ({args.trivy}); per row the tools alternate in one run; {args.runs} warm and "
+          f"{args.cold_runs} cold runs per tool; wall = median of one process each (os.wait4), peak RSS = GNU "
+          f"time %M (max of 3 separate runs).")
+    print()
+    print("What the rows measure:")
+    print("  drydock: `drydock scan oci:LAYOUT:TAG --ignore-unfixed --format json --data-dir DATA` (the default "
+          "command: no advisory store in DATA, findings from the live security-repository feed of the image's "
+          "<codename>-security pocket; feed state filled online by one unmeasured --security-repo-max-age 0 run "
+          "before the row, then reused, verified InRelease kept for the default hour: no network on the clock, "
+          "checked with strace)")
+    print("  trivy:   `trivy image --input LAYOUT:TAG --scanners vuln --pkg-types os --ignore-unfixed --format json "
+          "--skip-db-update --skip-java-db-update --offline-scan --quiet --cache-dir C`, C/db/trivy.db built by "
+          "scripts/bench/trivydb.py from the same pocket for this image (per installed source behind the pocket: "
+          "each CVE its upload's changelog names, fixed version and urgency from the changelog)")
+    print("  warm:    drydock's layer cache (DATA/scan-cache/layers) and Trivy's scan cache (C/fanal) filled by one "
+          "unmeasured run each; cold: DATA/scan-cache/layers removed before each drydock run (feed state kept), "
+          "everything in C but db/ removed before each Trivy run (DB kept)")
+    for row in rows:
+        r = results["rows"][row.slug]
+        db = r["trivy_db"]
+        net = r["network"]
+        print()
+        print(f"## {r['label']}: oci:{r['image']}")
+        print(f"{r['os']}, {r['packages']} packages from {r['sources']} sources ({r['dpkg_database']}). "
+              f"Load average {r['load_start']} -> {r['load_end']}.")
+        print(f"Trivy DB {db['path']}: {db['advisories']} advisories ({db['cves']} CVEs) for the "
+              f"{db['sources_behind_pocket']} installed sources behind {db['suite']} ({db['arch']}, InRelease Date "
+              f"{db['inrelease_date']}); drydock's feed read InRelease Date {', '.join(r['drydock_feed']['inrelease_dates'])}"
+              f" -> {'same pocket snapshot' if r['same_pocket_snapshot'] else '*** DIFFERENT SNAPSHOTS ***'}.")
+        print(f"drydock: {r['commands']['drydock']}")
+        print(f"trivy:   {r['commands']['trivy']}")
+        print_findings(r["findings"])
+        print(f"Network on the clock: {'none' if net['no_network_on_the_clock'] else '*** YES ***'} (strace -f of the "
+              f"measured commands warm and cold after the row: "
+              + ", ".join(f"{k} {'n/a' if v is None else str(v['inet_connects']) + ' inet connects'}"
+                          for k, v in net["checks"].items())
+              + f"; stored InRelease {'refetched' if net['inrelease_refetched_during_row'] else 'not refetched'}, "
+              f"{net['seconds_since_feed_fetch']:.0f} s after the feed fetch)")
+        print()
+        table(r, ["drydock", "trivy"])
+        for name, s in r["extra_warm"].items():
+            print(f"| warm | {name} | {s['median_ms']:.1f} | {s['min_ms']:.1f}–{s['max_ms']:.1f} | "
+                  f"{s['cpu_ms']:.0f} | {fmt_rss(s)} | {s['n']} |")
+        print()
+        print(f"ratio trivy/drydock (median wall): warm {r['warm_ratio']:.1f}x, cold {r['cold_ratio']:.1f}x")
+
+    inv_row = args.inventory_row and results["rows"][args.inventory_row]
+    if inv_row:
+        print()
+        print(f"## Inventory only, {inv_row['label']} (second comparison: no vulnerability data on either side)")
+        print(f"drydock: {inv_row['commands']['drydock-inventory']}   (no store, no feed: a CycloneDX inventory; "
+              f"{inv_row['drydock_inventory_packages']} packages)")
+        print(f"trivy:   {inv_row['commands']['trivy-sbom']}   (Trivy's SBOM, no vulnerability scan; "
+              f"{inv_row['trivy_sbom_packages']} packages)")
+        print("cold: drydock's layer cache removed / Trivy's cache dir removed before each run; warm: both kept.")
+        print()
+        table(inv_row, ["drydock-inventory", "trivy-sbom"])
+        print()
+        print(f"ratio trivy/drydock (median wall), inventory vs inventory: warm {inv_row['warm_ratio_inventory']:.1f}x, "
+              f"cold {inv_row['cold_ratio_inventory']:.1f}x")
+
+    if args.target_row and args.target_row in results["rows"]:
+        r = results["rows"][args.target_row]
+        dw = r["warm"]["drydock"]["median_ms"]
+        rss = [r[p]["drydock"]["rss_mib"] for p in ("cold", "warm")]
+        met = lambda ok: "MET" if ok else "MISSED"
+        targets = {
+            "warm >= 10x Trivy's vulnerability scan": (r["warm_ratio"] >= 10, f"{r['warm_ratio']:.2f}x"),
+            "drydock warm <= 15 ms": (dw <= 15, f"{dw:.1f} ms median"),
+            "cold >= 3x Trivy's cold": (r["cold_ratio"] >= 3, f"{r['cold_ratio']:.2f}x"),
+            "drydock peak RSS <= 32 MiB": (None not in rss and max(rss) <= 32,
+                                           "n/a" if None in rss else f"{max(rss):.1f} MiB"),
+            "identical findings": (r["findings"]["identical"],
+                                   "identical" if r["findings"]["identical"] else "DIFFERENT"),
+        }
+        print()
+        print(f"Targets on {r['label']}:")
+        for name, (ok, value) in targets.items():
+            print(f"  {name}: {met(ok)} ({value})")
+        results["targets"] = {name: {"met": ok, "value": value} for name, (ok, value) in targets.items()}
+    different = [s for s, r in results["rows"].items() if not r["findings"]["identical"]]
+    if different:
+        print()
+        print(f"!!! FINDINGS DIFFER between drydock and Trivy on: {', '.join(different)} (see above)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+            f.write("\n")
+        print(f"\n[bench] results: {args.json}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- main
@@ -389,17 +737,21 @@ def main():
     r = sub.add_parser("run")
     r.add_argument("--drydock", required=True)
     r.add_argument("--trivy", required=True)
-    r.add_argument("--layout", required=True)
-    r.add_argument("--tag", required=True)
-    r.add_argument("--data", required=True)
+    r.add_argument("--row", nargs=3, action="append", required=True, metavar=("SLUG", "LAYOUT:TAG", "LABEL"))
+    r.add_argument("--inventory-row", default=None, help="the row that also gets the inventory-only comparison")
+    r.add_argument("--target-row", default=None, help="the row the targets are checked on")
     r.add_argument("--runs", type=int, default=10)
     r.add_argument("--cold-runs", type=int, default=5)
-    r.add_argument("--workdir", default=None)
+    r.add_argument("--workdir", required=True)
     r.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.command == "packages":
-        pkgs = installed(args.layout, args.tag)
-        print(f"{len(pkgs)} installed packages from {len({p[2] for p in pkgs})} source packages")
+        try:
+            inv = trivydb.image_inventory(f"{os.path.abspath(args.layout)}:{args.tag}", trivydb.DEFAULT_WORK)
+        except trivydb.Failure as e:
+            sys.exit(f"scan.py: {e}")
+        pkgs = inv["packages"]
+        print(f"{len(pkgs)} installed packages from {len({p['source'] for p in pkgs})} source packages")
     elif args.command == "tracker":
         tracker, stats = generate_tracker(args.layout, args.tag)
         data = json.dumps(tracker, sort_keys=True).encode()

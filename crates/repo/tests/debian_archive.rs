@@ -5,7 +5,9 @@
 
 use repo::apt::packages::{self, IndexPackage};
 use repo::changelog::{self, ChangelogLocation};
-use repo::{AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, Suite};
+use repo::{
+    AptClient, Cache, DataEntry, DebFile, Error, Keyring, KeyringError, ReleaseReuse, Suite,
+};
 
 const DEBIAN: &str = "http://deb.debian.org/debian";
 const DEBIAN_SECURITY: &str = "http://deb.debian.org/debian-security";
@@ -130,6 +132,89 @@ async fn refuses_tampered_wrongly_signed_unsigned_and_expired_releases() {
     assert!(matches!(
         apt.verify_release(&suite, &original, valid_until + 1),
         Err(Error::Expired { .. })
+    ));
+}
+
+/// The stored `InRelease` of the only suite a test's cache holds, and its record.
+fn stored_release(cache: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = cache.join("releases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let [signed, record] = &files[..] else {
+        panic!("{files:?}: expected one InRelease and its record")
+    };
+    assert_eq!(record.extension().unwrap(), "verified");
+    (signed.clone(), record.clone())
+}
+
+#[tokio::test]
+async fn a_stored_release_is_reused_only_as_the_keyring_that_verified_it_recorded_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let apt = client(cache.path(), DEBIAN_KEYRING);
+    let suite = Suite::new(DEBIAN_SECURITY, "bookworm-security");
+    let reuse = ReleaseReuse {
+        max_age: Some(std::time::Duration::from_secs(3600)),
+        offline: false,
+    };
+    let offline = ReleaseReuse {
+        max_age: None,
+        offline: true,
+    };
+    let fetched = apt.release_reusing(&suite, reuse).await.unwrap();
+    let (signed, record) = stored_release(cache.path());
+    let original = std::fs::read_to_string(&signed).unwrap();
+    let reused = client(cache.path(), DEBIAN_KEYRING)
+        .release_reusing(&suite, offline)
+        .await
+        .unwrap();
+    assert_eq!(reused.release.files, fetched.release.files);
+
+    // Another keyring (keys Debian no longer uses) never takes the record for
+    // its own: it verifies the stored file and refuses it.
+    let stale = client(cache.path(), REMOVED_KEYS);
+    assert!(matches!(
+        stale.release_reusing(&suite, offline).await,
+        Err(Error::Keyring(KeyringError::BadSignature { .. }))
+    ));
+
+    // What another process finds (a client of its own: a client remembers
+    // the suites it returned while they may be reused).
+    let next_process = || client(cache.path(), DEBIAN_KEYRING);
+
+    // A stored file that is not the one recorded is verified again: tampered, refused.
+    let line = original
+        .lines()
+        .find(|l| l.contains("main/binary-amd64/Packages.xz"))
+        .unwrap();
+    let flipped = line.replacen(|c: char| c.is_ascii_hexdigit(), "x", 1);
+    std::fs::write(&signed, original.replace(line, &flipped)).unwrap();
+    assert!(matches!(
+        next_process().release_reusing(&suite, offline).await,
+        Err(Error::Keyring(KeyringError::BadSignature { .. }))
+    ));
+
+    // A damaged record (its text no longer matches its checksum) is ignored:
+    // the intact stored file verifies again and the record is rewritten.
+    std::fs::write(&signed, &original).unwrap();
+    let text = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, text.replace(line, &flipped)).unwrap();
+    let again = next_process()
+        .release_reusing(&suite, offline)
+        .await
+        .unwrap();
+    assert_eq!(again.release.files, fetched.release.files);
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), text);
+
+    // Without a stored file, offline has nothing to reuse.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        client(empty.path(), DEBIAN_KEYRING)
+            .release_reusing(&suite, offline)
+            .await,
+        Err(Error::NotStored { .. })
     ));
 }
 

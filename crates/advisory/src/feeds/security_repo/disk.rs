@@ -2,7 +2,11 @@
 //! `<cache dir>/security-repo/` besides the download cache: the changelog
 //! entries of each upload, read once per (family, source, version)
 //! (`changelogs/<family>/<source>/<version>.json`), and the uploads
-//! selected from each set of indexes (`uploads/`); the verified `InRelease`
+//! selected from each set of indexes (`uploads/<key>.json`, with their
+//! binaries, read only when a changelog must be fetched) beside the compact
+//! list of their versions a warm scan reads (`uploads/<key>.versions`: one
+//! `<source> <version>` line each under a header carrying the body's
+//! SHA256, so it is read without a JSON parser); the verified `InRelease`
 //! of each suite is the APT client's (`repo::ReleaseReuse`). Every write is atomic (temp file, fsync, rename), so
 //! concurrent scans in other processes see a whole file or none. An entry
 //! that fails to parse, does not match its key or its checksum is reported
@@ -13,11 +17,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::select::{Entry, Uploads};
+use super::select::{Entry, SourceVersions, Uploads};
 use crate::error::{Error, Result};
 use crate::model::Family;
 
 const FORMAT: u32 = 1;
+/// The first word of a `.versions` file; the format number follows it.
+const VERSIONS_MAGIC: &str = "drydock-security-versions 1";
 
 /// The changelog knowledge of one upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,27 +149,71 @@ impl Disk {
         write_atomic(&path, &bytes)
     }
 
-    fn uploads_path(&self, key: &str) -> PathBuf {
+    fn uploads_path(&self, key: &str, extension: &str) -> PathBuf {
         let key = hex::encode(Sha256::digest(key.as_bytes()));
-        self.root.join("uploads").join(format!("{key}.json"))
+        self.root.join("uploads").join(format!("{key}.{extension}"))
     }
 
     /// The uploads selected from the indexes `key` names (their checksums and
     /// the architecture), so a new process need not decompress and parse them
     /// again. A damaged file reads as absent.
     pub fn uploads(&self, key: &str) -> Option<Uploads> {
-        let bytes = std::fs::read(self.uploads_path(key)).ok()?;
+        let bytes = std::fs::read(self.uploads_path(key, "json")).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    pub fn put_uploads(&self, key: &str, uploads: &Uploads) -> Result<()> {
-        let path = self.uploads_path(key);
+    /// Stores the uploads of `key` and the compact list of their versions.
+    pub fn put_uploads(
+        &self,
+        key: &str,
+        uploads: &Uploads,
+        versions: &SourceVersions,
+    ) -> Result<()> {
+        let path = self.uploads_path(key, "json");
         let bytes = serde_json::to_vec(uploads).map_err(|source| Error::Serialize {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &bytes)
+        write_atomic(&path, &bytes)?;
+        write_atomic(
+            &self.uploads_path(key, "versions"),
+            &encode_versions(versions),
+        )
     }
+
+    /// The versions of the uploads of `key`; `None` when absent or damaged.
+    pub fn versions(&self, key: &str) -> Option<SourceVersions> {
+        let bytes = std::fs::read(self.uploads_path(key, "versions")).ok()?;
+        decode_versions(&bytes)
+    }
+}
+
+fn encode_versions(versions: &SourceVersions) -> Vec<u8> {
+    let mut body = String::new();
+    for (source, version) in versions {
+        body.push_str(source);
+        body.push(' ');
+        body.push_str(version);
+        body.push('\n');
+    }
+    let checksum = hex::encode(Sha256::digest(body.as_bytes()));
+    format!("{VERSIONS_MAGIC} {checksum}\n{body}").into_bytes()
+}
+
+fn decode_versions(bytes: &[u8]) -> Option<SourceVersions> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (header, body) = text.split_once('\n')?;
+    let checksum = header.strip_prefix(VERSIONS_MAGIC)?.strip_prefix(' ')?;
+    if hex::encode(Sha256::digest(body.as_bytes())) != checksum {
+        return None;
+    }
+    body.lines()
+        .map(|line| {
+            let (source, version) = line.split_once(' ')?;
+            (safe_component(source) && safe_component(version))
+                .then(|| (source.to_string(), version.to_string()))
+        })
+        .collect()
 }
 
 /// Writes `bytes` to `path` atomically ([`oci::atomic::write_atomic`]).
@@ -222,5 +272,37 @@ mod tests {
         // Names that are not Debian source names or versions never touch the disk.
         assert_eq!(disk.changelog_path(key.0, "../x", "1"), None);
         assert_eq!(disk.changelog_path(key.0, "x", "1/2"), None);
+    }
+
+    #[test]
+    fn versions_round_trip_and_damage_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Disk::new(dir.path());
+        let versions: SourceVersions = [
+            ("openssl".to_string(), "3.0.17-1~deb12u3".to_string()),
+            ("zlib".to_string(), "1:1.2.13.dfsg-1+deb12u1".to_string()),
+        ]
+        .into();
+        assert_eq!(disk.versions("k"), None);
+        disk.put_uploads("k", &Uploads::new(), &versions).unwrap();
+        assert_eq!(disk.versions("k"), Some(versions.clone()));
+        assert_eq!(disk.versions("other key"), None);
+
+        let path = disk.uploads_path("k", "versions");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("deb12u3", "deb12u4")).unwrap();
+        assert_eq!(
+            disk.versions("k"),
+            None,
+            "an edited body fails its checksum"
+        );
+        std::fs::write(&path, &text[..text.len() - 5]).unwrap();
+        assert_eq!(disk.versions("k"), None, "a truncated file");
+        std::fs::write(
+            &path,
+            text.replace(VERSIONS_MAGIC, "drydock-security-versions 9"),
+        )
+        .unwrap();
+        assert_eq!(disk.versions("k"), None, "another format");
     }
 }

@@ -47,7 +47,7 @@ mod select;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures_util::{StreamExt, stream};
 use repo::apt::packages::{self, IndexPackage};
@@ -59,7 +59,7 @@ use crate::error::{Error, KeyringProblem, NoSecuritySuite, Result};
 use crate::model::{Advisory, Distro, Family};
 use disk::CachedChangelog;
 use disk::Disk;
-use select::{Entry, SourceUpload, Uploads};
+use select::{Entry, SourceUpload, SourceVersions, Uploads};
 
 use repo::distributions::{
     DEBIAN_KEYRING, DEBIAN_SECURITY, UBUNTU_ARCHIVE_KEY, UBUNTU_PORTS, UBUNTU_SECURITY,
@@ -137,12 +137,49 @@ impl SecurityRepoOptions {
 /// keys) over one download cache.
 pub struct SecurityRepo {
     options: SecurityRepoOptions,
-    /// A keyring that could not be read is reported when its family is asked for.
-    debian: std::result::Result<AptClient, Arc<KeyringProblem>>,
-    ubuntu: std::result::Result<AptClient, Arc<KeyringProblem>>,
+    /// Each family's client, made (its keyring read) when the family is
+    /// first asked for; a keyring that cannot be read is reported then.
+    debian: OnceLock<std::result::Result<AptClient, Arc<KeyringProblem>>>,
+    ubuntu: OnceLock<std::result::Result<AptClient, Arc<KeyringProblem>>>,
     disk: Disk,
-    /// `<suite> <architecture>` → (the index checksums, what they hold).
-    memo: Mutex<HashMap<String, (String, Arc<Uploads>)>>,
+    /// `<suite> <architecture>` → what its current indexes hold.
+    memo: Mutex<HashMap<String, SuiteState>>,
+    /// Changelog entries already read, per upload (which never changes), so
+    /// rescanning many images reads each record from disk once.
+    changelogs: Mutex<HashMap<UploadKey, Option<Arc<Vec<Entry>>>>>,
+}
+
+/// An upload: (family, source, version).
+type UploadKey = (Family, String, String);
+
+/// What a suite's indexes (for one architecture) hold, as far as read: the
+/// versions always, the uploads with their binaries once a changelog had to
+/// be fetched.
+#[derive(Clone)]
+struct SuiteState {
+    /// The checksums of the indexes, from the verified `InRelease`.
+    content_key: String,
+    versions: Arc<SourceVersions>,
+    uploads: Option<Arc<Uploads>>,
+}
+
+/// The `Packages` indexes of a suite for one architecture, as its verified
+/// `InRelease` lists them.
+struct SuiteIndexes<'a> {
+    verified: &'a VerifiedSuite,
+    architecture: &'a str,
+    /// (`<component>/binary-<arch>/Packages`, the listed file's path, its entry).
+    files: Vec<(String, String, &'a repo::IndexFile)>,
+    /// `<suite> <architecture>`.
+    memo_key: String,
+    /// The files' checksums, concatenated.
+    content_key: String,
+}
+
+impl SuiteIndexes<'_> {
+    fn disk_key(&self) -> String {
+        format!("{} {}", self.architecture, self.content_key)
+    }
 }
 
 fn keyring(
@@ -163,19 +200,13 @@ impl SecurityRepo {
     /// The feed as `options` say. A keyring that cannot be read is not an
     /// error here: it is reported when its family is asked for.
     pub fn new(options: SecurityRepoOptions) -> Result<SecurityRepo> {
-        let client = |keyring: std::result::Result<Keyring, KeyringProblem>| {
-            keyring
-                .map(|k| AptClient::new(options.http.clone(), Cache::new(&options.cache_dir), k))
-                .map_err(Arc::new)
-        };
-        let debian = client(keyring(&options.debian_keyrings, None));
-        let ubuntu = client(keyring(&options.ubuntu_keyrings, Some(UBUNTU_ARCHIVE_KEY)));
         Ok(SecurityRepo {
             disk: Disk::new(&options.cache_dir),
             options,
-            debian,
-            ubuntu,
+            debian: OnceLock::new(),
+            ubuntu: OnceLock::new(),
             memo: Mutex::new(HashMap::new()),
+            changelogs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -198,10 +229,20 @@ impl SecurityRepo {
     }
 
     fn client(&self, family: Family) -> Result<&AptClient> {
-        let (client, paths) = match family {
-            Family::Ubuntu => (&self.ubuntu, &self.options.ubuntu_keyrings),
-            _ => (&self.debian, &self.options.debian_keyrings),
+        let (client, paths, builtin) = match family {
+            Family::Ubuntu => (
+                &self.ubuntu,
+                &self.options.ubuntu_keyrings,
+                Some(UBUNTU_ARCHIVE_KEY),
+            ),
+            _ => (&self.debian, &self.options.debian_keyrings, None),
         };
+        let client = client.get_or_init(|| {
+            let options = &self.options;
+            keyring(paths, builtin)
+                .map(|k| AptClient::new(options.http.clone(), Cache::new(&options.cache_dir), k))
+                .map_err(Arc::new)
+        });
         client.as_ref().map_err(|problem| Error::Keyring {
             family,
             paths: paths.clone(),
@@ -222,18 +263,91 @@ impl SecurityRepo {
         let suite = self.suite(distro, architecture)?;
         let client = self.client(distro.family)?;
         let verified = self.verified_suite(client, &suite, distro).await?;
-        let uploads = self.uploads(client, &verified, architecture).await?;
-        let outdated = select::outdated(
+        let indexes = self.indexes(&verified, architecture)?;
+        let versions = self.versions(client, &indexes).await?;
+        let outdated: Vec<(String, String, String)> = select::outdated(
             installed
                 .iter()
                 .map(|i| (i.source_name.as_str(), i.source_version.as_str())),
-            &uploads,
-        );
+            &versions,
+        )
+        .into_iter()
+        .map(|(source, installed, fixed)| (source.into(), installed.into(), fixed.into()))
+        .collect();
+        let family = distro.family;
+        let mut cached: Vec<Option<Option<Arc<Vec<Entry>>>>> = {
+            let memo = self.changelogs.lock().unwrap_or_else(|e| e.into_inner());
+            outdated
+                .iter()
+                .map(|(source, _, fixed)| {
+                    memo.get(&(family, source.clone(), fixed.clone())).cloned()
+                })
+                .collect()
+        };
+        let unread: Vec<(usize, String, String)> = outdated
+            .iter()
+            .zip(&cached)
+            .enumerate()
+            .filter(|(_, (_, memo))| memo.is_none())
+            .map(|(i, ((source, _, fixed), _))| (i, source.clone(), fixed.clone()))
+            .collect();
+        if !unread.is_empty() {
+            let disk = self.disk.clone();
+            let read: Vec<(usize, Option<CachedChangelog>)> =
+                tokio::task::spawn_blocking(move || {
+                    unread
+                        .into_iter()
+                        .map(|(i, source, fixed)| (i, disk.changelog(family, &source, &fixed)))
+                        .collect()
+                })
+                .await
+                .map_err(join_error)?;
+            for (i, record) in read {
+                if let Some(record) = record {
+                    let entries = record.entries.map(Arc::new);
+                    self.remember_changelog(family, &record.source, &record.version, &entries);
+                    cached[i] = Some(entries);
+                }
+            }
+        }
+        let missing = cached.iter().any(Option::is_none);
+        // The uploads' binaries are read only when a changelog must be fetched.
+        let uploads = if missing && !self.options.offline {
+            Some(self.uploads(client, &indexes).await?)
+        } else {
+            None
+        };
+        let suite = &suite;
         // Futures made up front (not in a stream closure), so the whole future stays `Send`.
         let work: Vec<_> = outdated
-            .into_iter()
-            .map(|(source, installed, upload)| {
-                self.source_advisories(client, &suite, distro, source, installed, upload)
+            .iter()
+            .zip(cached)
+            .map(|((source, installed, fixed), cached)| {
+                let upload = uploads.as_ref().and_then(|u| u.get(source.as_str()));
+                async move {
+                    let entries = match cached {
+                        Some(entries) => entries,
+                        None => {
+                            let fetched = self
+                                .fetch_changelog(client, suite, family, source, fixed, upload)
+                                .await?
+                                .map(Arc::new);
+                            // `None` may be a download that fails today and works tomorrow.
+                            if fetched.is_some() {
+                                self.remember_changelog(family, source, fixed, &fetched);
+                            }
+                            fetched
+                        }
+                    };
+                    Ok::<_, Error>(select::advisories(
+                        distro,
+                        &suite.name,
+                        source,
+                        installed,
+                        fixed,
+                        entries.as_deref().map(Vec::as_slice),
+                    ))
+                }
             })
             .collect();
         let results: Vec<Result<Vec<Advisory>>> = stream::iter(work)
@@ -246,28 +360,6 @@ impl SecurityRepo {
         }
         advisories.sort_by(|a, b| a.package.cmp(&b.package).then_with(|| a.id.cmp(&b.id)));
         Ok(advisories)
-    }
-
-    async fn source_advisories(
-        &self,
-        client: &AptClient,
-        suite: &Suite,
-        distro: &Distro,
-        source: &str,
-        installed: &str,
-        upload: &SourceUpload,
-    ) -> Result<Vec<Advisory>> {
-        let entries = self
-            .changelog(client, suite, distro.family, source, upload)
-            .await?;
-        Ok(select::advisories(
-            distro,
-            &suite.name,
-            source,
-            installed,
-            &upload.version,
-            entries.as_deref(),
-        ))
     }
 
     /// The suite's verified `InRelease`: fetched (and stored for offline
@@ -327,16 +419,28 @@ impl SecurityRepo {
         Ok(verified)
     }
 
-    /// The newest upload of each source in the suite's `Packages` indexes
-    /// (every component, `architecture` and `all`). Kept in memory per
-    /// suite and architecture while the signed index checksums stay the
-    /// same, so scanning many images parses each index once.
-    async fn uploads(
+    fn remember_changelog(
         &self,
-        client: &AptClient,
-        verified: &VerifiedSuite,
-        architecture: &str,
-    ) -> Result<Arc<Uploads>> {
+        family: Family,
+        source: &str,
+        version: &str,
+        entries: &Option<Arc<Vec<Entry>>>,
+    ) {
+        self.changelogs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (family, source.to_string(), version.to_string()),
+                entries.clone(),
+            );
+    }
+
+    /// The suite's `Packages` indexes for `architecture` (every component).
+    fn indexes<'a>(
+        &self,
+        verified: &'a VerifiedSuite,
+        architecture: &'a str,
+    ) -> Result<SuiteIndexes<'a>> {
         let release = &verified.release;
         let suite = &verified.suite;
         let no_architecture = || Error::NoArchitecture {
@@ -349,7 +453,7 @@ impl SecurityRepo {
         {
             return Err(no_architecture());
         }
-        let mut indexes = Vec::new();
+        let mut files = Vec::new();
         for component in &release.components {
             // Debian's security suites list `updates/main` but keep `main/…`.
             let names = [Some(component.as_str()), component.strip_prefix("updates/")];
@@ -362,34 +466,115 @@ impl SecurityRepo {
                     .find_map(|path| release.files.get(&path).map(|f| (path, f)))
                     .map(|(path, file)| (stem, path, file))
             }) {
-                indexes.push(index);
+                files.push(index);
             }
         }
-        if indexes.is_empty() {
+        if files.is_empty() {
             return Err(no_architecture());
         }
-        let memo_key = format!("{suite} {architecture}");
-        let content_key: String = indexes.iter().map(|(_, _, f)| f.sha256.as_str()).collect();
-        if let Some((key, uploads)) = self
-            .memo
+        let content_key = files.iter().map(|(_, _, f)| f.sha256.as_str()).collect();
+        Ok(SuiteIndexes {
+            verified,
+            architecture,
+            files,
+            memo_key: format!("{suite} {architecture}"),
+            content_key,
+        })
+    }
+
+    fn remembered(&self, indexes: &SuiteIndexes<'_>) -> Option<SuiteState> {
+        let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.get(&indexes.memo_key)
+            .filter(|state| state.content_key == indexes.content_key)
+            .cloned()
+    }
+
+    fn remember(&self, indexes: &SuiteIndexes<'_>, state: SuiteState) {
+        self.memo
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&memo_key)
-            && *key == content_key
-        {
-            return Ok(uploads.clone());
+            .insert(indexes.memo_key.clone(), state);
+    }
+
+    /// The newest version of each source in the indexes: remembered while
+    /// their signed checksums stay the same, then the compact `.versions`
+    /// file a previous run stored for them, else read from the indexes.
+    async fn versions(
+        &self,
+        client: &AptClient,
+        indexes: &SuiteIndexes<'_>,
+    ) -> Result<Arc<SourceVersions>> {
+        if let Some(state) = self.remembered(indexes) {
+            return Ok(state.versions);
         }
-        let disk_key = format!("{architecture} {content_key}");
-        if let Some(uploads) = self.disk.uploads(&disk_key) {
-            let uploads = Arc::new(uploads);
-            self.memo
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(memo_key, (content_key, uploads.clone()));
+        let disk = self.disk.clone();
+        let key = indexes.disk_key();
+        let stored = tokio::task::spawn_blocking(move || disk.versions(&key))
+            .await
+            .map_err(join_error)?;
+        if let Some(versions) = stored {
+            let versions = Arc::new(versions);
+            self.remember(
+                indexes,
+                SuiteState {
+                    content_key: indexes.content_key.clone(),
+                    versions: versions.clone(),
+                    uploads: None,
+                },
+            );
+            return Ok(versions);
+        }
+        Ok(self.read_indexes(client, indexes).await?.versions)
+    }
+
+    /// The newest upload of each source with its binaries: remembered, stored
+    /// by a previous run, or read from the indexes.
+    async fn uploads(
+        &self,
+        client: &AptClient,
+        indexes: &SuiteIndexes<'_>,
+    ) -> Result<Arc<Uploads>> {
+        let remembered = self.remembered(indexes);
+        if let Some(uploads) = remembered.as_ref().and_then(|s| s.uploads.clone()) {
             return Ok(uploads);
         }
+        let disk = self.disk.clone();
+        let key = indexes.disk_key();
+        let stored = tokio::task::spawn_blocking(move || disk.uploads(&key))
+            .await
+            .map_err(join_error)?;
+        if let Some(uploads) = stored {
+            let uploads = Arc::new(uploads);
+            let versions = match remembered {
+                Some(state) => state.versions,
+                None => Arc::new(select::source_versions(&uploads)),
+            };
+            self.remember(
+                indexes,
+                SuiteState {
+                    content_key: indexes.content_key.clone(),
+                    versions,
+                    uploads: Some(uploads.clone()),
+                },
+            );
+            return Ok(uploads);
+        }
+        let state = self.read_indexes(client, indexes).await?;
+        Ok(state.uploads.expect("read from the indexes"))
+    }
+
+    /// Reads the indexes (downloaded through the checksum-keyed cache), keeps
+    /// the newest upload of each source (of `architecture` and `all`), stores
+    /// uploads and versions for the next run and remembers them.
+    async fn read_indexes(
+        &self,
+        client: &AptClient,
+        indexes: &SuiteIndexes<'_>,
+    ) -> Result<SuiteState> {
+        let verified = indexes.verified;
+        let suite = &verified.suite;
         let mut all = Vec::new();
-        for (stem, path, file) in indexes {
+        for (stem, path, file) in &indexes.files {
             let what = format!("{} {path}", suite.name);
             let present = verify_cached(client.cache(), &file.sha256, file.size, &what).await?;
             if self.options.offline && !present {
@@ -400,13 +585,13 @@ impl SecurityRepo {
             }
             let bytes =
                 client
-                    .index(verified, &stem)
+                    .index(verified, stem)
                     .await
                     .map_err(|source| Error::SecurityRepo {
                         what: format!("cannot fetch {what}"),
                         source: Box::new(source),
                     })?;
-            let architecture = architecture.to_string();
+            let architecture = indexes.architecture.to_string();
             let parsed = tokio::task::spawn_blocking(move || {
                 packages::parse(&what, &bytes)
                     .map(|entries| {
@@ -424,39 +609,49 @@ impl SecurityRepo {
             .map_err(join_error)??;
             all.extend(parsed);
         }
-        let uploads = tokio::task::spawn_blocking(move || select::newest_uploads(all))
-            .await
-            .map_err(join_error)?;
-        self.disk.put_uploads(&disk_key, &uploads)?;
-        let uploads = Arc::new(uploads);
-        self.memo
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(memo_key, (content_key, uploads.clone()));
-        Ok(uploads)
+        let disk = self.disk.clone();
+        let key = indexes.disk_key();
+        let (uploads, versions) = tokio::task::spawn_blocking(move || {
+            let uploads = select::newest_uploads(all);
+            let versions = select::source_versions(&uploads);
+            disk.put_uploads(&key, &uploads, &versions)
+                .map(|()| (uploads, versions))
+        })
+        .await
+        .map_err(join_error)??;
+        let state = SuiteState {
+            content_key: indexes.content_key.clone(),
+            versions: Arc::new(versions),
+            uploads: Some(Arc::new(uploads)),
+        };
+        self.remember(indexes, state.clone());
+        Ok(state)
     }
 
-    /// The changelog entries of `upload` of `source`: cached, or read from
-    /// the upload's binaries (smallest first). `None` when none could be read.
-    async fn changelog(
+    /// The changelog entries of the upload of `source` at `version`, read
+    /// from its binaries (smallest first) and stored for the next run. `None`
+    /// when none could be read, offline (nothing is fetched), or when the
+    /// indexes name no such upload.
+    async fn fetch_changelog(
         &self,
         client: &AptClient,
         suite: &Suite,
         family: Family,
         source: &str,
-        upload: &SourceUpload,
+        version: &str,
+        upload: Option<&SourceUpload>,
     ) -> Result<Option<Vec<Entry>>> {
-        if let Some(record) = self.disk.changelog(family, source, &upload.version) {
-            return Ok(record.entries);
-        }
-        if self.options.offline {
-            tracing::warn!(
-                source,
-                version = %upload.version,
-                "offline and the changelog of this upload is not cached; reporting it without CVE ids"
-            );
-            return Ok(None);
-        }
+        let upload = match upload {
+            Some(upload) if !self.options.offline && upload.version == version => upload,
+            _ => {
+                tracing::warn!(
+                    source,
+                    version,
+                    "offline and the changelog of this upload is not cached; reporting it without CVE ids"
+                );
+                return Ok(None);
+            }
+        };
         let mut queue: VecDeque<(&IndexPackage, String)> = upload
             .binaries
             .iter()

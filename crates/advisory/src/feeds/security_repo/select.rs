@@ -4,7 +4,7 @@
 //! they make. No network, no disk, no clock.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pkgdb::version::dpkg::compare;
@@ -178,13 +178,25 @@ pub fn newest_uploads(packages: Vec<IndexPackage>) -> BTreeMap<String, SourceUpl
     uploads
 }
 
+/// The newest source version of each source in a suite's indexes: all a
+/// scan needs to know which installed sources the suite fixes.
+pub type SourceVersions = BTreeMap<String, String>;
+
+/// The version of each upload.
+pub fn source_versions(uploads: &Uploads) -> SourceVersions {
+    uploads
+        .iter()
+        .map(|(source, upload)| (source.clone(), upload.version.clone()))
+        .collect()
+}
+
 /// Installed sources (name → the oldest installed version, so an image
 /// holding two versions of a source gets every entry either lacks) that the
-/// suite has a newer upload of, with that upload.
+/// suite has a newer upload of: (source, installed version, the suite's version).
 pub fn outdated<'a>(
     installed: impl IntoIterator<Item = (&'a str, &'a str)>,
-    uploads: &'a BTreeMap<String, SourceUpload>,
-) -> Vec<(&'a str, &'a str, &'a SourceUpload)> {
+    versions: &'a SourceVersions,
+) -> Vec<(&'a str, &'a str, &'a str)> {
     let mut oldest: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, version) in installed {
         let slot = oldest.entry(name).or_insert(version);
@@ -195,15 +207,20 @@ pub fn outdated<'a>(
     oldest
         .into_iter()
         .filter_map(|(name, version)| {
-            let upload = uploads.get(name)?;
-            (compare(version, &upload.version) == Ordering::Less).then_some((name, version, upload))
+            let fixed = versions.get(name)?;
+            (compare(version, fixed) == Ordering::Less).then_some((name, version, fixed.as_str()))
         })
         .collect()
 }
 
-/// The advisories for upgrading `source` from `installed` to `fixed` in
-/// `suite`, from the upload's changelog `entries` (`None`: not read, so
-/// one advisory under the [`stable_id`] with unknown severity).
+/// The advisories for upgrading `source` from `installed` to `fixed` (the
+/// suite's version) in `suite`, from the upload's changelog `entries`
+/// (`None`: not read). Each CVE named by an entry the upgrade brings in is
+/// one advisory, fixed in the newest of those entries that names it (the
+/// upload that completes its fix, as the distributions' trackers and Trivy
+/// report it) and rated by that entry's urgency. An upgrade whose entries
+/// name no CVE (or whose changelog was not read) is one advisory under the
+/// [`stable_id`], fixed in `fixed`, rated by the highest urgency among them.
 pub fn advisories(
     distro: &Distro,
     suite: &str,
@@ -213,31 +230,37 @@ pub fn advisories(
     entries: Option<&[Entry]>,
 ) -> Vec<Advisory> {
     let between = entries.map_or_else(Vec::new, |e| entries_between(e, installed, fixed));
-    let severity = between
-        .iter()
-        .map(|e| severity_of_urgency(e.urgency.as_deref()))
-        .max()
-        .unwrap_or_default();
-    let cves: BTreeSet<&str> = between
-        .iter()
-        .flat_map(|e| e.cves.iter().map(String::as_str))
-        .collect();
+    // CVE → the newest entry naming it.
+    let mut fixes: BTreeMap<&str, &Entry> = BTreeMap::new();
+    for entry in &between {
+        for cve in &entry.cves {
+            let newest = fixes.entry(cve.as_str()).or_insert(entry);
+            if compare(&entry.version, &newest.version) == Ordering::Greater {
+                *newest = entry;
+            }
+        }
+    }
     let family = distro.family;
-    let title = format!("fixed in {source} {fixed} ({suite})");
-    let advisory = |id: String, details: Details| Advisory {
-        id,
-        distro: distro.clone(),
-        package: source.to_string(),
-        status: Status::Fixed {
-            fixed_version: fixed.to_string(),
-        },
-        introduced: None,
-        last_affected: None,
-        severity,
-        severity_source: (severity != Severity::Unknown).then(|| family.as_str().to_string()),
-        details: Arc::new(details),
-    };
-    if cves.is_empty() {
+    let advisory =
+        |id: String, fixed_version: &str, severity: Severity, details: Details| Advisory {
+            id,
+            distro: distro.clone(),
+            package: source.to_string(),
+            status: Status::Fixed {
+                fixed_version: fixed_version.to_string(),
+            },
+            introduced: None,
+            last_affected: None,
+            severity,
+            severity_source: (severity != Severity::Unknown).then(|| family.as_str().to_string()),
+            details: Arc::new(details),
+        };
+    if fixes.is_empty() {
+        let severity = between
+            .iter()
+            .map(|e| severity_of_urgency(e.urgency.as_deref()))
+            .max()
+            .unwrap_or_default();
         let description = match entries {
             None => format!(
                 "{suite} has {source} {fixed}, newer than the installed {installed}; its changelog \
@@ -249,23 +272,30 @@ pub fn advisories(
             ),
         };
         let details = Details::new(
-            Some(&title),
+            Some(&format!("fixed in {source} {fixed} ({suite})")),
             Some(&description),
             Vec::new(),
             [upload_url(family, source, fixed)],
         );
-        return vec![advisory(stable_id(family, source, fixed), details)];
+        return vec![advisory(
+            stable_id(family, source, fixed),
+            fixed,
+            severity,
+            details,
+        )];
     }
     let alias = stable_id(family, source, fixed);
-    cves.into_iter()
-        .map(|cve| {
+    fixes
+        .into_iter()
+        .map(|(cve, entry)| {
             let details = Details::new(
-                Some(&title),
+                Some(&format!("fixed in {source} {} ({suite})", entry.version)),
                 None,
                 vec![alias.clone()],
                 [tracker_url(family, cve)],
             );
-            advisory(cve.to_string(), details)
+            let severity = severity_of_urgency(entry.urgency.as_deref());
+            advisory(cve.to_string(), &entry.version, severity, details)
         })
         .collect()
 }
@@ -409,9 +439,10 @@ mod tests {
             ("bar", "2.0-1"),
             ("baz", "1"),
         ];
-        let outdated = outdated(installed, &uploads);
-        assert_eq!(outdated.len(), 1);
-        assert_eq!((outdated[0].0, outdated[0].1), ("foo", "1.0-1"));
+        let versions = source_versions(&uploads);
+        assert_eq!(versions["bar"], "2.0-1");
+        let outdated = outdated(installed, &versions);
+        assert_eq!(outdated, [("foo", "1.0-1", "1.0-1+deb12u2")]);
     }
 
     #[test]
@@ -436,16 +467,48 @@ mod tests {
         );
         let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["CVE-2025-1", "CVE-2025-2"]);
-        for advisory in &found {
-            assert_eq!(advisory.severity, Severity::High);
+        // CVE-2025-1 is named by both uploads: the newer completes its fix.
+        let expected = [
+            ("1.0-1+deb12u2", Severity::Medium),
+            ("1.0-1+deb12u2", Severity::Medium),
+        ];
+        for (advisory, (fixed, severity)) in found.iter().zip(expected) {
+            assert_eq!(advisory.severity, severity, "{}", advisory.id);
             assert_eq!(advisory.severity_source.as_deref(), Some("debian"));
-            assert_eq!(advisory.status.fixed_version(), Some("1.0-1+deb12u2"));
+            assert_eq!(advisory.status.fixed_version(), Some(fixed));
             assert_eq!(advisory.package, "foo");
             assert_eq!(
+                advisory.details.aliases,
+                ["DRYDOCK-DEBIAN-foo-1.0-1+deb12u2"]
+            );
+            assert_eq!(
                 advisory.details.title.as_deref(),
-                Some("fixed in foo 1.0-1+deb12u2 (bookworm-security)")
+                Some(format!("fixed in foo {fixed} (bookworm-security)").as_str())
             );
         }
+        // A CVE fixed by an older upload than the suite's is fixed in that upload, rated by it.
+        let older = advisories(
+            &distro,
+            "bookworm-security",
+            "foo",
+            "1.0-1",
+            "1.0-1+deb12u2",
+            Some(&[
+                entry("1.0-1+deb12u2", Some("low"), &["CVE-2025-2"]),
+                entry("1.0-1+deb12u1", Some("high"), &["CVE-2025-1"]),
+            ]),
+        );
+        let fixes: Vec<_> = older
+            .iter()
+            .map(|a| (a.id.as_str(), a.status.fixed_version().unwrap(), a.severity))
+            .collect();
+        assert_eq!(
+            fixes,
+            [
+                ("CVE-2025-1", "1.0-1+deb12u1", Severity::High),
+                ("CVE-2025-2", "1.0-1+deb12u2", Severity::Low)
+            ]
+        );
         assert_eq!(
             found[0].details.urls,
             ["https://security-tracker.debian.org/tracker/CVE-2025-1"]
