@@ -71,16 +71,19 @@ struct IndexEntry<'a> {
     digest: std::borrow::Cow<'a, str>,
     size: u64,
     #[serde(default, borrow)]
-    annotations:
-        Option<std::collections::HashMap<std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>>>,
+    annotations: Option<EntryAnnotations<'a>>,
+}
+
+/// The one annotation a lookup reads; the others are skipped unparsed.
+#[derive(serde::Deserialize)]
+struct EntryAnnotations<'a> {
+    #[serde(rename = "org.opencontainers.image.ref.name", borrow)]
+    ref_name: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl IndexEntry<'_> {
     fn tag(&self) -> Option<&str> {
-        self.annotations
-            .as_ref()?
-            .get(REF_NAME_ANNOTATION)
-            .map(|t| t.as_ref())
+        self.annotations.as_ref()?.ref_name.as_deref()
     }
 }
 
@@ -481,6 +484,65 @@ mod tests {
             reopened.read_blob_bytes(&content).await.unwrap().as_ref(),
             b"{}"
         );
+    }
+
+    #[tokio::test]
+    async fn resolves_tags_as_written_by_other_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciLayout::create(dir.path()).await.unwrap();
+        let digest = |n: u8| Digest::sha256_of(&[n]).to_string();
+        let write_index = |entries: serde_json::Value| {
+            let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+            // Written with the tag escaped, as some tools write non-ASCII.
+            let text = index.to_string().replace("café", "caf\\u00e9");
+            std::fs::write(dir.path().join("index.json"), text).unwrap();
+        };
+        // Other annotations beside the tag, a tag with an escape, an untagged entry.
+        write_index(serde_json::json!([
+            {"mediaType": media_type::OCI_MANIFEST, "digest": digest(1), "size": 10,
+             "annotations": {"org.opencontainers.image.created": "2026-12-06",
+                             REF_NAME_ANNOTATION: "v1"}},
+            {"mediaType": media_type::OCI_INDEX, "digest": digest(2), "size": 20,
+             "annotations": {REF_NAME_ANNOTATION: "café"}},
+            {"mediaType": media_type::OCI_MANIFEST, "digest": digest(3), "size": 30},
+        ]));
+        let v1 = layout.resolve(Some("v1")).await.unwrap();
+        assert_eq!((v1.digest.to_string(), v1.size), (digest(1), 10));
+        assert_eq!(v1.media_type, media_type::OCI_MANIFEST);
+        let cafe = layout.resolve(Some("café")).await.unwrap();
+        assert_eq!(
+            (cafe.digest.to_string(), cafe.media_type.as_str()),
+            (digest(2), media_type::OCI_INDEX)
+        );
+        match layout.resolve(Some("v2")).await {
+            Err(Error::Layout {
+                reason: LayoutError::NoSuchTag { tags, .. },
+                ..
+            }) => assert_eq!(tags, ["v1", "café"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            layout.resolve(None).await.is_err(),
+            "three entries need a tag"
+        );
+
+        // One entry resolves without a tag.
+        write_index(serde_json::json!([
+            {"mediaType": media_type::OCI_MANIFEST, "digest": digest(3), "size": 30},
+        ]));
+        assert_eq!(layout.resolve(None).await.unwrap().size, 30);
+
+        // An entry without a media type is not a valid index, whatever the tag.
+        write_index(serde_json::json!([
+            {"digest": digest(1), "size": 10, "annotations": {REF_NAME_ANNOTATION: "v1"}},
+        ]));
+        assert!(matches!(
+            layout.resolve(Some("v1")).await,
+            Err(Error::Layout {
+                reason: LayoutError::InvalidIndex(_),
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
