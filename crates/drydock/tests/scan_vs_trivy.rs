@@ -66,7 +66,8 @@ fn same_findings_as_trivy(image: &str, data: &Path, trivy: &Path) {
     testkit::run(
         Command::new("python3")
             .arg(&script)
-            .args(["build", "--image", image, "--out"])
+            // --refresh: the pocket as it is now, the snapshot drydock's scan just read.
+            .args(["build", "--refresh", "--image", image, "--out"])
             .arg(trivy_cache.path())
             .arg("--work")
             .arg(testkit::cache_dir().join("trivydb")),
