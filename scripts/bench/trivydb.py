@@ -437,12 +437,17 @@ def image_inventory(spec, work):
     inv = {"format": INVENTORY_FORMAT, "image": spec, "manifest": mdigest, "arch": arch,
            "os": {k: osr.get(k, "") for k in ("ID", "VERSION_ID", "VERSION_CODENAME", "ID_LIKE")},
            "packages": packages, "skipped": skipped}
-    os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-    tmp = cache_path + f".tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(inv, f)
-    os.replace(tmp, cache_path)
+    write_json(cache_path, inv)
     return inv
+
+
+def write_json(path, value):
+    """Writes value as JSON to path atomically (a temporary file renamed over it)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + f".tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
 
 
 def release_of(inv, mirrors):
@@ -720,11 +725,7 @@ class Suite:
                 out[src] = [src_version, [rec]]
             elif c == 0:
                 cur[1].append(rec)
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        tmp = cache + f".tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(out, f)
-        os.replace(tmp, cache)
+        write_json(cache, out)
         return out
 
     def pool_url(self, filename):
@@ -837,11 +838,7 @@ def upload_changelog(store, suite, source, version, binaries):
     if text is None:
         raise Failure(f"no usr/share/doc/<binary>/changelog.Debian.gz in {source} {version}'s binaries "
                       f"(tried {', '.join(tried_names) or 'none'}) from {suite.url}")
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    tmp = cache + f".tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump({"source": source, "version": version, "changelog": text}, f)
-    os.replace(tmp, cache)
+    write_json(cache, {"source": source, "version": version, "changelog": text})
     return text
 
 

@@ -159,6 +159,8 @@ impl AptClient {
             }
         }
         let stored = self.stored_release(suite);
+        // When the stored file was fetched (its mtime: reusing it never rewrites it).
+        let stored_at = std::fs::metadata(&stored).and_then(|m| m.modified()).ok();
         if reuse.offline {
             let verified = self.stored_verified(suite, &stored, 0)?;
             if let Some(valid_until) = verified.release.valid_until
@@ -171,31 +173,35 @@ impl AptClient {
                      newer updates may be missing"
                 );
             }
-            return Ok(self.remember(&stored, verified));
+            return Ok(self.remember(stored_at.unwrap_or_else(SystemTime::now), verified));
         }
-        let young = reuse.max_age.is_some_and(|max_age| {
-            std::fs::metadata(&stored)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age < max_age)
+        let young = stored_at.filter(|fetched_at| {
+            reuse
+                .max_age
+                .is_some_and(|max_age| fetched_at.elapsed().is_ok_and(|age| age < max_age))
         });
-        if young && let Ok(verified) = self.stored_verified(suite, &stored, now()) {
-            return Ok(self.remember(&stored, verified));
+        if let Some(fetched_at) = young
+            && let Ok(verified) = self.stored_verified(suite, &stored, now())
+        {
+            return Ok(self.remember(fetched_at, verified));
         }
         let signed = self.fetch_small(&suite.dists_url("InRelease")).await?;
         let text = self.verify_signature(suite, &signed)?;
         let verified = suite_from_release(suite, &text, now())?;
-        self.store_release(suite, &stored, &signed, &text);
-        Ok(self.remember(&stored, verified))
+        let written =
+            oci::atomic::write_atomic(&stored, signed.as_bytes(), oci::atomic::Durability::Synced);
+        match written {
+            Ok(()) => {
+                let signed_sha256 = hex::encode(Sha256::digest(signed.as_bytes()));
+                self.record_verified(&stored, &signed_sha256, &text);
+            }
+            Err(e) => tracing::warn!("cannot store the InRelease of {suite}: {e}"),
+        }
+        Ok(self.remember(SystemTime::now(), verified))
     }
 
-    /// Remembers a suite read from (or just written to) `stored`, as fetched
-    /// when that file was written.
-    fn remember(&self, stored: &Path, verified: VerifiedSuite) -> VerifiedSuite {
-        let fetched_at = std::fs::metadata(stored)
-            .and_then(|m| m.modified())
-            .unwrap_or_else(|_| SystemTime::now());
+    /// Remembers a suite whose `InRelease` was fetched at `fetched_at`.
+    fn remember(&self, fetched_at: SystemTime, verified: VerifiedSuite) -> VerifiedSuite {
         self.reused
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -205,7 +211,8 @@ impl AptClient {
 
     /// The stored `InRelease` of `suite`: the verified text its record holds
     /// when this keyring made the record, else the file verified again now
-    /// (and the record written); `Valid-Until` checked against `now` (0: not).
+    /// (and the record rewritten for this keyring); `Valid-Until` checked
+    /// against `now` (0: not).
     fn stored_verified(&self, suite: &Suite, stored: &Path, now: i64) -> Result<VerifiedSuite> {
         let signed = std::fs::read_to_string(stored).map_err(|_| Error::NotStored {
             suite: suite.to_string(),
@@ -221,29 +228,25 @@ impl AptClient {
             Some(text) => text,
             None => {
                 let text = self.verify_signature(suite, &signed)?;
-                self.store_release(suite, stored, &signed, &text);
+                self.record_verified(stored, &signed_sha256, &text);
                 text
             }
         };
         suite_from_release(suite, &text, now)
     }
 
-    /// Stores a verified `InRelease` and its record; a failure only costs a
-    /// later verification, so it is logged, not returned.
-    fn store_release(&self, suite: &Suite, stored: &Path, signed: &str, text: &str) {
-        let signed_sha256 = hex::encode(Sha256::digest(signed.as_bytes()));
-        let record = verified_record(&signed_sha256, &self.keyring.id(), text);
-        let written =
-            oci::atomic::write_atomic(stored, signed.as_bytes(), oci::atomic::Durability::Synced)
-                .and_then(|()| {
-                    oci::atomic::write_atomic(
-                        &verified_record_path(stored),
-                        record.as_bytes(),
-                        oci::atomic::Durability::Synced,
-                    )
-                });
-        if let Err(e) = written {
-            tracing::warn!("cannot store the InRelease of {suite}: {e}");
+    /// Writes the record of a stored `InRelease` this keyring verified; a
+    /// failure only costs a later verification, so it is logged, not returned.
+    fn record_verified(&self, stored: &Path, signed_sha256: &str, text: &str) {
+        let record = verified_record(signed_sha256, &self.keyring.id(), text);
+        let path = verified_record_path(stored);
+        if let Err(e) =
+            oci::atomic::write_atomic(&path, record.as_bytes(), oci::atomic::Durability::Synced)
+        {
+            tracing::warn!(
+                "cannot record the verified InRelease at {}: {e}",
+                path.display()
+            );
         }
     }
 

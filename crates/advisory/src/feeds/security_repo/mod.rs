@@ -146,11 +146,15 @@ pub struct SecurityRepo {
     memo: Mutex<HashMap<String, SuiteState>>,
     /// Changelog entries already read, per upload (which never changes), so
     /// rescanning many images reads each record from disk once.
-    changelogs: Mutex<HashMap<UploadKey, Option<Arc<Vec<Entry>>>>>,
+    changelogs: Mutex<HashMap<UploadKey, Entries>>,
 }
 
 /// An upload: (family, source, version).
 type UploadKey = (Family, String, String);
+
+/// An upload's changelog entries; `None` when no binary of it carried a
+/// changelog drydock could read.
+type Entries = Option<Arc<Vec<Entry>>>;
 
 /// What a suite's indexes (for one architecture) hold, as far as read: the
 /// versions always, the uploads with their binaries once a changelog had to
@@ -275,41 +279,7 @@ impl SecurityRepo {
         .map(|(source, installed, fixed)| (source.into(), installed.into(), fixed.into()))
         .collect();
         let family = distro.family;
-        let mut cached: Vec<Option<Option<Arc<Vec<Entry>>>>> = {
-            let memo = self.changelogs.lock().unwrap_or_else(|e| e.into_inner());
-            outdated
-                .iter()
-                .map(|(source, _, fixed)| {
-                    memo.get(&(family, source.clone(), fixed.clone())).cloned()
-                })
-                .collect()
-        };
-        let unread: Vec<(usize, String, String)> = outdated
-            .iter()
-            .zip(&cached)
-            .enumerate()
-            .filter(|(_, (_, memo))| memo.is_none())
-            .map(|(i, ((source, _, fixed), _))| (i, source.clone(), fixed.clone()))
-            .collect();
-        if !unread.is_empty() {
-            let disk = self.disk.clone();
-            let read: Vec<(usize, Option<CachedChangelog>)> =
-                tokio::task::spawn_blocking(move || {
-                    unread
-                        .into_iter()
-                        .map(|(i, source, fixed)| (i, disk.changelog(family, &source, &fixed)))
-                        .collect()
-                })
-                .await
-                .map_err(join_error)?;
-            for (i, record) in read {
-                if let Some(record) = record {
-                    let entries = record.entries.map(Arc::new);
-                    self.remember_changelog(family, &record.source, &record.version, &entries);
-                    cached[i] = Some(entries);
-                }
-            }
-        }
+        let cached = self.known_changelogs(family, &outdated).await?;
         let missing = cached.iter().any(Option::is_none);
         // The uploads' binaries are read only when a changelog must be fetched.
         let uploads = if missing && !self.options.offline {
@@ -362,8 +332,8 @@ impl SecurityRepo {
         Ok(advisories)
     }
 
-    /// The suite's verified `InRelease`: fetched (and stored for offline
-    /// use), or offline the stored one, verified again.
+    /// The suite's verified `InRelease`, reused as the options say
+    /// ([`AptClient::release_reusing`]), and checked to be the suite asked for.
     async fn verified_suite(
         &self,
         client: &AptClient,
@@ -419,13 +389,54 @@ impl SecurityRepo {
         Ok(verified)
     }
 
-    fn remember_changelog(
+    /// The changelog entries known for each (source, _, version) upload:
+    /// remembered, else read from the disk cache (in one blocking task);
+    /// `None` where neither has it.
+    async fn known_changelogs(
         &self,
         family: Family,
-        source: &str,
-        version: &str,
-        entries: &Option<Arc<Vec<Entry>>>,
-    ) {
+        uploads: &[(String, String, String)],
+    ) -> Result<Vec<Option<Entries>>> {
+        let mut known: Vec<Option<Entries>> = {
+            let memo = self.changelogs.lock().unwrap_or_else(|e| e.into_inner());
+            uploads
+                .iter()
+                .map(|(source, _, version)| {
+                    memo.get(&(family, source.clone(), version.clone()))
+                        .cloned()
+                })
+                .collect()
+        };
+        let unread: Vec<(usize, String, String)> = uploads
+            .iter()
+            .zip(&known)
+            .enumerate()
+            .filter(|(_, (_, known))| known.is_none())
+            .map(|(i, ((source, _, version), _))| (i, source.clone(), version.clone()))
+            .collect();
+        if unread.is_empty() {
+            return Ok(known);
+        }
+        let disk = self.disk.clone();
+        let read: Vec<(usize, Option<CachedChangelog>)> = tokio::task::spawn_blocking(move || {
+            unread
+                .into_iter()
+                .map(|(i, source, version)| (i, disk.changelog(family, &source, &version)))
+                .collect()
+        })
+        .await
+        .map_err(join_error)?;
+        for (i, record) in read {
+            if let Some(record) = record {
+                let entries = record.entries.map(Arc::new);
+                self.remember_changelog(family, &record.source, &record.version, &entries);
+                known[i] = Some(entries);
+            }
+        }
+        Ok(known)
+    }
+
+    fn remember_changelog(&self, family: Family, source: &str, version: &str, entries: &Entries) {
         self.changelogs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -489,11 +500,22 @@ impl SecurityRepo {
             .cloned()
     }
 
-    fn remember(&self, indexes: &SuiteIndexes<'_>, state: SuiteState) {
+    fn remember(
+        &self,
+        indexes: &SuiteIndexes<'_>,
+        versions: Arc<SourceVersions>,
+        uploads: Option<Arc<Uploads>>,
+    ) -> SuiteState {
+        let state = SuiteState {
+            content_key: indexes.content_key.clone(),
+            versions,
+            uploads,
+        };
         self.memo
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(indexes.memo_key.clone(), state);
+            .insert(indexes.memo_key.clone(), state.clone());
+        state
     }
 
     /// The newest version of each source in the indexes: remembered while
@@ -513,16 +535,7 @@ impl SecurityRepo {
             .await
             .map_err(join_error)?;
         if let Some(versions) = stored {
-            let versions = Arc::new(versions);
-            self.remember(
-                indexes,
-                SuiteState {
-                    content_key: indexes.content_key.clone(),
-                    versions: versions.clone(),
-                    uploads: None,
-                },
-            );
-            return Ok(versions);
+            return Ok(self.remember(indexes, Arc::new(versions), None).versions);
         }
         Ok(self.read_indexes(client, indexes).await?.versions)
     }
@@ -544,19 +557,12 @@ impl SecurityRepo {
             .await
             .map_err(join_error)?;
         if let Some(uploads) = stored {
-            let uploads = Arc::new(uploads);
             let versions = match remembered {
                 Some(state) => state.versions,
                 None => Arc::new(select::source_versions(&uploads)),
             };
-            self.remember(
-                indexes,
-                SuiteState {
-                    content_key: indexes.content_key.clone(),
-                    versions,
-                    uploads: Some(uploads.clone()),
-                },
-            );
+            let uploads = Arc::new(uploads);
+            self.remember(indexes, versions, Some(uploads.clone()));
             return Ok(uploads);
         }
         let state = self.read_indexes(client, indexes).await?;
@@ -619,13 +625,7 @@ impl SecurityRepo {
         })
         .await
         .map_err(join_error)??;
-        let state = SuiteState {
-            content_key: indexes.content_key.clone(),
-            versions: Arc::new(versions),
-            uploads: Some(Arc::new(uploads)),
-        };
-        self.remember(indexes, state.clone());
-        Ok(state)
+        Ok(self.remember(indexes, Arc::new(versions), Some(Arc::new(uploads))))
     }
 
     /// The changelog entries of the upload of `source` at `version`, read
